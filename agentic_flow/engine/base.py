@@ -1,0 +1,104 @@
+"""The narrow interface between the proxy and an inference engine.
+
+The proxy sees only this module: a `ChatPrompt` (plain chat turns, already rendered from Anthropic
+blocks), `SamplingOptions`, and an `Engine` whose `generate()` returns a `Generation`, an async
+iterator of text deltas that knows its stop reason and usage once exhausted.  The real engine lives in
+`engine.client` (driving the inference process) and a fake in tests implements the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """What the model's chat template renders.  A final assistant turn is a prefill: the reply
+    continues it (the template gets the turns before it plus a generation prompt, then its text)."""
+
+    turns: tuple[ChatTurn, ...]
+
+    @property
+    def prefill(self) -> str:
+        if self.turns and self.turns[-1].role == "assistant":
+            return self.turns[-1].content
+        return ""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    max_tokens: int
+    temperature: float = 1.0  # 0 means greedy
+    top_p: float | None = None
+    top_k: int | None = None
+    stop_sequences: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: ChatPrompt
+    options: SamplingOptions
+
+
+@dataclass
+class Completion:
+    """Filled in when a generation ends."""
+
+    stop_reason: StopReason = "end_turn"
+    stop_sequence: str | None = None
+    output_tokens: int = 0
+
+
+class Generation(Protocol):
+    """One running generation.  Iterate it for text deltas; `completion` is final once iteration ends.
+    `aclose()` (or abandoning the iteration) cancels it and frees the engine's resources at once."""
+
+    input_tokens: int
+    completion: Completion
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model_name: str
+    model_path: str
+    providers: tuple[str, ...]
+    context_length: int
+    created_at: str = "2024-11-01T00:00:00Z"  # surfaces in /v1/models
+
+
+@dataclass
+class EngineStats:
+    running: int = 0
+    waiting: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    info: EngineInfo
+
+    async def count_tokens(self, prompt: ChatPrompt) -> int: ...
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Start a generation.  Raises PromptTooLong (with both numbers) before any text is produced,
+        so the caller can still answer with an HTTP error."""
+        ...
+
+    def stats(self) -> EngineStats: ...
+
+    async def close(self) -> None: ...

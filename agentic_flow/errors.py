@@ -1,0 +1,65 @@
+"""The project's exception tree.  It is translated at two edges only: the CLI (exit codes) and the
+proxy's error middleware (Anthropic's error envelope)."""
+
+from __future__ import annotations
+
+
+class AgenticFlowError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(AgenticFlowError):
+    """Bad flags, variables or files: the user can fix it by changing the input."""
+
+    exit_code = 2
+
+
+class ModelError(AgenticFlowError):
+    """A model is missing, incomplete or cannot be loaded."""
+
+    exit_code = 3
+
+
+class ModelNotInstalled(ModelError):
+    pass
+
+
+class VerifyError(ModelError):
+    """A model folder failed verification; the message names the file and the repair command."""
+
+
+class EngineError(AgenticFlowError):
+    """Inference failed."""
+
+    exit_code = 4
+
+
+class PromptTooLong(EngineError):
+    """The prompt plus max_tokens does not fit the model's context."""
+
+    def __init__(self, prompt_tokens: int, max_tokens: int, context_length: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.context_length = context_length
+        super().__init__(
+            f"prompt is too long: {prompt_tokens} tokens + max_tokens {max_tokens} > "
+            f"{context_length} maximum context length of the model"
+        )
+
+
+class ProxyError(AgenticFlowError):
+    """The proxy could not start, was not reachable, or misbehaved."""
+
+    exit_code = 5
+
+
+class PortInUse(ProxyError):
+    exit_code = 6
+
+
+class AgentError(AgenticFlowError):
+    """The agent's API call failed (HTTP error, timeout)."""
+
+    exit_code = 1

@@ -1,0 +1,174 @@
+"""Configuration, resolved once: flags > environment variables > defaults.
+
+This is the only module that reads `os.environ`.  Commands build a frozen settings object here and
+pass it down; a child process (the proxy) receives its settings as command-line arguments.
+Each resolved value remembers where it came from, so `--verbose` can explain it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_PORT = 3001
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+DEFAULT_MAX_QUEUE = 64
+PROVIDERS = ("onnx", "anthropic")
+ANTHROPIC_API_URL = "https://api.anthropic.com"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+def environ() -> Mapping[str, str]:
+    return os.environ
+
+
+@dataclass(frozen=True)
+class Resolved(Generic[T]):
+    value: T
+    source: str  # "flag --x", "env X", "default", ...
+
+
+def pick(flag: T | None, flag_name: str, env: Mapping[str, str], var: str, default: T) -> Resolved[T]:
+    """Flag if given, else the variable if set and non-empty, else the default (strings only from env)."""
+    if flag is not None:
+        return Resolved(flag, f"flag {flag_name}")
+    raw = env.get(var)
+    if raw is not None and raw.strip() != "":
+        return Resolved(raw.strip(), f"env {var}")  # type: ignore[arg-type]
+    return Resolved(default, "default")
+
+
+def parse_bool(raw: str, var: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{var}={raw!r} is not a boolean (use true/false, 1/0, yes/no)")
+
+
+def parse_port(raw: object, source: str) -> int:
+    try:
+        port = int(str(raw))
+    except ValueError:
+        raise ConfigError(f"port {raw!r} ({source}) is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} ({source}) is outside 0..65535")
+    return port
+
+
+# ---------------------------------------------------------------- directories
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = environ() if env is None else env
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "agentic-flow"
+
+
+def state_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = environ() if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "agentic-flow"
+
+
+def model_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The model store: AGENTIC_FLOW_MODEL_DIR, else the user's cache directory (never the cwd)."""
+    env = environ() if env is None else env
+    override = env.get("AGENTIC_FLOW_MODEL_DIR")
+    if override:
+        return Path(override).expanduser().resolve()
+    return cache_dir(env) / "models"
+
+
+# ---------------------------------------------------------------- proxy
+
+@dataclass(frozen=True)
+class ProxySettings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    model: str = DEFAULT_MODEL  # a catalog name or a model folder path
+    model_dir: Path = field(default_factory=model_dir)
+    providers: tuple[str, ...] = ("cpu",)
+    threads: int = 0  # 0: all cores
+    api_key: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    max_queue: int = DEFAULT_MAX_QUEUE
+    max_batch: int = 4
+    grace_seconds: float = 10.0
+    log_level: str = "info"
+
+    def to_argv(self) -> list[str]:
+        """The arguments that make `python -m agentic_flow.proxy` run with these settings."""
+        argv = [
+            "--host", self.host, "--port", str(self.port), "--model", self.model,
+            "--model-dir", str(self.model_dir), "--providers", ",".join(self.providers),
+            "--threads", str(self.threads), "--max-body", str(self.max_body),
+            "--max-queue", str(self.max_queue), "--max-batch", str(self.max_batch),
+            "--grace", str(self.grace_seconds), "--log-level", self.log_level,
+        ]
+        if self.api_key:
+            # The key travels in the child's environment rather than argv so `ps` does not show it.
+            pass
+        return argv
+
+
+def parse_providers(raw: str) -> tuple[str, ...]:
+    names = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
+    valid = {"cpu", "cuda", "dml", "webgpu", "openvino", "qnn"}
+    bad = [n for n in names if n not in valid]
+    if bad or not names:
+        raise ConfigError(
+            f"ONNX_EXECUTION_PROVIDERS: unknown provider {', '.join(bad) or '(empty)'}; "
+            f"valid: {', '.join(sorted(valid))}"
+        )
+    return names
+
+
+def proxy_settings(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    providers: str | None = None,
+    max_queue: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ProxySettings:
+    env = environ() if env is None else env
+    port_r = pick(port, "--port", env, "ONNX_PROXY_PORT", DEFAULT_PORT)
+    model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
+    key_r = pick(api_key, "--api-key", env, "AGENTIC_FLOW_API_KEY", "")
+    prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
+    settings = ProxySettings(
+        host=host or DEFAULT_HOST,
+        port=parse_port(port_r.value, port_r.source),
+        model=str(model_r.value),
+        model_dir=model_dir(env),
+        providers=parse_providers(str(prov_r.value)),
+        api_key=str(key_r.value) or None,
+        max_queue=max_queue if max_queue is not None else DEFAULT_MAX_QUEUE,
+    )
+    check_bind(settings.host, settings.api_key)
+    return settings
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_bind(host: str, api_key: str | None) -> None:
+    if host not in LOOPBACK and not host.startswith("127.") and not api_key:
+        raise ConfigError(
+            f"refusing to listen on {host} without an API key: anyone on the network could use the model. "
+            "Set --api-key or AGENTIC_FLOW_API_KEY, or bind to 127.0.0.1"
+        )
