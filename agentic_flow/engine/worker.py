@@ -1,0 +1,249 @@
+"""The inference process: owns the model and schedules every generation.
+
+Why a process: onnxruntime-genai generator calls hold the GIL for the whole native call (a long
+prefill stalls a thread-pool-based server for seconds, and two generators on two threads run no
+faster than one).  In a process of its own, inference never blocks the server's event loop, and one
+scheduler can batch concurrent requests.
+
+Scheduling: requests with the same generator-wide search options share one batched generator
+(up to `max_batch` rows).  onnxruntime-genai batches statically, so when a request arrives while a
+batch is running we rebuild the batch from every live row's tokens so far (prompt + generated) plus
+the newcomer, as long as re-reading the live rows is cheap (`REBATCH_TOKENS`); otherwise the newcomer
+starts a batch of its own (up to `MAX_GROUPS`, stepped in turn) or waits.  The same rebuild drops
+rows that finished, so a batch never keeps computing for a client that has gone.
+
+Wire protocol (tuples over a multiprocessing Connection):
+  in:  ("generate", rid, turns, options) | ("count", rid, turns) | ("cancel", rid) | ("shutdown",)
+  out: ("ready", info) | ("fatal", message) | ("started", rid, input_tokens)
+       | ("error", rid, kind, message, data) | ("deltas", [(rid, text), ...])
+       | ("done", rid, stop_reason, stop_sequence, output_tokens) | ("count", rid, n)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..errors import AgenticFlowError
+from .base import ChatPrompt, ChatTurn, SamplingOptions
+from .stops import StopMatcher
+
+log = logging.getLogger(__name__)
+
+MAX_GROUPS = 2
+# Re-reading this many tokens of live rows costs a short pause to running streams; past it a
+# newcomer gets a batch of its own instead.
+REBATCH_TOKENS = 1024
+
+
+@dataclass
+class Job:
+    rid: int
+    prompt_ids: list[int]
+    options: SamplingOptions
+    key: Any  # ort.SearchKey
+    decoder: Any  # og.TokenizerStream
+    stops: StopMatcher
+    generated: list[int] = field(default_factory=list)
+    finished: bool = False
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.prompt_ids + self.generated
+
+    @property
+    def remaining(self) -> int:
+        return self.options.max_tokens - len(self.generated)
+
+
+@dataclass
+class Group:
+    batch: Any  # ort.Batch
+    rows: list[Job]
+
+    @property
+    def live(self) -> list[Job]:
+        return [j for j in self.rows if not j.finished]
+
+
+class Scheduler:
+    def __init__(self, model: Any, conn: Connection, max_batch: int) -> None:
+        self.model = model
+        self.conn = conn
+        self.max_batch = max_batch
+        self.pending: deque[Job] = deque()
+        self.groups: list[Group] = []
+        self.jobs: dict[int, Job] = {}
+        self.deltas: list[tuple[int, str]] = []
+
+    # ------------------------------------------------------------ messages
+    def handle(self, msg: tuple[Any, ...]) -> bool:
+        kind = msg[0]
+        if kind == "generate":
+            self.submit(msg[1], msg[2], msg[3])
+        elif kind == "count":
+            ids = self.model.encode(self.model.render(_prompt(msg[2])))
+            self.conn.send(("count", msg[1], len(ids)))
+        elif kind == "cancel":
+            self.cancel(msg[1])
+        elif kind == "shutdown":
+            return False
+        return True
+
+    def submit(self, rid: int, turns: list[tuple[str, str]], options: SamplingOptions) -> None:
+        from .ort import search_key
+
+        try:
+            ids = self.model.encode(self.model.render(_prompt(turns)))
+        except Exception as exc:  # a template or tokenizer failure belongs to this request only
+            log.exception("rendering the prompt failed")
+            self.conn.send(("error", rid, "engine", f"could not render the prompt: {exc}", {}))
+            return
+        context = self.model.context_length
+        if len(ids) + options.max_tokens > context:
+            data = {"prompt_tokens": len(ids), "max_tokens": options.max_tokens, "context_length": context}
+            self.conn.send(("error", rid, "prompt_too_long", "", data))
+            return
+        key = search_key(options.temperature, options.top_p, options.top_k, options.seed)
+        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences))
+        self.jobs[rid] = job
+        self.pending.append(job)
+        self.conn.send(("started", rid, len(ids)))
+
+    def cancel(self, rid: int) -> None:
+        job = self.jobs.pop(rid, None)
+        if job is None:
+            return
+        job.finished = True
+        if job in self.pending:
+            self.pending.remove(job)
+        self.reap()
+
+    # ------------------------------------------------------------ scheduling
+    def admit(self) -> None:
+        while self.pending:
+            job = self.pending[0]
+            mates = [j for j in self.pending if j.key == job.key][: self.max_batch]
+            group = next((g for g in self.groups if g.rows[0].key == job.key), None)
+            if group is not None and self._can_merge(group, mates):
+                self._rebuild(group, group.live + mates)
+            elif len(self.groups) < MAX_GROUPS:
+                self.groups.append(self._start(mates))
+            else:
+                return  # wait for a batch to finish
+            for j in mates:
+                self.pending.remove(j)
+
+    def _can_merge(self, group: Group, mates: list[Job]) -> bool:
+        live = group.live
+        if len(live) + len(mates) > self.max_batch:
+            return False
+        if sum(len(j.tokens) for j in live) > REBATCH_TOKENS:
+            return False
+        return self._max_length(live + mates) <= self.model.context_length
+
+    def _max_length(self, jobs: list[Job]) -> int:
+        return max(len(j.tokens) for j in jobs) + max(j.remaining for j in jobs) + 1
+
+    def _start(self, jobs: list[Job]) -> Group:
+        max_length = min(self._max_length(jobs), self.model.context_length)
+        batch = self.model.start([j.tokens for j in jobs], jobs[0].key, max_length)
+        return Group(batch, list(jobs))
+
+    def _rebuild(self, group: Group, jobs: list[Job]) -> None:
+        group.batch.close()
+        fresh = self._start(jobs)
+        group.batch, group.rows = fresh.batch, fresh.rows
+
+    def reap(self) -> None:
+        """Drop finished groups at once; shrink a batch whose finished rows still cost compute."""
+        for group in list(self.groups):
+            live = group.live
+            if not live:
+                group.batch.close()
+                self.groups.remove(group)
+            elif len(live) < len(group.rows) and sum(len(j.tokens) for j in live) <= REBATCH_TOKENS:
+                self._rebuild(group, live)
+
+    def step(self) -> None:
+        for group in list(self.groups):
+            tokens = group.batch.step()
+            exhausted = group.batch.done()
+            for job, token in zip(group.rows, tokens):
+                if not job.finished:
+                    self._advance(job, token, exhausted)
+        if self.deltas:
+            self.conn.send(("deltas", self.deltas))
+            self.deltas = []
+        self.reap()
+
+    def _advance(self, job: Job, token: int, exhausted: bool) -> None:
+        if token in self.model.eos_ids:
+            self._finish(job, "end_turn")
+            return
+        job.generated.append(token)
+        text, stop = job.stops.feed(job.decoder.decode(token))
+        if text:
+            self.deltas.append((job.rid, text))
+        if stop is not None:
+            self._finish(job, "stop_sequence", stop)
+        elif job.remaining <= 0 or exhausted:
+            self._finish(job, "max_tokens")
+
+    def _finish(self, job: Job, reason: str, stop: str | None = None) -> None:
+        if reason != "stop_sequence":
+            tail = job.stops.flush()
+            if tail:
+                self.deltas.append((job.rid, tail))
+        if self.deltas:  # deltas must arrive before "done"
+            self.conn.send(("deltas", self.deltas))
+            self.deltas = []
+        job.finished = True
+        self.jobs.pop(job.rid, None)
+        self.conn.send(("done", job.rid, reason, stop, len(job.generated)))
+
+    # ------------------------------------------------------------ main loop
+    def run(self) -> None:
+        while True:
+            busy = bool(self.groups)
+            if self.conn.poll(0 if busy else None):
+                while True:
+                    if not self.handle(self.conn.recv()):
+                        return
+                    if not self.conn.poll(0):
+                        break
+            self.admit()
+            if self.groups:
+                self.step()
+
+
+def _prompt(turns: list[tuple[str, str]]) -> ChatPrompt:
+    return ChatPrompt(tuple(ChatTurn(role, content) for role, content in turns))  # type: ignore[arg-type]
+
+
+def serve(conn: Connection, model_path: str, providers: tuple[str, ...], threads: int, max_batch: int,
+          log_level: str = "INFO") -> None:
+    """Entry point of the inference process."""
+    # Ctrl-C reaches the whole process group; the server decides when this process stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s worker: %(message)s")
+    from .ort import OrtModel
+
+    try:
+        model = OrtModel(Path(model_path), providers, threads)
+    except AgenticFlowError as exc:
+        conn.send(("fatal", str(exc)))
+        return
+    except Exception as exc:  # the library's own load errors: report them, not a traceback
+        conn.send(("fatal", f"loading the model from {model_path} failed: {exc}"))
+        return
+    conn.send(("ready", {"context_length": model.context_length}))
+    try:
+        Scheduler(model, conn, max_batch).run()
+    except (EOFError, BrokenPipeError):
+        pass  # the server went away: nothing left to serve
