@@ -63,3 +63,42 @@ class AgentError(AgenticFlowError):
     """The agent's API call failed (HTTP error, timeout)."""
 
     exit_code = 1
+
+
+class ApiError(AgenticFlowError):
+    """An error the proxy answers with Anthropic's error envelope: HTTP status + error type."""
+
+    status = 500
+    error_type = "api_error"
+
+
+class InvalidRequestError(ApiError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationFailed(ApiError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class NotFound(ApiError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class RequestTooLarge(ApiError):
+    status = 413
+    error_type = "request_too_large"
+
+
+class Overloaded(ApiError):
+    status = 529
+    error_type = "overloaded_error"
+
+
+class NotReady(ApiError):
+    """The model is still loading."""
+
+    status = 503
+    error_type = "api_error"

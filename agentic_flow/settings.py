@@ -107,6 +107,7 @@ class ProxySettings:
     max_batch: int = 4
     grace_seconds: float = 10.0
     log_level: str = "info"
+    parent_pid: int | None = None  # exit when this process dies (the CLI that started us)
 
     def to_argv(self) -> list[str]:
         """The arguments that make `python -m agentic_flow.proxy` run with these settings."""
@@ -117,9 +118,9 @@ class ProxySettings:
             "--max-queue", str(self.max_queue), "--max-batch", str(self.max_batch),
             "--grace", str(self.grace_seconds), "--log-level", self.log_level,
         ]
-        if self.api_key:
-            # The key travels in the child's environment rather than argv so `ps` does not show it.
-            pass
+        # The API key is not here: it travels in the child's environment, where `ps` cannot see it.
+        if self.parent_pid is not None:
+            argv += ["--parent-pid", str(self.parent_pid)]
         return argv
 
 

@@ -1,0 +1,89 @@
+"""The HTTP edge: request ids, authentication, and the one place where errors become Anthropic's
+error envelope.  No stack trace ever reaches a response body; it goes to the log."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import ApiError, AuthenticationFailed, InvalidRequestError, PromptTooLong
+from .sse import error_body
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+API_KEY = web.AppKey("api_key", str)
+
+# aiohttp's own HTTP errors, translated to Anthropic's error types.
+_HTTP_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def error_response(status: int, error_type: str, message: str, request_id: str) -> web.Response:
+    return web.json_response(
+        error_body(error_type, message, request_id), status=status, headers={"request-id": request_id}
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = new_request_id()
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.error_type, str(exc), request_id)
+    except PromptTooLong as exc:
+        return error_response(400, InvalidRequestError.error_type, str(exc), request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = _http_message(request, exc)
+        return error_response(exc.status, _HTTP_TYPES.get(exc.status, "api_error"), message, request_id)
+    except Exception:
+        log.exception("unexpected error while handling %s %s (%s)", request.method, request.path, request_id)
+        return error_response(500, "api_error", "Internal server error", request_id)
+    if not response.prepared:
+        response.headers["request-id"] = request_id
+    return response
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return f"Not found: {request.method} {request.path}"
+    if exc.status == 405:
+        return f"Method {request.method} is not allowed on {request.path}"
+    if exc.status == 413:
+        return f"Request body is too large: {exc.text or ''}".strip()
+    return exc.text or exc.reason
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = request.app[API_KEY]
+    if expected and request.path.startswith("/v1/"):
+        given = request.headers.get("x-api-key")
+        if given is None:
+            auth = request.headers.get("Authorization", "")
+            given = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if given is None:
+            raise AuthenticationFailed("x-api-key header is required")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise AuthenticationFailed("invalid x-api-key")
+    return await handler(request)

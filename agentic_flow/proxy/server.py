@@ -1,0 +1,129 @@
+"""The proxy's lifecycle (after uvicorn's Server.serve): bind, load the model, serve, drain, stop.
+
+- The port is bound before the model loads, so a port in use fails fast with a clear message, and
+  /health answers 503 "loading" until the model is verified and loaded.
+- SIGTERM/SIGINT only set an event; shutdown then stops accepting connections and lets in-flight
+  streams finish within the grace period.  A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import sys
+
+import psutil
+from aiohttp import web
+
+from ..engine.base import Engine
+from ..errors import AgenticFlowError, PortInUse
+from ..settings import ProxySettings
+from .admission import Admission
+from .app import create_app
+from .state import ProxyState
+
+log = logging.getLogger(__name__)
+
+GROUPS_PER_ENGINE = 2  # engine.worker.MAX_GROUPS: batches the inference process steps in turn
+
+
+async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
+    from ..engine.client import WorkerEngine
+    from ..models import store, verify
+
+    path = store.resolve(settings.model)
+    verify.verify_model_dir(path)
+    state.model_path = str(path)
+    log.info("loading %s from %s", settings.model, path)
+    return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
+                                    settings.max_batch)
+
+
+def initial_state(settings: ProxySettings) -> ProxyState:
+    from ..models import store
+
+    name = settings.model if not os.sep in settings.model else os.path.basename(settings.model.rstrip(os.sep))
+    others = frozenset(n for n in store.installed_names() if n != name)
+    admission = Admission(settings.max_batch * GROUPS_PER_ENGINE, settings.max_queue)
+    return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
+
+
+async def serve(settings: ProxySettings) -> int:
+    state = initial_state(settings)
+    app = create_app(state, api_key=settings.api_key, max_body=settings.max_body)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=settings.grace_seconds,
+                           access_log=log if settings.log_level == "debug" else None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {settings.port} on {settings.host} is already in use; choose another with "
+                "--port or ONNX_PROXY_PORT"
+            ) from None
+        raise
+    print(f"agentic-flow proxy listening on http://{settings.host}:{settings.port}", file=sys.stderr,
+          flush=True)
+
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    exit_code = 0
+
+    async def load() -> None:
+        nonlocal exit_code
+        try:
+            state.engine = await load_engine(settings, state)
+            log.info("model loaded; ready")
+        except AgenticFlowError as exc:
+            state.load_error = str(exc)
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            exit_code = exc.exit_code
+            stop.set()
+
+    loader = asyncio.create_task(load())
+    watchdog = asyncio.create_task(_watch_parent(settings.parent_pid, stop))
+    await stop.wait()
+    loader.cancel()
+    watchdog.cancel()
+    log.info("shutting down: draining in-flight requests (up to %ss)", settings.grace_seconds)
+    await runner.cleanup()
+    if state.engine is not None:
+        await state.engine.close()
+    return exit_code
+
+
+async def _watch_parent(parent_pid: int | None, stop: asyncio.Event) -> None:
+    """Stop when the process that started us is gone, so a killed CLI leaves no orphan proxy."""
+    if parent_pid is None:
+        return
+    while _alive(parent_pid):
+        await asyncio.sleep(1.0)
+    log.info("parent process %s is gone; shutting down", parent_pid)
+    stop.set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def first_then_force(signum: int) -> None:
+        if stop.is_set():
+            # A second signal: the user does not want to wait for the drain.
+            os._exit(128 + signum)
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, first_then_force, signum)

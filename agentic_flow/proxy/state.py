@@ -1,0 +1,38 @@
+"""What the proxy's handlers share, stored on the app under one typed key."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from ..engine.base import Engine
+from ..errors import NotFound
+from .admission import Admission
+
+
+@dataclass
+class ProxyState:
+    model_name: str
+    model_path: str
+    providers: tuple[str, ...]
+    admission: Admission
+    # Installed models this proxy does not serve: asking for one by name is an error, while any
+    # other name (claude-sonnet-4-5, ...) is served by the loaded model and echoed back.
+    other_models: frozenset[str] = frozenset()
+    engine: Engine | None = None
+    load_error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    pid: int = field(default_factory=os.getpid)
+
+    def check_model_name(self, requested: str) -> None:
+        if requested in self.other_models:
+            raise NotFound(
+                f"model: {requested} is installed but this proxy serves {self.model_name}; "
+                f"start it with --model {requested} to use it"
+            )
+
+
+STATE = web.AppKey("state", ProxyState)

@@ -1,0 +1,167 @@
+"""Request handlers.  Each one validates its input through `protocol`, talks to the engine through its
+narrow interface, and leaves every byte of the wire format to `sse`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .. import __version__
+from ..engine.base import Engine, GenerationRequest
+from ..errors import InvalidRequestError, NotFound, NotReady
+from . import sse
+from .admission import Admission
+from .middlewares import REQUEST_ID
+from .prompt import sampling_options, to_chat_prompt
+from .protocol import parse_count_tokens_request, parse_messages_request
+from .state import STATE, ProxyState
+
+log = logging.getLogger(__name__)
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from None
+
+
+def ready_engine(state: ProxyState) -> Engine:
+    if state.engine is None:
+        raise NotReady("the model is still loading; retry in a moment")
+    return state.engine
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    body = await read_json(request)
+    req = parse_messages_request(body)
+    state.check_model_name(req.model)
+    prompt = to_chat_prompt(req)
+    options = sampling_options(req)
+    engine = ready_engine(state)
+    async with state.admission.slot():
+        generation = await engine.generate(GenerationRequest(prompt, options))
+        try:
+            if req.stream:
+                return await _stream(request, req.model, generation)
+            text = "".join([delta async for delta in generation])
+            c = generation.completion
+            payload = sse.message_json(
+                sse.new_message_id(), req.model, text, c.stop_reason, c.stop_sequence,
+                generation.input_tokens, c.output_tokens,
+            )
+            return web.json_response(payload)
+        finally:
+            await generation.aclose()
+
+
+async def _stream(request: web.Request, model: str, generation: Any) -> web.StreamResponse:
+    response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
+    await response.prepare(request)
+    events = sse.stream_events(sse.new_message_id(), model, generation)
+    try:
+        async for chunk in events:
+            await response.write(chunk)
+    except (ConnectionResetError, asyncio.CancelledError):
+        # The client went away: closing the generation (in the caller) frees the engine at once.
+        raise
+    except Exception as exc:  # headers are sent: report it inside the stream, as Anthropic does
+        log.exception("generation failed mid-stream (%s)", request[REQUEST_ID])
+        await response.write(sse.error_event("api_error", f"generation failed: {type(exc).__name__}"))
+    await response.write_eof()
+    return response
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    req = parse_count_tokens_request(await read_json(request))
+    state.check_model_name(req.model)
+    engine = ready_engine(state)
+    return web.json_response({"input_tokens": await engine.count_tokens(to_chat_prompt(req))})
+
+
+def _model_entry(state: ProxyState) -> dict[str, str]:
+    info = ready_engine(state).info
+    return {
+        "type": "model",
+        "id": info.model_name,
+        "display_name": f"{info.model_name} (local, onnxruntime-genai)",
+        "created_at": info.created_at,
+    }
+
+
+async def list_models(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    entries = [_model_entry(state)]
+    limit = _int_query(request, "limit", 20, 1, 1000)
+    after, before = request.query.get("after_id"), request.query.get("before_id")
+    ids = [e["id"] for e in entries]
+    if after is not None:
+        entries = entries[ids.index(after) + 1:] if after in ids else []
+    if before is not None:
+        entries = entries[: ids.index(before)] if before in ids else []
+    page = entries[-limit:] if before is not None and after is None else entries[:limit]
+    return web.json_response({
+        "data": page,
+        "has_more": len(page) < len(entries),
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    })
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name}: Input should be a valid integer") from None
+    if not low <= value <= high:
+        raise InvalidRequestError(f"{name}: Input should be between {low} and {high}")
+    return value
+
+
+async def get_model(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    entry = _model_entry(state)
+    model_id = request.match_info["model_id"]
+    if model_id != entry["id"]:
+        raise NotFound(f"model: {model_id} (this proxy serves {entry['id']})")
+    return web.json_response(entry)
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    admission: Admission = state.admission
+    loaded = state.engine is not None
+    body = {
+        "status": "ok" if loaded else ("error" if state.load_error else "loading"),
+        "service": "agentic-flow-proxy",
+        "version": __version__,
+        "model": state.model_name,
+        "model_path": state.model_path,
+        "providers": list(state.providers),
+        "loaded": loaded,
+        "uptime_seconds": round(time.monotonic() - state.started, 3),
+        "requests_in_flight": admission.running,
+        "requests_waiting": admission.waiting,
+        "pid": state.pid,
+    }
+    if state.load_error:
+        body["error"] = state.load_error
+    return web.json_response(body, status=200 if loaded else 503)
