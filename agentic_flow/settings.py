@@ -173,3 +173,76 @@ def check_bind(host: str, api_key: str | None) -> None:
             f"refusing to listen on {host} without an API key: anyone on the network could use the model. "
             "Set --api-key or AGENTIC_FLOW_API_KEY, or bind to 127.0.0.1"
         )
+
+
+# ---------------------------------------------------------------- the main command
+
+def resolve_provider(flag: str | None, env: Mapping[str, str]) -> Resolved[str]:
+    """--provider, then PROVIDER, then USE_ONNX, then anthropic if ANTHROPIC_API_KEY is set, else onnx."""
+    chosen = pick(flag, "--provider", env, "PROVIDER", "")
+    if chosen.value:
+        name = str(chosen.value).strip().lower()
+        if name not in PROVIDERS:
+            raise ConfigError(
+                f"unknown provider {chosen.value!r} ({chosen.source}); valid providers: {', '.join(PROVIDERS)}"
+            )
+        return Resolved(name, chosen.source)
+    use_onnx = env.get("USE_ONNX")
+    if use_onnx is not None and use_onnx.strip() and parse_bool(use_onnx, "USE_ONNX"):
+        return Resolved("onnx", "env USE_ONNX")
+    if env.get("ANTHROPIC_API_KEY"):
+        return Resolved("anthropic", "default (ANTHROPIC_API_KEY is set)")
+    return Resolved("onnx", "default (no ANTHROPIC_API_KEY: using the local model)")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything the main command needs, each value with where it came from."""
+
+    provider: Resolved[str]
+    model: Resolved[str | None]
+    anthropic_base_url: Resolved[str]
+    anthropic_api_key: Resolved[str | None]
+    proxy_url: Resolved[str | None]
+    proxy: ProxySettings
+    agents_dir: Resolved[str | None]
+
+    def explain(self) -> list[tuple[str, str, str]]:
+        """(setting, value, source) rows for --verbose; secrets are masked."""
+        key = self.anthropic_api_key.value
+        return [
+            ("provider", self.provider.value, self.provider.source),
+            ("model", str(self.model.value or "(agent or provider default)"), self.model.source),
+            ("anthropic base url", self.anthropic_base_url.value, self.anthropic_base_url.source),
+            ("anthropic api key", "set" if key else "not set", self.anthropic_api_key.source),
+            ("proxy url", str(self.proxy_url.value or "(start or reuse a local proxy)"), self.proxy_url.source),
+            ("proxy port", str(self.proxy.port), "ONNX_PROXY_PORT or default"),
+            ("local model", self.proxy.model, "ONNX_MODEL_PATH or default"),
+            ("model store", str(self.proxy.model_dir), "AGENTIC_FLOW_MODEL_DIR or default"),
+            ("execution providers", ",".join(self.proxy.providers), "ONNX_EXECUTION_PROVIDERS or default"),
+            ("agents dir", str(self.agents_dir.value or "(search order)"), self.agents_dir.source),
+        ]
+
+
+def run_settings(
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    agents_dir: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunSettings:
+    env = environ() if env is None else env
+    prov = resolve_provider(provider, env)
+    proxy = proxy_settings(env=env)
+    if prov.value == "onnx" and model is not None:
+        # --model with the onnx provider picks the local model (a catalog name or a folder).
+        proxy = ProxySettings(**{**proxy.__dict__, "model": model})
+    return RunSettings(
+        provider=prov,
+        model=Resolved(model, "flag --model") if model is not None else Resolved(None, "default"),
+        anthropic_base_url=pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL),  # type: ignore[arg-type]
+        anthropic_api_key=pick(None, "", env, "ANTHROPIC_API_KEY", None),
+        proxy_url=pick(None, "", env, "ONNX_PROXY_URL", None),
+        proxy=proxy,
+        agents_dir=pick(agents_dir, "--agents-dir", env, "AGENTS_DIR", None),
+    )

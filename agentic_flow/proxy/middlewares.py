@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import ApiError, AuthenticationFailed, InvalidRequestError, PromptTooLong
-from .sse import error_body
+from .sse import error_body, new_request_id
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +28,6 @@ _HTTP_TYPES = {
     429: "rate_limit_error",
     529: "overloaded_error",
 }
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 def error_response(status: int, error_type: str, message: str, request_id: str) -> web.Response:

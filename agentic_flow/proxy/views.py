@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
@@ -59,11 +60,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
             if req.stream:
                 return await _stream(request, req.model, generation)
             text = "".join([delta async for delta in generation])
-            c = generation.completion
-            payload = sse.message_json(
-                sse.new_message_id(), req.model, text, c.stop_reason, c.stop_sequence,
-                generation.input_tokens, c.output_tokens,
-            )
+            payload = sse.message_json(sse.new_message_id(), req.model, text, generation.completion,
+                                       generation.input_tokens)
             return web.json_response(payload)
         finally:
             await generation.aclose()
@@ -72,16 +70,17 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def _stream(request: web.Request, model: str, generation: Any) -> web.StreamResponse:
     response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
     await response.prepare(request)
-    events = sse.stream_events(sse.new_message_id(), model, generation)
-    try:
-        async for chunk in events:
-            await response.write(chunk)
-    except (ConnectionResetError, asyncio.CancelledError):
-        # The client went away: closing the generation (in the caller) frees the engine at once.
-        raise
-    except Exception as exc:  # headers are sent: report it inside the stream, as Anthropic does
-        log.exception("generation failed mid-stream (%s)", request[REQUEST_ID])
-        await response.write(sse.error_event("api_error", f"generation failed: {type(exc).__name__}"))
+    # aclosing: when the client goes away (a failed write, or the handler cancelled), the event
+    # generator closes at once, and with it the generation, freeing the engine within one token.
+    async with aclosing(sse.message_events(sse.new_message_id(), model, generation)) as events:
+        try:
+            async for chunk in events:
+                await response.write(chunk)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # headers are sent: report it inside the stream, as Anthropic does
+            log.exception("generation failed mid-stream (%s)", request[REQUEST_ID])
+            await response.write(sse.error_event("api_error", f"generation failed: {type(exc).__name__}"))
     await response.write_eof()
     return response
 

