@@ -31,7 +31,7 @@ def client(proxy: supervisor.ProxyHandle) -> anthropic.Anthropic:
 
 
 def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> None:
-    msg = client.messages.create(model="claude-sonnet-4-5", max_tokens=40, temperature=0, messages=FRANCE)
+    msg = client.messages.create(model="smollm2-135m", max_tokens=40, temperature=0, messages=FRANCE)
     assert msg.id.startswith("msg_")
     assert msg.model == "claude-sonnet-4-5"  # the requested name is echoed
     assert msg.role == "assistant" and msg.type == "message"
@@ -144,7 +144,7 @@ def _events(raw: bytes) -> list[tuple[str, dict[str, object]]]:
 
 def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyHandle) -> None:
     status, headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", {
-        "model": "claude-3-5-haiku-latest", "max_tokens": 12, "stream": True, "messages": FRANCE,
+        "model": "claude-haiku-4-5", "max_tokens": 12, "stream": True, "messages": FRANCE,
         "temperature": 0}, {"x-api-key": "anything", "anthropic-version": "2023-06-01"})
     assert status == 200
     assert headers["Content-Type"].startswith("text/event-stream")

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import assert_never
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
-from agentic_flow.proxy.protocol import (
+from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from .protocol import (
     ContentBlock,
     CountTokensRequest,
     DocumentBlock,

@@ -15,43 +15,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn, TypeAlias, cast, get_args
 
-from agentic_flow.errors import AgenticFlowError
+from ..errors import InvalidRequestError
 
 MessageRole = Literal["user", "assistant", "system"]
 BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]
 ToolChoiceType = Literal["auto", "any", "tool", "none"]
 ThinkingType = Literal["enabled", "disabled", "adaptive"]
-ErrorType = Literal[
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "overloaded_error",
-]
-
-# The HTTP status Anthropic pairs with each error type.
-ERROR_STATUS: Mapping[ErrorType, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
 
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
-class InvalidRequest(AgenticFlowError):
-    """A request body the API refuses: HTTP 400, `invalid_request_error`."""
-
-    error_type: ErrorType = "invalid_request_error"
-    status = 400
+class InvalidRequest(InvalidRequestError):
+    """A request body the API refuses: HTTP 400, `invalid_request_error` (inherited), with the message
+    naming the offending field's path.  The error middleware turns it into Anthropic's envelope."""
 
 
 # --- the typed request -------------------------------------------------------------------------
@@ -110,7 +86,8 @@ class RedactedThinkingBlock:
 
 
 ContentBlock: TypeAlias = (
-    TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock
+    TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock
+    | ThinkingBlock | RedactedThinkingBlock
 )
 
 
@@ -185,7 +162,8 @@ def parse_count_tokens_request(body: object) -> CountTokensRequest:
 
 def parse_messages_request(body: object) -> MessagesRequest:
     obj = _root(body)
-    _str(_required(obj, "model", ""), "model", non_empty=True)  # the fields every request needs are reported first
+    # The fields every request needs are reported before anything inside the conversation.
+    _str(_required(obj, "model", ""), "model", non_empty=True)
     max_tokens = _int(_required(obj, "max_tokens", ""), "max_tokens", minimum=1)
     conversation = parse_count_tokens_request(obj)
     top_k = _optional(obj, "top_k")
@@ -281,9 +259,10 @@ def _text_block(obj: Mapping[str, object], path: str) -> TextBlock:
 def _image_block(obj: Mapping[str, object], path: str) -> ImageBlock:
     source_path = _join(path, "source")
     source = _object(_required(obj, "source", path), source_path)
-    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), ("base64", "url", "file"))
+    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), _IMAGE_SOURCES)
     if kind == "base64":
-        _choice(_required(source, "media_type", source_path), _join(source_path, "media_type"), IMAGE_MEDIA_TYPES)
+        media_type = _required(source, "media_type", source_path)
+        _choice(media_type, _join(source_path, "media_type"), IMAGE_MEDIA_TYPES)
     _str(_required(source, _SOURCE_PAYLOAD[kind], source_path), _join(source_path, _SOURCE_PAYLOAD[kind]))
     return ImageBlock(kind)
 
@@ -291,8 +270,7 @@ def _image_block(obj: Mapping[str, object], path: str) -> ImageBlock:
 def _document_block(obj: Mapping[str, object], path: str) -> DocumentBlock:
     source_path = _join(path, "source")
     source = _object(_required(obj, "source", path), source_path)
-    kinds = ("base64", "text", "content", "url", "file")
-    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), kinds)
+    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), _DOCUMENT_SOURCES)
     payload_path = _join(source_path, _SOURCE_PAYLOAD[kind])
     payload = _required(source, _SOURCE_PAYLOAD[kind], source_path)
     text: str | None = None
@@ -308,6 +286,8 @@ def _document_block(obj: Mapping[str, object], path: str) -> DocumentBlock:
     return DocumentBlock(kind, text, None if title is None else _str(title, _join(path, "title")))
 
 
+_IMAGE_SOURCES = ("base64", "url", "file")
+_DOCUMENT_SOURCES = ("base64", "text", "content", "url", "file")
 # The field that carries each kind of source's data.
 _SOURCE_PAYLOAD = {"base64": "data", "text": "data", "content": "content", "url": "url", "file": "file_id"}
 
@@ -396,10 +376,11 @@ def _tool_choice(value: object, path: str) -> ToolChoice | None:
     kind = _choice(_required(obj, "type", path), _join(path, "type"), get_args(ToolChoiceType))
     name = _str(_required(obj, "name", path), _join(path, "name")) if kind == "tool" else None
     parallel = _optional(obj, "disable_parallel_tool_use")
+    parallel_path = _join(path, "disable_parallel_tool_use")
     return ToolChoice(
         type=cast(ToolChoiceType, kind),
         name=name,
-        disable_parallel_tool_use=False if parallel is None else _bool(parallel, _join(path, "disable_parallel_tool_use")),
+        disable_parallel_tool_use=False if parallel is None else _bool(parallel, parallel_path),
     )
 
 

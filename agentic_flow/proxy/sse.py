@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
-from agentic_flow.engine.base import Completion, Generation
-from agentic_flow.errors import EngineError
-from agentic_flow.proxy.protocol import ErrorType
+from ..engine.base import Completion, Generation
+from ..errors import EngineError
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 24
@@ -54,7 +53,7 @@ def frame(event: str, data: Mapping[str, object]) -> bytes:
 PING = frame("ping", {"type": "ping"})
 
 
-def error_body(error_type: ErrorType, message: str, request_id: str | None = None) -> dict[str, object]:
+def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, object]:
     """The JSON body of an HTTP error response."""
     body: dict[str, object] = {"type": "error", "error": {"type": error_type, "message": message}}
     if request_id is not None:
@@ -62,7 +61,7 @@ def error_body(error_type: ErrorType, message: str, request_id: str | None = Non
     return body
 
 
-def error_event(error_type: ErrorType, message: str) -> bytes:
+def error_event(error_type: str, message: str) -> bytes:
     """An error inside a stream that has already answered 200; the stream ends after it."""
     return frame("error", {"type": "error", "error": {"type": error_type, "message": message}})
 
@@ -80,15 +79,16 @@ def message_json(
     )
 
 
-async def message_events(message_id: str, model: str, generation: Generation) -> AsyncIterator[bytes]:
+async def message_events(message_id: str, model: str, generation: Generation) -> AsyncGenerator[bytes, None]:
     """The byte chunks of a streamed Messages response, `model` echoed as the client sent it.
 
     A generation that fails with an EngineError ends the stream with an `error` event.  If the caller
     stops iterating (the client went away) and closes this generator, the generation is cancelled;
     wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
-    start = _message(message_id, model, content=[], completion=None, usage=_usage(generation.input_tokens, _START_OUTPUT_TOKENS))
+    usage = _usage(generation.input_tokens, _START_OUTPUT_TOKENS)
+    start = _message(message_id, model, content=[], completion=None, usage=usage)
     yield frame("message_start", {"type": "message_start", "message": start})
-    yield frame("content_block_start", {"type": "content_block_start", "index": 0, "content_block": _EMPTY_TEXT})
+    yield frame("content_block_start", _BLOCK_START)
     yield PING
     finished = False
     try:
@@ -107,7 +107,11 @@ async def message_events(message_id: str, model: str, generation: Generation) ->
     yield frame("message_stop", {"type": "message_stop"})
 
 
-_EMPTY_TEXT: Mapping[str, object] = {"type": "text", "text": ""}
+_BLOCK_START: Mapping[str, object] = {
+    "type": "content_block_start",
+    "index": 0,
+    "content_block": {"type": "text", "text": ""},  # the SDK requires the empty "text"
+}
 
 
 def _text_delta(text: str) -> dict[str, object]:

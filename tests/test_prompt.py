@@ -1,0 +1,228 @@
+"""Anthropic requests flattened into chat turns for a text-only model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.proxy.prompt import TOOL_SUMMARY_CHARS, TOOLS_PREAMBLE, sampling_options, to_chat_prompt
+from agentic_flow.proxy.protocol import InvalidRequest, parse_count_tokens_request, parse_messages_request
+
+
+def prompt(messages: list[dict[str, Any]], **fields: Any) -> ChatPrompt:
+    body = {"model": "m", "max_tokens": 16, "messages": messages, **fields}
+    return to_chat_prompt(parse_messages_request(body))
+
+
+def user(content: Any) -> dict[str, Any]:
+    return {"role": "user", "content": content}
+
+
+def assistant(content: Any) -> dict[str, Any]:
+    return {"role": "assistant", "content": content}
+
+
+IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}
+
+
+def test_single_user_message_has_no_system_turn() -> None:
+    assert prompt([user("hi")]) == ChatPrompt((ChatTurn("user", "hi"),))
+
+
+def test_system_string() -> None:
+    turns = prompt([user("hi")], system="Be terse.").turns
+    assert turns == (ChatTurn("system", "Be terse."), ChatTurn("user", "hi"))
+
+
+def test_system_blocks_are_joined_with_a_blank_line() -> None:
+    system = [
+        {"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "B"},
+    ]
+    assert prompt([user("hi")], system=system).turns[0] == ChatTurn("system", "A\n\nB")
+
+
+def test_system_messages_inside_messages_join_the_system_prompt() -> None:
+    turns = prompt(
+        [{"role": "system", "content": "Env: linux"}, user("hi"), {"role": "system", "content": [
+            {"type": "text", "text": "Late note"}]}],
+        system="Base.",
+    ).turns
+    assert turns == (ChatTurn("system", "Base.\n\nEnv: linux\n\nLate note"), ChatTurn("user", "hi"))
+
+
+def test_blocks_of_one_message_are_joined_with_a_blank_line() -> None:
+    turns = prompt([user([{"type": "text", "text": "<reminder>"}, {"type": "text", "text": "fix it"}])]).turns
+    assert turns == (ChatTurn("user", "<reminder>\n\nfix it"),)
+
+
+def test_consecutive_turns_of_one_role_are_merged() -> None:
+    turns = prompt([user("a"), user("b"), assistant("c"), assistant("d"), user("e")]).turns
+    assert turns == (ChatTurn("user", "a\n\nb"), ChatTurn("assistant", "c\n\nd"), ChatTurn("user", "e"))
+
+
+def test_thinking_is_dropped() -> None:
+    turns = prompt([
+        user("q"),
+        assistant([
+            {"type": "thinking", "thinking": "secret", "signature": "s"},
+            {"type": "redacted_thinking", "data": "x"},
+            {"type": "text", "text": "answer"},
+        ]),
+        user("thanks"),
+    ]).turns
+    assert turns == (ChatTurn("user", "q"), ChatTurn("assistant", "answer"), ChatTurn("user", "thanks"))
+
+
+def test_a_message_with_nothing_readable_adds_no_turn() -> None:
+    only_thinking = assistant([{"type": "thinking", "thinking": "t", "signature": "s"}])
+    turns = prompt([user("a"), only_thinking, user("b")]).turns
+    assert turns == (ChatTurn("user", "a\n\nb"),)
+
+
+def test_tool_call_and_result_become_readable_text() -> None:
+    turns = prompt([
+        user("read it"),
+        assistant([
+            {"type": "text", "text": "Reading."},
+            {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "/tmp/é"}},
+        ]),
+        user([
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+                {"type": "text", "text": "line 1"}, {"type": "text", "text": "line 2"}]},
+            {"type": "text", "text": "what now?"},
+        ]),
+    ]).turns
+    assert turns[1] == ChatTurn("assistant", 'Reading.\n\n[tool call Read id=toolu_1] {"path": "/tmp/é"}')
+    assert turns[2] == ChatTurn("user", "[tool result for toolu_1]\nline 1\n\nline 2\n\nwhat now?")
+
+
+def test_tool_result_error_and_empty_content() -> None:
+    turns = prompt([
+        user("go"),
+        assistant([{"type": "tool_use", "id": "a", "name": "Bash", "input": {}}]),
+        user([
+            {"type": "tool_result", "tool_use_id": "a", "is_error": True, "content": "exit 1"},
+            {"type": "tool_result", "tool_use_id": "b"},
+        ]),
+    ]).turns
+    assert turns[1].content == "[tool call Bash id=a] {}"
+    assert turns[2].content == "[tool result for a] (error)\nexit 1\n\n[tool result for b]"
+
+
+def test_image_is_refused_with_its_path() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        prompt([user("a"), assistant("b"), user([{"type": "text", "text": "see"}, IMAGE])])
+    assert str(caught.value) == "messages.2.content.1: this model cannot read images; send text only"
+
+
+def test_image_inside_tool_result_is_refused_with_its_path() -> None:
+    shot = [{"type": "text", "text": "shot:"}, IMAGE]
+    result = {"type": "tool_result", "tool_use_id": "t", "content": shot}
+    with pytest.raises(InvalidRequest) as caught:
+        prompt([user([result])])
+    message = str(caught.value)
+    assert message == "messages.0.content.0.content.1: this model cannot read images; send text only"
+
+
+def test_image_in_a_system_message_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        prompt([{"role": "system", "content": [IMAGE]}, user("hi")])
+    assert str(caught.value) == "messages.0.content.0: this model cannot read images; send text only"
+
+
+def test_text_documents_are_included() -> None:
+    turns = prompt([user([
+        {"type": "document", "title": "notes.txt", "source": {"type": "text", "data": "N"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "C"}]}},
+        {"type": "text", "text": "summarize"},
+    ])]).turns
+    assert turns == (ChatTurn("user", "[document: notes.txt]\nN\n\nC\n\nsummarize"),)
+
+
+@pytest.mark.parametrize(("source", "kind"), [
+    ({"type": "base64", "media_type": "application/pdf", "data": "JVBE"}, "base64"),
+    ({"type": "url", "url": "https://example.com/a.pdf"}, "url"),
+    ({"type": "file", "file_id": "file_1"}, "file"),
+    ({"type": "content", "content": [IMAGE]}, "content"),
+])
+def test_non_text_documents_are_refused(source: dict[str, Any], kind: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        prompt([user([{"type": "text", "text": "read"}, {"type": "document", "source": source}])])
+    assert str(caught.value) == (
+        f"messages.0.content.1: this model cannot read documents with a '{kind}' source; send text only"
+    )
+
+
+def test_final_assistant_turn_is_the_prefill() -> None:
+    result = prompt([user("Say hi"), assistant("Hi")], system="S")
+    assert result.turns[-1] == ChatTurn("assistant", "Hi")
+    assert result.prefill == "Hi"
+
+
+def test_no_prefill_when_the_user_speaks_last() -> None:
+    assert prompt([user("a"), assistant("b"), user("c")]).prefill == ""
+
+
+def test_an_empty_final_assistant_turn_is_no_prefill() -> None:
+    assert prompt([user("a"), assistant("")]).turns == (ChatTurn("user", "a"),)
+
+
+def test_a_first_assistant_turn_is_accepted() -> None:
+    # Anthropic's own API accepts it; a chat template renders it.
+    turns = prompt([assistant("How can I help?"), user("Sky colour?")]).turns
+    assert turns == (ChatTurn("assistant", "How can I help?"), ChatTurn("user", "Sky colour?"))
+
+
+def test_tools_are_listed_compactly_in_the_system_prompt() -> None:
+    long_line = "x" * 400
+    tools = [
+        {"name": "Read", "description": "\n  Reads a file.\nSecond line, never shown.", "input_schema": {}},
+        {"name": "Long", "description": long_line, "input_schema": {}},
+        {"name": "Bare", "input_schema": {}},
+        {"type": "web_search_20250305", "name": "web_search"},
+    ]
+    system = prompt([user("hi")], system="Base.", tools=tools).turns[0]
+    lines = system.content.split("\n")
+    assert lines[:3] == ["Base.", "", TOOLS_PREAMBLE]
+    assert lines[3] == "- Read: Reads a file."
+    assert lines[4] == "- Long: " + "x" * (TOOL_SUMMARY_CHARS - 1) + "…"
+    assert lines[5:] == ["- Bare", "- web_search"]
+
+
+def test_tools_alone_make_a_system_turn() -> None:
+    turns = prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}]).turns
+    assert turns[0] == ChatTurn("system", f"{TOOLS_PREAMBLE}\n- Read")
+
+
+def test_tools_are_not_described_when_tool_choice_is_none() -> None:
+    result = prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}], tool_choice={"type": "none"})
+    assert result.turns == (ChatTurn("user", "hi"),)
+
+
+def test_count_tokens_request_renders_the_same_prompt() -> None:
+    body = {"model": "m", "max_tokens": 9, "system": "S", "messages": [user("a"), assistant("b")],
+            "tools": [{"name": "Read", "input_schema": {}}]}
+    assert to_chat_prompt(parse_count_tokens_request(body)) == to_chat_prompt(parse_messages_request(body))
+
+
+def test_sampling_defaults_follow_anthropic() -> None:
+    req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
+    assert sampling_options(req) == SamplingOptions(max_tokens=16, temperature=1.0)
+
+
+def test_sampling_options_are_passed_through() -> None:
+    req = parse_messages_request({
+        "model": "m", "max_tokens": 8, "messages": [user("hi")], "temperature": 0, "top_p": 0.5, "top_k": 40,
+        "stop_sequences": ["\nUser:", "###"],
+    })
+    assert sampling_options(req) == SamplingOptions(
+        max_tokens=8, temperature=0.0, top_p=0.5, top_k=40, stop_sequences=("\nUser:", "###"),
+    )
+
+
+def test_top_k_zero_means_no_cut() -> None:
+    req = parse_messages_request({"model": "m", "max_tokens": 8, "messages": [user("hi")], "top_k": 0})
+    assert sampling_options(req).top_k is None
