@@ -16,6 +16,8 @@ import pytest
 from agentic_flow import supervisor
 from tests.proxyproc import running_proxy
 
+# anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.
+GREEDY = {"temperature": 0}
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 
@@ -31,9 +33,9 @@ def client(proxy: supervisor.ProxyHandle) -> anthropic.Anthropic:
 
 
 def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> None:
-    msg = client.messages.create(model="smollm2-135m", max_tokens=40, temperature=0, messages=FRANCE)
+    msg = client.messages.create(model="my-local-alias", max_tokens=40, extra_body=GREEDY, messages=FRANCE)
     assert msg.id.startswith("msg_")
-    assert msg.model == "claude-sonnet-4-5"  # the requested name is echoed
+    assert msg.model == "my-local-alias"  # the requested name is echoed
     assert msg.role == "assistant" and msg.type == "message"
     text = msg.content[0].text  # type: ignore[union-attr]
     assert "Paris" in text
@@ -42,7 +44,7 @@ def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> Non
 
 
 def test_stream_text_matches_final_message(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model="m", max_tokens=30, temperature=0, messages=FRANCE) as stream:
+    with client.messages.stream(model="m", max_tokens=30, extra_body=GREEDY, messages=FRANCE) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert len(pieces) > 3  # streamed as tokens arrive, not in one piece at the end
@@ -52,15 +54,15 @@ def test_stream_text_matches_final_message(client: anthropic.Anthropic) -> None:
 
 
 def test_stream_and_create_agree_on_greedy_text(client: anthropic.Anthropic) -> None:
-    made = client.messages.create(model="m", max_tokens=25, temperature=0, messages=FRANCE)
-    with client.messages.stream(model="m", max_tokens=25, temperature=0, messages=FRANCE) as stream:
+    made = client.messages.create(model="m", max_tokens=25, extra_body=GREEDY, messages=FRANCE)
+    with client.messages.stream(model="m", max_tokens=25, extra_body=GREEDY, messages=FRANCE) as stream:
         streamed = stream.get_final_message()
     assert made.content[0].text == streamed.content[0].text  # type: ignore[union-attr]
     assert made.usage.output_tokens == streamed.usage.output_tokens
 
 
 def test_stop_sequence_stops_and_is_reported(client: anthropic.Anthropic) -> None:
-    msg = client.messages.create(model="m", max_tokens=60, temperature=0, messages=FRANCE,
+    msg = client.messages.create(model="m", max_tokens=60, extra_body=GREEDY, messages=FRANCE,
                                  stop_sequences=["Paris"])
     assert msg.stop_reason == "stop_sequence"
     assert msg.stop_sequence == "Paris"
@@ -69,7 +71,7 @@ def test_stop_sequence_stops_and_is_reported(client: anthropic.Anthropic) -> Non
 
 
 def test_max_tokens_is_honoured_exactly(client: anthropic.Anthropic) -> None:
-    msg = client.messages.create(model="m", max_tokens=7, temperature=0, messages=FRANCE)
+    msg = client.messages.create(model="m", max_tokens=7, extra_body=GREEDY, messages=FRANCE)
     assert msg.stop_reason == "max_tokens"
     assert msg.usage.output_tokens == 7
 
@@ -81,7 +83,7 @@ def test_count_tokens_matches_usage(client: anthropic.Anthropic) -> None:
 
 
 def test_prefill_is_continued(client: anthropic.Anthropic) -> None:
-    msg = client.messages.create(model="m", max_tokens=10, temperature=0, messages=[
+    msg = client.messages.create(model="m", max_tokens=10, extra_body=GREEDY, messages=[
         *FRANCE, {"role": "assistant", "content": "The capital of France is"}])
     assert "Paris" in msg.content[0].text  # type: ignore[union-attr]
     assert not msg.content[0].text.startswith("The capital")  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import psutil
 from aiohttp import web
@@ -34,8 +35,10 @@ async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import store, verify
 
-    path = store.resolve(settings.model)
-    verify.verify_model_dir(path)
+    path = store.resolve(settings.model, store=settings.model_dir)
+    known = settings.model if path.parent == settings.model_dir else None
+    # The original system loaded truncated downloads and failed deep inside the runtime: check first.
+    verify.verify_model_dir(path, name=known)
     state.model_path = str(path)
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
@@ -45,8 +48,9 @@ async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
 def initial_state(settings: ProxySettings) -> ProxyState:
     from ..models import store
 
-    name = settings.model if not os.sep in settings.model else os.path.basename(settings.model.rstrip(os.sep))
-    others = frozenset(n for n in store.installed_names() if n != name)
+    name = Path(settings.model).name if os.sep in settings.model else settings.model
+    installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
+    others = frozenset(n for n in installed if n != name)
     admission = Admission(settings.max_batch * GROUPS_PER_ENGINE, settings.max_queue)
     return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
 

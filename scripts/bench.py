@@ -1,0 +1,186 @@
+"""Benchmark: the raw onnxruntime-genai engine against the same model through the proxy, in one run.
+
+Prints decode tokens/s and time to first token (TTFT) for one stream and four at once, then the
+ratios the proxy is held to: single-stream decode >= 0.95 x raw, TTFT overhead <= 10 ms, and four
+concurrent streams >= 1.6 x the aggregate tokens/s of one.  Also /health latency during a generation.
+
+Usage: python scripts/bench.py [--model PATH_OR_NAME] [--tokens 128] [--repeat 3]
+Numbers drift on a shared machine: compare the ratios of one run, never absolute times across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
+from agentic_flow.models import store  # noqa: E402
+
+PROMPTS = [
+    "Write a long story about a lighthouse keeper and a storm.",
+    "Explain in detail how a bicycle works, part by part.",
+    "Describe the history of the printing press at length.",
+    "Write a long letter to a friend about a trip to the mountains.",
+]
+
+
+@dataclass
+class Run:
+    tokens: int
+    ttft: float  # seconds from request to first token
+    end: float  # seconds from request to last token
+
+    @property
+    def decode_tps(self) -> float:
+        return (self.tokens - 1) / max(self.end - self.ttft, 1e-9)
+
+
+# ------------------------------------------------------------------ raw engine
+
+def raw_runs(model_path: Path, n_tokens: int, batch: int) -> list[Run]:
+    from agentic_flow.engine.ort import OrtModel, search_key
+
+    model = OrtModel(model_path, ("cpu",), 0)
+    prompts = [model.encode(model.render(ChatPrompt((ChatTurn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
+    key = search_key(0.0, None, None, None)
+    started = time.perf_counter()
+    b = model.start(prompts, key, max(len(p) for p in prompts) + n_tokens + 1)
+    counts = [0] * batch
+    first = [0.0] * batch
+    last = [0.0] * batch
+    done = [False] * batch
+    while not all(done):
+        tokens = b.step()
+        now = time.perf_counter() - started
+        for i, t in enumerate(tokens):
+            if done[i]:
+                continue
+            if t in model.eos_ids:
+                done[i] = True
+                continue
+            counts[i] += 1
+            if counts[i] == 1:
+                first[i] = now
+            last[i] = now
+            done[i] = counts[i] >= n_tokens
+    b.close()
+    return [Run(counts[i], first[i], last[i]) for i in range(batch)]
+
+
+# ------------------------------------------------------------------ through the proxy
+
+async def proxy_run(session: aiohttp.ClientSession, url: str, prompt: str, n_tokens: int) -> Run:
+    body = {"model": "bench", "max_tokens": n_tokens, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": prompt}]}
+    started = time.perf_counter()
+    first = last = 0.0
+    tokens = 0
+    async with session.post(f"{url}/v1/messages", json=body) as resp:
+        resp.raise_for_status()
+        async for line in resp.content:
+            if not line.startswith(b"data: "):
+                continue
+            data = json.loads(line[6:])
+            if data["type"] == "content_block_delta":
+                now = time.perf_counter() - started
+                first = first or now
+                last = now
+            elif data["type"] == "message_delta":
+                tokens = data["usage"]["output_tokens"]
+    return Run(tokens, first, last)
+
+
+async def proxy_bench(url: str, n_tokens: int, repeat: int) -> dict[str, float]:
+    async with aiohttp.ClientSession() as session:
+        await proxy_run(session, url, PROMPTS[0], 8)  # warm-up
+        singles = [await proxy_run(session, url, PROMPTS[0], n_tokens) for _ in range(repeat)]
+        fours = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            runs = await asyncio.gather(*[proxy_run(session, url, p, n_tokens) for p in PROMPTS])
+            fours.append((runs, time.perf_counter() - t0))
+        health_ms = await health_latency(session, url, n_tokens)
+    return summarize(singles, fours) | {"health_ms_during_generation": health_ms}
+
+
+async def health_latency(session: aiohttp.ClientSession, url: str, n_tokens: int) -> float:
+    gen = asyncio.create_task(proxy_run(session, url, PROMPTS[1], n_tokens * 2))
+    await asyncio.sleep(0.2)
+    samples = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        async with session.get(f"{url}/health") as resp:
+            await resp.read()
+        samples.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.02)
+    await gen
+    return statistics.median(samples)
+
+
+def summarize(singles: list[Run], fours: list[tuple[list[Run], float]]) -> dict[str, float]:
+    agg = [sum(r.tokens for r in runs) / wall for runs, wall in fours]
+    single_wall = [r.tokens / r.end for r in singles]
+    return {
+        "single_decode_tps": statistics.median(r.decode_tps for r in singles),
+        "single_ttft_ms": statistics.median(r.ttft for r in singles) * 1000,
+        "single_total_tps": statistics.median(single_wall),
+        "four_aggregate_tps": statistics.median(agg),
+        "four_ttft_ms": statistics.median(statistics.mean(r.ttft for r in runs) for runs, _ in fours) * 1000,
+    }
+
+
+def raw_bench(model_path: Path, n_tokens: int, repeat: int) -> dict[str, float]:
+    raw_runs(model_path, 8, 1)  # warm-up
+    singles = [raw_runs(model_path, n_tokens, 1)[0] for _ in range(repeat)]
+    fours = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        runs = raw_runs(model_path, n_tokens, 4)
+        fours.append((runs, time.perf_counter() - t0))
+    return summarize(singles, fours)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    model_path = store.resolve(args.model)
+    print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
+
+    raw = raw_bench(model_path, args.tokens, args.repeat)
+    from tests.proxyproc import running_proxy
+
+    with tempfile.TemporaryDirectory() as home, running_proxy(model_path, Path(home)) as handle:
+        proxied = asyncio.run(proxy_bench(handle.url, args.tokens, args.repeat))
+
+    print(f"{'figure':32} {'raw engine':>12} {'proxy':>12}")
+    for key in ("single_decode_tps", "single_ttft_ms", "single_total_tps", "four_aggregate_tps", "four_ttft_ms"):
+        print(f"{key:32} {raw[key]:12.1f} {proxied[key]:12.1f}")
+    print(f"{'health_ms_during_generation':32} {'':>12} {proxied['health_ms_during_generation']:12.1f}")
+    print()
+    decode_ratio = proxied["single_decode_tps"] / raw["single_decode_tps"]
+    ttft_added = proxied["single_ttft_ms"] - raw["single_ttft_ms"]
+    concurrency = proxied["four_aggregate_tps"] / proxied["single_total_tps"]
+    raw_concurrency = raw["four_aggregate_tps"] / raw["single_total_tps"]
+    print(f"proxy/raw single-stream decode:     {decode_ratio:.3f}  (target >= 0.95)")
+    print(f"TTFT added by the proxy:            {ttft_added:+.1f} ms  (target <= 10 ms)")
+    print(f"proxy 4 concurrent / 1 stream:      {concurrency:.2f}x  (target >= 1.6x; raw batch-4: {raw_concurrency:.2f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
