@@ -66,7 +66,7 @@ class WorkerEngine:
         self._conn = conn
         self._ids = itertools.count(1)
         self._routes: dict[int, asyncio.Queue[Any]] = {}
-        self._counts: dict[int, asyncio.Future[int]] = {}
+        self._replies: dict[int, asyncio.Future[Any]] = {}
         self._running = 0
         self._closed = False
         self._loop = asyncio.get_running_loop()
@@ -97,10 +97,17 @@ class WorkerEngine:
 
     # ------------------------------------------------------------ Engine interface
     async def count_tokens(self, prompt: ChatPrompt) -> int:
+        return int(await self._ask("count", _turns(prompt)))
+
+    async def worker_stats(self) -> dict[str, int]:
+        """What the inference process holds right now: batches, rows, live generations, pending."""
+        return dict(await self._ask("stats"))
+
+    async def _ask(self, kind: str, *args: Any) -> Any:
         rid = next(self._ids)
-        future: asyncio.Future[int] = self._loop.create_future()
-        self._counts[rid] = future
-        self._send(("count", rid, _turns(prompt)))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._replies[rid] = future
+        self._send((kind, rid, *args))
         return await future
 
     async def generate(self, request: GenerationRequest) -> WorkerGeneration:
@@ -183,8 +190,8 @@ class WorkerEngine:
                 queue.put_nowait(Completion(msg[2], msg[3], msg[4]))
         elif kind == "error":
             self._put(msg[1], _error(msg[2], msg[3], msg[4]), final=True)
-        elif kind == "count":
-            future = self._counts.pop(msg[1], None)
+        elif kind in ("count", "stats"):
+            future = self._replies.pop(msg[1], None)
             if future is not None and not future.done():
                 future.set_result(msg[2])
 
@@ -197,10 +204,10 @@ class WorkerEngine:
         for queue in self._routes.values():
             queue.put_nowait(exc)
         self._routes.clear()
-        for future in self._counts.values():
+        for future in self._replies.values():
             if not future.done():
                 future.set_exception(exc)
-        self._counts.clear()
+        self._replies.clear()
         self._running = 0
 
 

@@ -13,10 +13,12 @@ starts a batch of its own (up to `MAX_GROUPS`, stepped in turn) or waits.  The s
 rows that finished, so a batch never keeps computing for a client that has gone.
 
 Wire protocol (tuples over a multiprocessing Connection):
-  in:  ("generate", rid, turns, options) | ("count", rid, turns) | ("cancel", rid) | ("shutdown",)
+  in:  ("generate", rid, turns, options) | ("count", rid, turns) | ("cancel", rid) | ("stats", rid)
+       | ("shutdown",)
   out: ("ready", info) | ("fatal", message) | ("started", rid, input_tokens)
        | ("error", rid, kind, message, data) | ("deltas", [(rid, text), ...])
        | ("done", rid, stop_reason, stop_sequence, output_tokens) | ("count", rid, n)
+       | ("stats", rid, {batches, rows, generations, pending})
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ class Scheduler:
             self.conn.send(("count", msg[1], len(ids)))
         elif kind == "cancel":
             self.cancel(msg[1])
+        elif kind == "stats":
+            stats = {"batches": len(self.groups), "rows": sum(len(g.rows) for g in self.groups),
+                     "generations": len(self.jobs), "pending": len(self.pending)}
+            self.conn.send(("stats", msg[1], stats))
         elif kind == "shutdown":
             return False
         return True
