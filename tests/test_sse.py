@@ -13,6 +13,7 @@ import pytest
 
 from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
+from tests.fake_engine import FakeGeneration
 from agentic_flow.proxy.sse import (
     PING,
     error_body,
@@ -23,33 +24,6 @@ from agentic_flow.proxy.sse import (
     new_message_id,
     new_request_id,
 )
-
-
-class FakeGeneration:
-    """Implements the engine's Generation protocol: yields deltas, then fills in the completion."""
-
-    def __init__(
-        self, deltas: list[str], final: Completion, input_tokens: int = 7, fail: Exception | None = None
-    ) -> None:
-        self.input_tokens = input_tokens
-        self.completion = Completion()
-        self.closed = False
-        self._deltas = deltas
-        self._final = final
-        self._fail = fail
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._run()
-
-    async def _run(self) -> AsyncIterator[str]:
-        for delta in self._deltas:
-            yield delta
-        if self._fail is not None:
-            raise self._fail
-        self.completion = self._final
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 async def collect(
