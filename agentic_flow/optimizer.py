@@ -44,7 +44,7 @@ PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile("smollm2-135m", "onnx", "smollm2-135m", 0.15, 0.95, 0.0, 0.0, True, 8_192),
     ModelProfile("phi-4-mini", "onnx", "phi-4-mini", 0.45, 0.25, 0.0, 0.0, True, 131_072),
     ModelProfile("claude-haiku-4-5", "anthropic", "claude-haiku-4-5", 0.70, 0.85, 1.0, 5.0, False, 200_000),
-    ModelProfile("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", 0.85, 0.60, 3.0, 15.0, False, 200_000),
+    ModelProfile("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", 0.85, 0.6, 3.0, 15.0, False, 200_000),
     ModelProfile("claude-opus-4-5", "anthropic", "claude-opus-4-5", 1.00, 0.45, 5.0, 25.0, False, 200_000),
 )
 
@@ -170,7 +170,7 @@ def explain(priority: str, w: Weights, max_cost: float | None, table: Sequence[S
     """A few lines for --verbose: the weights, then each model's score or why it was ruled out."""
     budget = "no limit" if max_cost is None else f"${max_cost:.4f}"
     lines = [
-        f"priority {priority}: {w.quality:g}×quality + {w.speed:g}×speed + {w.cost:g}×cost"
+        f"priority {priority}: {w.quality:g}*quality + {w.speed:g}*speed + {w.cost:g}*cost"
         + (", local models only" if priority == "privacy" else "") + f"; max cost {budget}",
     ]
     for i, s in enumerate(table):

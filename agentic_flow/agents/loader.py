@@ -113,7 +113,19 @@ def default_search_dirs(flag_dir: Path | None, env_dir: Path | None, cwd: Path) 
         dirs.append((label, folder))
     dirs.append((LABEL_PROJECT, cwd / ".claude" / "agents"))
     dirs.append((LABEL_BUILTIN, builtin_dir()))
-    return dirs
+    return _without_repeats(dirs)
+
+
+def _without_repeats(dirs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """Keep the first mention of a folder (`--agents-dir .claude/agents` must not list agents twice)."""
+    seen: set[Path] = set()
+    unique = []
+    for label, folder in dirs:
+        key = folder.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((label, folder))
+    return unique
 
 
 def discover(dirs: Sequence[tuple[str, Path] | Path]) -> AgentCatalog:
@@ -137,7 +149,8 @@ def _load_folder(catalog: AgentCatalog, label: str, folder: Path) -> None:
             catalog.problems.append(Problem(path, str(exc)))
             continue
         if spec.name in seen_here:
-            catalog.problems.append(Problem(path, f"duplicate agent name {spec.name!r} (also in {seen_here[spec.name].name})"))
+            other = seen_here[spec.name].name
+            catalog.problems.append(Problem(path, f"duplicate agent name {spec.name!r} (also in {other})"))
             continue
         seen_here[spec.name] = path
         if spec.name in catalog.agents:

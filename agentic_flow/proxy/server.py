@@ -36,7 +36,7 @@ async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
     from ..models import store, verify
 
     path = store.resolve(settings.model, store=settings.model_dir)
-    known = settings.model if path.parent == settings.model_dir else None
+    known = store.catalog_name_for(path, store=settings.model_dir)
     # The original system loaded truncated downloads and failed deep inside the runtime: check first.
     verify.verify_model_dir(path, name=known)
     state.model_path = str(path)

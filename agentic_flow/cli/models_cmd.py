@@ -1,0 +1,187 @@
+"""`agentic-flow models ...`: list, pull, verify, locate and remove local models.
+
+Each command parses its arguments, calls one function of `agentic_flow.models.store`, and turns the
+project's errors into one line on stderr and the error's exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import AgenticFlowError, VerifyError
+from ..models import store
+from ..settings import DEFAULT_MODEL
+
+app = typer.Typer(help="Install, check and remove local ONNX models.", no_args_is_help=True)
+
+# Progress and errors go to stderr so that stdout carries only results (`models path` in scripts).
+out = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _run(call: Callable[[], T]) -> T:
+    """Call the library; turn our own errors into one line on stderr and the error's exit code."""
+    try:
+        return call()
+    except AgenticFlowError as error:
+        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the known models, whether each is installed, and where.
+
+    Example: agentic-flow models list
+    """
+    rows = _run(store.list_models)
+    table = Table("name", "size", "source", "installed")
+    for row in rows:
+        size = _size(row.size_on_disk) if row.installed else f"~{_size(row.approx_size)}"
+        table.add_row(row.name, size, row.source, "yes" if row.installed else "no")
+    out.print(table)
+    out.print(f"Models live in {store.store_dir()}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def pull(
+    name: Annotated[str, typer.Argument(help="A model name from `agentic-flow models list`.")],
+    force: Annotated[bool, typer.Option("--force", help="Install again even if it verifies.")] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="Model hub URL [default: HF_ENDPOINT, else https://huggingface.co]."),
+    ] = None,
+) -> None:
+    """Install a model: convert the built-in default, or download from the model hub.
+
+    A pull that stops half way leaves no broken model behind; run it again to resume a download.
+
+    Example: agentic-flow models pull phi-4-mini
+    """
+    with _rich_progress() as progress:
+        result = _run(lambda: store.install(name, force=force, progress=progress, endpoint=endpoint))
+    if result.changed:
+        out.print(f"Installed {name} in {result.path}", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"{name} is already installed and verified ({result.path}); use --force to reinstall",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+def verify(
+    model: Annotated[str, typer.Argument(help="A model name or a model folder path.")] = DEFAULT_MODEL,
+) -> None:
+    """Check that a model folder is complete, without loading it; print every problem found.
+
+    Example: agentic-flow models verify ./my-model-folder
+    """
+    report = _run(lambda: store.check(model))
+    if report.ok:
+        out.print(f"OK {report.path}", highlight=False, soft_wrap=True)
+        return
+    err.print(report.message(), highlight=False, soft_wrap=True)
+    raise typer.Exit(VerifyError.exit_code)
+
+
+@app.command()
+def path(name: Annotated[str, typer.Argument(help="An installed model's name.")]) -> None:
+    """Print the folder of an installed model.
+
+    Example: ls "$(agentic-flow models path smollm2-135m)"
+    """
+    typer.echo(str(_run(lambda: store.installed_folder(name))))
+
+
+@app.command("rm")
+def remove(
+    name: Annotated[str, typer.Argument(help="An installed model's name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an installed model (and any unfinished download of it).
+
+    Example: agentic-flow models rm phi-4-mini --yes
+    """
+    folder = _run(lambda: store.model_path(name))
+    if folder.exists() and not yes:
+        typer.confirm(f"Delete {name} ({folder})?", abort=True, err=True)
+    _run(lambda: store.remove(name))
+    out.print(f"Removed {name}", highlight=False)
+
+
+# ---------------------------------------------------------------- progress display
+
+class _RichProgress:
+    """store.InstallProgress on a rich display: a spinner per step, a bar once bytes flow."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.step_task: TaskID | None = None
+        self.bytes_task: TaskID | None = None
+
+    def step(self, text: str) -> None:
+        self.finish()
+        self.step_task = self.progress.add_task(text, total=None, bytes=False)
+
+    def transfer(self, done: int, total: int) -> None:
+        if self.bytes_task is None:
+            self.bytes_task = self.progress.add_task("", total=total, bytes=True)
+        self.progress.update(self.bytes_task, completed=done, total=total)
+
+    def finish(self) -> None:
+        """Mark the current step done (its spinner turns into a check mark)."""
+        if self.step_task is not None:
+            self.progress.update(self.step_task, completed=1, total=1)
+
+
+class _BytesOnly(ProgressColumn):
+    """Show a byte column on the download bar only, not on the step spinners."""
+
+    def __init__(self, inner: ProgressColumn) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, task: Task) -> RenderableType:
+        return self.inner.render(task) if task.fields.get("bytes") else Text("")
+
+
+@contextmanager
+def _rich_progress() -> Iterator[_RichProgress]:
+    columns = (
+        SpinnerColumn(finished_text="[green]✓[/green]"), TextColumn("{task.description}"),
+        _BytesOnly(BarColumn(bar_width=15)), _BytesOnly(DownloadColumn()), _BytesOnly(TransferSpeedColumn()),
+        _BytesOnly(TimeRemainingColumn(compact=True)),
+    )
+    with Progress(*columns, console=err) as progress:
+        display = _RichProgress(progress)
+        yield display
+        display.finish()

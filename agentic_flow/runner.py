@@ -1,0 +1,373 @@
+"""The agent runner: one call to the Anthropic Messages API (POST {base_url}/v1/messages).
+
+It talks to api.anthropic.com and to the local proxy alike.  Streaming responses are read as server-sent
+events and each text delta goes to `on_text` as soon as it arrives.  Failures worth another try (429, 529,
+other 5xx, a dropped connection, an overloaded error inside the stream) are retried with exponential
+backoff and jitter, honouring `retry-after`, but only while no text has reached the caller: once part of
+an answer has been shown, a retry would show it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import aiohttp
+
+from . import __version__
+from .errors import AgentError, ConfigError
+
+log = logging.getLogger(__name__)
+
+ANTHROPIC_VERSION = "2023-06-01"
+RETRY_STATUSES = frozenset({429, 529})  # and every 5xx
+RETRY_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error"})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+MAX_RETRY_AFTER_S = 60.0  # a longer retry-after is treated as absent (the SDK does the same)
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    base_url: str  # without /v1: "https://api.anthropic.com" or "http://127.0.0.1:3001"
+    api_key: str | None
+    model: str
+    system: str
+    task: str
+    max_tokens: int = 1024
+    temperature: float | None = None
+    stream: bool = True
+    timeout: float = 600.0  # seconds for the whole run, retries included
+    max_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout must be more than 0 seconds, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
+
+    @property
+    def url(self) -> str:
+        base = self.base_url.rstrip("/")
+        base = base.removesuffix("/v1")  # a common slip: clients want the base without /v1
+        return f"{base}/v1/messages"
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Timings:
+    first_token_s: float | None  # None when no text came back
+    total_s: float
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    text: str
+    stop_reason: str | None
+    usage: Usage
+    model: str
+    timings: Timings
+    request_id: str | None
+    attempts: int = 1
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way another attempt may not; never leaves this module."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Delivery:
+    """The text handed to the caller, across attempts."""
+
+    on_text: Callable[[str], None] | None
+    started: float
+    parts: list[str] = field(default_factory=list)
+    first_token_s: float | None = None
+
+    def __call__(self, text: str) -> None:
+        if not text:
+            return
+        if self.first_token_s is None:
+            self.first_token_s = time.monotonic() - self.started
+        self.parts.append(text)
+        if self.on_text is not None:
+            self.on_text(text)
+
+
+@dataclass
+class _Reply:
+    """What one attempt learned besides the text."""
+
+    model: str
+    request_id: str | None
+    stop_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+async def run_agent(request: AgentRun, *, on_text: Callable[[str], None] | None = None) -> AgentResult:
+    """Send the task to the model with the agent's system prompt; stream text to `on_text`.
+
+    Raises AgentError for an HTTP error, a failed stream or a timeout (exit code 1).
+    A non-streaming run calls `on_text` once with the whole answer.
+    """
+    started = time.monotonic()
+    delivery = _Delivery(on_text, started)
+    try:
+        async with asyncio.timeout(request.timeout):
+            # aiohttp's own default (5 minutes total) would cut long answers short: the limit is ours.
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+                reply, attempts = await _with_retries(session, request, delivery)
+    except TimeoutError:
+        raise AgentError(f"the request to {request.url} timed out after {request.timeout:g} s") from None
+    timings = Timings(delivery.first_token_s, time.monotonic() - started)
+    usage = Usage(reply.input_tokens, reply.output_tokens)
+    return AgentResult(
+        "".join(delivery.parts), reply.stop_reason, usage, reply.model, timings, reply.request_id, attempts
+    )
+
+
+async def _with_retries(
+    session: aiohttp.ClientSession, request: AgentRun, delivery: _Delivery
+) -> tuple[_Reply, int]:
+    attempt = 0
+    while True:
+        try:
+            return await _attempt(session, request, delivery), attempt + 1
+        except _Retryable as exc:
+            if delivery.parts:
+                raise AgentError(f"{exc} (after part of the answer was shown, so not retried)") from None
+            if attempt >= request.max_retries:
+                raise AgentError(f"{exc} (gave up after {attempt + 1} attempts)") from None
+            delay = backoff_delay(attempt, exc.retry_after)
+            total = request.max_retries + 1
+            log.info("%s; retrying in %.2f s (attempt %d of %d)", exc, delay, attempt + 2, total)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+def backoff_delay(
+    attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random
+) -> float:
+    """The server's retry-after when given, else 0.5 s doubling per attempt (capped at 8 s) less up to 25%."""
+    if retry_after is not None:
+        return retry_after
+    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(attempt, 16)) * (1 - 0.25 * rand())
+
+
+async def _attempt(session: aiohttp.ClientSession, request: AgentRun, delivery: _Delivery) -> _Reply:
+    body = json.dumps(request_body(request))
+    try:
+        async with session.post(request.url, data=body, headers=request_headers(request)) as resp:
+            request_id = resp.headers.get("request-id") or resp.headers.get("x-request-id")
+            if resp.status != 200:
+                await _raise_for_status(resp, request_id)
+            reply = _Reply(model=request.model, request_id=request_id)
+            # Dispatch on what came back, not on what was asked: some servers answer JSON to stream=true.
+            if resp.content_type == "text/event-stream":
+                await _read_stream(resp, reply, delivery)
+            else:
+                await _read_json(resp, reply, delivery)
+            return reply
+    except aiohttp.InvalidURL:
+        raise AgentError(f"invalid API base URL {request.base_url!r}") from None
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        raise _Retryable(f"connection to {request.url} failed: {exc or type(exc).__name__}") from None
+
+
+def request_body(request: AgentRun) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": [{"role": "user", "content": request.task}],
+        "stream": request.stream,
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    return body
+
+
+def request_headers(request: AgentRun) -> dict[str, str]:
+    headers = {
+        "anthropic-version": ANTHROPIC_VERSION,
+        "content-type": "application/json",
+        "accept": "text/event-stream" if request.stream else "application/json",
+        "user-agent": f"agentic-flow/{__version__}",
+    }
+    if request.api_key:
+        headers["x-api-key"] = request.api_key
+    return headers
+
+
+# ---------------------------------------------------------------- errors
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, request_id: str | None) -> NoReturn:
+    error_type, message = parse_error_body(await resp.text(errors="replace"), resp.reason)
+    text = f"API error {resp.status} {error_type}: {message}"
+    if request_id:
+        text += f" (request-id {request_id})"
+    if resp.status in RETRY_STATUSES or resp.status >= 500:
+        raise _Retryable(text, parse_retry_after(resp.headers))
+    if resp.status == 401:
+        text += "; check the API key (ANTHROPIC_API_KEY)"
+    raise AgentError(text)
+
+
+def parse_error_body(body: str, reason: str | None = None) -> tuple[str, str]:
+    """(type, message) from Anthropic's envelope {"type":"error","error":{"type":..,"message":..}}."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error.get("type") or "error"), error["message"]
+    return "error", body.strip()[:300] or reason or "no details"
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait as the server asked (retry-after-ms or retry-after in seconds), if sensible."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            seconds = float(raw) * scale
+        except ValueError:
+            continue  # an HTTP date: fall back to our own backoff
+        if 0 <= seconds <= MAX_RETRY_AFTER_S:
+            return seconds
+    return None
+
+
+# ---------------------------------------------------------------- response bodies
+
+async def _read_json(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Delivery) -> None:
+    try:
+        data = json.loads(await resp.text())
+    except ValueError:
+        raise AgentError(f"the server answered {resp.content_type} that is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise AgentError("the server's answer is not an Anthropic message (no content list)")
+    reply.model = str(data.get("model") or reply.model)
+    reply.stop_reason = data.get("stop_reason")
+    _apply_usage(reply, data.get("usage"))
+    blocks = [b for b in data["content"] if isinstance(b, dict) and b.get("type") == "text"]
+    deliver("".join(str(b.get("text", "")) for b in blocks))
+
+
+async def _read_stream(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Delivery) -> None:
+    decoder = SSEDecoder()
+    async for line in _lines(resp.content):
+        event = decoder.feed(line)
+        if event is not None and _apply_event(event, reply, deliver):
+            return
+    raise _Retryable("the stream ended before message_stop")
+
+
+async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+    # Split ourselves rather than `async for line in content`: aiohttp caps a line at 64 KiB.
+    buffer = b""
+    async for chunk in content.iter_any():
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:  # "\n" never falls inside a UTF-8 sequence, so each line decodes alone
+            yield line.decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str
+    data: str
+
+
+class SSEDecoder:
+    """Server-sent events, one line at a time: `event:` and `data:` fields, dispatched on a blank line."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> SSEEvent | None:
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment (keep-alive)
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        event = SSEEvent(self._event or "message", "\n".join(self._data)) if self._data else None
+        self._event, self._data = "", []
+        return event
+
+
+def _apply_event(event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool:
+    """Fold one Anthropic stream event into the reply; True at message_stop."""
+    if event.event == "ping":
+        return False
+    try:
+        payload = json.loads(event.data)
+    except ValueError:
+        raise AgentError(f"malformed {event.event} event from the server: {event.data[:200]!r}") from None
+    kind = event.event if event.event != "message" else str(payload.get("type", ""))
+    if kind == "message_start":
+        message = payload.get("message") or {}
+        reply.model = str(message.get("model") or reply.model)
+        _apply_usage(reply, message.get("usage"))
+    elif kind == "content_block_start":
+        block = payload.get("content_block") or {}
+        if block.get("type") == "text":
+            deliver(block.get("text", ""))
+    elif kind == "content_block_delta":
+        delta = payload.get("delta") or {}
+        if delta.get("type") == "text_delta":
+            deliver(delta.get("text", ""))
+    elif kind == "message_delta":
+        reply.stop_reason = (payload.get("delta") or {}).get("stop_reason") or reply.stop_reason
+        _apply_usage(reply, payload.get("usage"))
+    elif kind == "error":
+        _raise_stream_error(payload)
+    return kind == "message_stop"
+
+
+def _raise_stream_error(payload: dict[str, Any]) -> NoReturn:
+    error_type, message = parse_error_body(json.dumps(payload))
+    text = f"the API reported an error during the stream: {error_type}: {message}"
+    if error_type in RETRY_STREAM_ERRORS:
+        raise _Retryable(text)
+    raise AgentError(text)
+
+
+def _apply_usage(reply: _Reply, usage: object) -> None:
+    # message_delta's counts are cumulative, so the last value seen is the total.
+    if isinstance(usage, dict):
+        reply.input_tokens = int(usage.get("input_tokens") or reply.input_tokens)
+        reply.output_tokens = int(usage.get("output_tokens") or reply.output_tokens)
