@@ -37,15 +37,15 @@ class EngineError(AgenticFlowError):
 
 
 class PromptTooLong(EngineError):
-    """The prompt plus max_tokens does not fit the model's context."""
+    """The prompt does not fit the model's context (max_tokens beyond it is clamped, not refused)."""
 
     def __init__(self, prompt_tokens: int, max_tokens: int, context_length: int) -> None:
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens
         self.context_length = context_length
         super().__init__(
-            f"prompt is too long: {prompt_tokens} tokens + max_tokens {max_tokens} > "
-            f"{context_length} maximum context length of the model"
+            f"prompt is too long: {prompt_tokens} tokens > {context_length} tokens, the model's maximum "
+            f"context length (the reply needs room too: max_tokens was {max_tokens})"
         )
 
 

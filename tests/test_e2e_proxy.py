@@ -110,10 +110,12 @@ def test_bad_requests_raise_bad_request_error(client: anthropic.Anthropic) -> No
 
 
 def test_prompt_longer_than_context_names_both_numbers(client: anthropic.Anthropic) -> None:
+    long = [{"role": "user", "content": "Summarize: " + "lorem ipsum " * 4500}]
     with pytest.raises(anthropic.BadRequestError) as info:
-        client.messages.create(model="m", max_tokens=8190, messages=FRANCE)
+        client.messages.create(model="m", max_tokens=100, messages=long)
+    counted = client.messages.count_tokens(model="m", messages=long).input_tokens
     message = str(info.value)
-    assert "8190" in message and "8192" in message
+    assert f"{counted} tokens > 8192" in message
 
 
 def test_unknown_route_is_not_found(client: anthropic.Anthropic) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,11 +81,46 @@ async def test_prefill_is_continued_not_repeated(engine: WorkerEngine) -> None:
     assert "Paris" in text and not text.startswith("The capital")
 
 
-async def test_prompt_too_long_names_both_numbers(engine: WorkerEngine) -> None:
+@pytest.fixture()
+async def small_engine(real_model_dir: Path, tmp_path: Path) -> AsyncIterator[WorkerEngine]:
+    """The real model with its context cut to 256 tokens (a copy of genai_config.json beside links to the
+    real files), so context limits can be tested without prefilling 8k tokens on a CPU."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    for item in real_model_dir.iterdir():
+        if item.name != "genai_config.json":
+            (folder / item.name).symlink_to(item)
+    config = json.loads((real_model_dir / "genai_config.json").read_text())
+    config["model"]["context_length"] = 256
+    config["search"]["max_length"] = 256
+    (folder / "genai_config.json").write_text(json.dumps(config))
+    eng = await WorkerEngine.start(folder, "small", ("cpu",), 0, 4)
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+def lorem(n: int) -> ChatPrompt:
+    return ChatPrompt((ChatTurn("user", "Summarize: " + "lorem ipsum " * n),))
+
+
+async def test_prompt_too_long_names_both_numbers(small_engine: WorkerEngine) -> None:
     with pytest.raises(PromptTooLong) as info:
-        await engine.generate(GenerationRequest(FRANCE, greedy(8190)))
-    assert info.value.context_length == 8192 and info.value.max_tokens == 8190
-    assert str(info.value.prompt_tokens) in str(info.value)
+        await small_engine.generate(GenerationRequest(lorem(100), greedy(10)))
+    assert info.value.context_length == 256 and info.value.prompt_tokens > 256
+    assert f"{info.value.prompt_tokens} tokens > 256" in str(info.value)
+
+
+async def test_max_tokens_beyond_the_context_is_clamped(small_engine: WorkerEngine) -> None:
+    a, b = await small_engine.count_tokens(lorem(10)), await small_engine.count_tokens(lorem(20))
+    prompt = lorem(int((256 - 12 - a) / ((b - a) / 10)) + 10)
+    room = 256 - await small_engine.count_tokens(prompt)
+    assert 0 < room < 20, room
+    _, completion, _ = await collect(small_engine, prompt, greedy(32000))
+    assert completion.output_tokens <= room  # type: ignore[attr-defined]
+    if completion.stop_reason == "max_tokens":  # type: ignore[attr-defined]
+        assert completion.output_tokens == room  # type: ignore[attr-defined]
 
 
 async def test_cancellation_frees_the_generator(engine: WorkerEngine) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -111,10 +111,14 @@ class Scheduler:
             self.conn.send(("error", rid, "engine", f"could not render the prompt: {exc}", {}))
             return
         context = self.model.context_length
-        if len(ids) + options.max_tokens > context:
+        if len(ids) >= context:
             data = {"prompt_tokens": len(ids), "max_tokens": options.max_tokens, "context_length": context}
             self.conn.send(("error", rid, "prompt_too_long", "", data))
             return
+        if len(ids) + options.max_tokens > context:
+            # Clients size max_tokens for large cloud models (Claude Code asks for 32000): rather than
+            # refuse, generate up to the end of the context and report max_tokens if it is reached.
+            options = replace(options, max_tokens=context - len(ids))
         key = search_key(options.temperature, options.top_p, options.top_k, options.seed)
         job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences))
         self.jobs[rid] = job
