@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anthropic
 import httpx2
@@ -13,7 +13,6 @@ import pytest
 
 from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
-from tests.fake_engine import FakeGeneration
 from agentic_flow.proxy.sse import (
     PING,
     error_body,
@@ -24,6 +23,7 @@ from agentic_flow.proxy.sse import (
     new_message_id,
     new_request_id,
 )
+from tests.fake_engine import FakeGeneration
 
 
 async def collect(

@@ -184,7 +184,7 @@ class Scheduler:
         for group in list(self.groups):
             tokens = group.batch.step()
             exhausted = group.batch.done()
-            for job, token in zip(group.rows, tokens):
+            for job, token in zip(group.rows, tokens, strict=True):
                 if not job.finished:
                     self._advance(job, token, exhausted)
         if self.deltas:
