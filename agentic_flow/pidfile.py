@@ -48,10 +48,16 @@ def is_our_proxy(pid: int) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        cmdline = " ".join(proc.cmdline())
+        args = proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    return "agentic_flow.proxy" in cmdline or "agentic-flow" in cmdline
+    # Match whole arguments, not substrings: a recycled pid running, say, `less agentic-flow.log`
+    # must not be taken for a proxy (and then be killed by `proxy stop`).
+    if "agentic_flow.proxy" in args:  # python -m agentic_flow.proxy (detached or supervised)
+        return True
+    # `agentic-flow proxy start` serving in the foreground
+    script = any(Path(a).name == "agentic-flow" for a in args)
+    return script and "proxy" in args and "start" in args
 
 
 def running() -> tuple[list[ProxyRecord], list[Path]]:

@@ -63,8 +63,9 @@ def parse_port(raw: object, source: str) -> int:
         port = int(str(raw))
     except ValueError:
         raise ConfigError(f"port {raw!r} ({source}) is not a number") from None
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port {port} ({source}) is outside 0..65535")
+    # Port 0 would bind a random port that nobody could then find and probe.
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port} ({source}) is outside 1..65535")
     return port
 
 
@@ -206,20 +207,23 @@ class RunSettings:
     proxy_url: Resolved[str | None]
     proxy: ProxySettings
     agents_dir: Resolved[str | None]
+    proxy_sources: Mapping[str, str] = field(default_factory=dict)  # ProxySettings field -> source
+    agents_env_dir: str | None = None  # AGENTS_DIR, searched after --agents-dir (agents_dir shows the first)
 
     def explain(self) -> list[tuple[str, str, str]]:
         """(setting, value, source) rows for --verbose; secrets are masked."""
         key = self.anthropic_api_key.value
+        src = self.proxy_sources
         return [
             ("provider", self.provider.value, self.provider.source),
             ("model", str(self.model.value or "(agent or provider default)"), self.model.source),
             ("anthropic base url", self.anthropic_base_url.value, self.anthropic_base_url.source),
             ("anthropic api key", "set" if key else "not set", self.anthropic_api_key.source),
             ("proxy url", str(self.proxy_url.value or "(start or reuse a local proxy)"), self.proxy_url.source),
-            ("proxy port", str(self.proxy.port), "ONNX_PROXY_PORT or default"),
-            ("local model", self.proxy.model, "ONNX_MODEL_PATH or default"),
-            ("model store", str(self.proxy.model_dir), "AGENTIC_FLOW_MODEL_DIR or default"),
-            ("execution providers", ",".join(self.proxy.providers), "ONNX_EXECUTION_PROVIDERS or default"),
+            ("proxy port", str(self.proxy.port), src.get("port", "default")),
+            ("local model", self.proxy.model, src.get("model", "default")),
+            ("model store", str(self.proxy.model_dir), src.get("model_dir", "default")),
+            ("execution providers", ",".join(self.proxy.providers), src.get("providers", "default")),
             ("agents dir", str(self.agents_dir.value or "(search order)"), self.agents_dir.source),
         ]
 
@@ -234,9 +238,16 @@ def run_settings(
     env = environ() if env is None else env
     prov = resolve_provider(provider, env)
     proxy = proxy_settings(env=env)
+    sources = {
+        "port": pick(None, "", env, "ONNX_PROXY_PORT", None).source,
+        "model": pick(None, "", env, "ONNX_MODEL_PATH", None).source,
+        "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
+        "providers": pick(None, "", env, "ONNX_EXECUTION_PROVIDERS", None).source,
+    }
     if prov.value == "onnx" and model is not None:
         # --model with the onnx provider picks the local model (a catalog name or a folder).
         proxy = ProxySettings(**{**proxy.__dict__, "model": model})
+        sources["model"] = "flag --model"
     return RunSettings(
         provider=prov,
         model=Resolved(model, "flag --model") if model is not None else Resolved(None, "default"),
@@ -245,4 +256,6 @@ def run_settings(
         proxy_url=pick(None, "", env, "ONNX_PROXY_URL", None),
         proxy=proxy,
         agents_dir=pick(agents_dir, "--agents-dir", env, "AGENTS_DIR", None),
+        proxy_sources=sources,
+        agents_env_dir=pick(None, "", env, "AGENTS_DIR", None).value,
     )

@@ -130,7 +130,7 @@ def ensure_proxy(settings: ProxySettings, *, deadline_s: float = 180.0,
     if port_is_open(settings.host if settings.host != "0.0.0.0" else "127.0.0.1", settings.port):
         raise PortInUse(
             f"port {settings.port} is in use by something that is not an agentic-flow proxy; "
-            "choose another port with ONNX_PROXY_PORT (or --port)"
+            "choose another port with ONNX_PROXY_PORT"
         )
     handle = spawn(settings)
     try:

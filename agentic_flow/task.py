@@ -21,6 +21,10 @@ from .settings import DEFAULT_MODEL, Resolved, RunSettings
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
+# Claude Code's agent files name models by alias; `inherit` means "whatever the caller uses".
+CLAUDE_ALIASES: dict[str, str | None] = {
+    "sonnet": "claude-sonnet-4-5", "opus": "claude-opus-4-5", "haiku": "claude-haiku-4-5", "inherit": None,
+}
 
 
 @dataclass(frozen=True)
@@ -59,28 +63,37 @@ class Hooks:
 
 
 def find_agent(name: str, settings: RunSettings, cwd: Path) -> AgentSpec:
-    flag = Path(settings.agents_dir.value) if settings.agents_dir.value else None
-    dirs = default_search_dirs(flag if settings.agents_dir.source.startswith("flag") else None,
-                               flag if settings.agents_dir.source.startswith("env") else None, cwd)
+    """--agents-dir, then AGENTS_DIR, then ./.claude/agents, then the builtins (as `agents list`)."""
+    chosen = settings.agents_dir
+    flag = Path(chosen.value) if chosen.value and chosen.source.startswith("flag") else None
+    env = Path(settings.agents_env_dir) if settings.agents_env_dir else None
+    dirs = default_search_dirs(flag, env, cwd)
     return discover(dirs).get(name)
 
 
 def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
     provider = settings.provider
     model = settings.model.value or agent.model
+    model = CLAUDE_ALIASES.get(model, model) if model else None
+    explicit = settings.model.value is not None and not opts.optimize
     choice = None
     if opts.optimize:
         available = {"onnx"} | ({"anthropic"} if settings.anthropic_api_key.value else set())
+        installed = set(store.installed_names(store=settings.proxy.model_dir))
         choice = optimizer.choose(
             opts.priority, opts.max_cost, available, optimizer.estimate_tokens(agent.prompt + opts.task),
-            opts.max_tokens or agent.max_tokens or 1024, installed_local=set(store.installed_names()) or {DEFAULT_MODEL},
+            opts.max_tokens or agent.max_tokens or 1024, installed_local=installed or {DEFAULT_MODEL},
         )
         provider = Resolved(choice.profile.provider, f"--optimize --priority {opts.priority}")
         model = choice.profile.model_id
+        if provider.value == "onnx" and model not in installed:
+            # Nothing in the store: the local model is the configured one (ONNX_MODEL_PATH may be a folder).
+            model = settings.proxy.model
     if provider.value == "anthropic":
         if not settings.anthropic_api_key.value:
             raise ConfigError("ANTHROPIC_API_KEY is not set: set it, or run on the local model with --provider onnx")
-        model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
+        if not (explicit and model):  # --model goes to the API as given: ANTHROPIC_BASE_URL may serve others
+            model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
     else:
         model = model if model and _is_local_name(model) else settings.proxy.model
     return Plan(agent, provider, model, choice)

@@ -23,7 +23,7 @@ from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, cli_errors, err, out
 
 app = typer.Typer(
-    help="Run AI agents on the Anthropic API, or free and offline on a local ONNX model.",
+    # No help= here: the main callback's docstring is the --help text, so its examples show.
     add_completion=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -89,9 +89,13 @@ def main(
     list_agents: bool = typer.Option(False, "--list", help="List the agents and exit."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
-    """Run an agent on a task.
+    """Run AI agents on the Anthropic API, or free and offline on a local ONNX model.
 
-    Example: agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
+    Run an agent on a task (the task may also be piped on stdin):
+
+    \b
+      agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
+      git diff | agentic-flow --agent reviewer --json
     """
     if ctx.invoked_subcommand is not None:
         return

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from .. import pidfile, supervisor
-from ..errors import ProxyError
+from ..errors import PortInUse, ProxyError
 from ..settings import proxy_settings
 from .common import cli_errors, err, out
 
@@ -34,6 +34,11 @@ def start(
         url = supervisor.base_url(settings)
         if supervisor.probe(url) is not None:
             raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
+        # Checked here because a detached child's own PortInUse would only reach us as "exited early".
+        if supervisor.port_is_open("127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host,
+                                   settings.port):
+            raise PortInUse(f"port {settings.port} is in use by something that is not an agentic-flow proxy; "
+                            "choose another with --port or ONNX_PROXY_PORT")
         if detach:
             handle = supervisor.spawn(settings, detach=True)
             with err.status(f"loading {settings.model} ..."):

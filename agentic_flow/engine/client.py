@@ -127,8 +127,10 @@ class WorkerEngine:
         return WorkerGeneration(self, rid, int(first), queue)
 
     def stats(self) -> EngineStats:
-        return EngineStats(running=self._running, extra={"worker_pid": self._process.pid,
-                                                          "worker_alive": self._process.is_alive()})
+        error = None
+        if not self._process.is_alive():
+            error = f"the inference process exited (code {self._process.exitcode})"
+        return EngineStats(running=self._running, error=error, extra={"worker_pid": self._process.pid})
 
     async def close(self) -> None:
         if self._closed:

@@ -148,8 +148,10 @@ async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     admission: Admission = state.admission
     loaded = state.engine is not None
+    engine_error = state.engine.stats().error if state.engine is not None else None
+    error = state.load_error or engine_error
     body = {
-        "status": "ok" if loaded else ("error" if state.load_error else "loading"),
+        "status": "error" if error else ("ok" if loaded else "loading"),
         "service": "agentic-flow-proxy",
         "version": __version__,
         "model": state.model_name,
@@ -161,6 +163,6 @@ async def health(request: web.Request) -> web.Response:
         "requests_waiting": admission.waiting,
         "pid": state.pid,
     }
-    if state.load_error:
-        body["error"] = state.load_error
-    return web.json_response(body, status=200 if loaded else 503)
+    if error:
+        body["error"] = error
+    return web.json_response(body, status=200 if loaded and not error else 503)
