@@ -19,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -49,10 +50,9 @@ class Run:
 
 # ------------------------------------------------------------------ raw engine
 
-def raw_runs(model_path: Path, n_tokens: int, batch: int) -> list[Run]:
-    from agentic_flow.engine.ort import OrtModel, search_key
+def raw_runs(model: Any, n_tokens: int, batch: int) -> list[Run]:
+    from agentic_flow.engine.ort import search_key
 
-    model = OrtModel(model_path, ("cpu",), 0)
     prompts = [model.encode(model.render(ChatPrompt((ChatTurn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
     key = search_key(0.0, None, None, None)
     started = time.perf_counter()
@@ -102,17 +102,26 @@ async def proxy_run(session: aiohttp.ClientSession, url: str, prompt: str, n_tok
     return Run(tokens, first, last)
 
 
-async def proxy_bench(url: str, n_tokens: int, repeat: int) -> dict[str, float]:
+async def interleaved(model: Any, url: str, n_tokens: int, repeat: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Raw and proxy runs alternate, so drift in the machine's speed hits both alike."""
+    raw_singles: list[Run] = []
+    raw_fours: list[tuple[list[Run], float]] = []
+    px_singles: list[Run] = []
+    px_fours: list[tuple[list[Run], float]] = []
     async with aiohttp.ClientSession() as session:
-        await proxy_run(session, url, PROMPTS[0], 8)  # warm-up
-        singles = [await proxy_run(session, url, PROMPTS[0], n_tokens) for _ in range(repeat)]
-        fours = []
+        raw_runs(model, 8, 1)  # warm-up, both sides
+        await proxy_run(session, url, PROMPTS[0], 8)
         for _ in range(repeat):
+            raw_singles.append(raw_runs(model, n_tokens, 1)[0])
+            px_singles.append(await proxy_run(session, url, PROMPTS[0], n_tokens))
             t0 = time.perf_counter()
-            runs = await asyncio.gather(*[proxy_run(session, url, p, n_tokens) for p in PROMPTS])
-            fours.append((runs, time.perf_counter() - t0))
+            runs = raw_runs(model, n_tokens, 4)
+            raw_fours.append((runs, time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            runs = list(await asyncio.gather(*[proxy_run(session, url, p, n_tokens) for p in PROMPTS]))
+            px_fours.append((runs, time.perf_counter() - t0))
         health_ms = await health_latency(session, url, n_tokens)
-    return summarize(singles, fours) | {"health_ms_during_generation": health_ms}
+    return summarize(raw_singles, raw_fours), summarize(px_singles, px_fours) | {"health_ms_during_generation": health_ms}
 
 
 async def health_latency(session: aiohttp.ClientSession, url: str, n_tokens: int) -> float:
@@ -141,31 +150,21 @@ def summarize(singles: list[Run], fours: list[tuple[list[Run], float]]) -> dict[
     }
 
 
-def raw_bench(model_path: Path, n_tokens: int, repeat: int) -> dict[str, float]:
-    raw_runs(model_path, 8, 1)  # warm-up
-    singles = [raw_runs(model_path, n_tokens, 1)[0] for _ in range(repeat)]
-    fours = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        runs = raw_runs(model_path, n_tokens, 4)
-        fours.append((runs, time.perf_counter() - t0))
-    return summarize(singles, fours)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     model_path = store.resolve(args.model)
     print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
 
-    raw = raw_bench(model_path, args.tokens, args.repeat)
+    from agentic_flow.engine.ort import OrtModel
     from tests.proxyproc import running_proxy
 
+    model = OrtModel(model_path, ("cpu",), 0)
     with tempfile.TemporaryDirectory() as home, running_proxy(model_path, Path(home)) as handle:
-        proxied = asyncio.run(proxy_bench(handle.url, args.tokens, args.repeat))
+        raw, proxied = asyncio.run(interleaved(model, handle.url, args.tokens, args.repeat))
 
     print(f"{'figure':32} {'raw engine':>12} {'proxy':>12}")
     for key in ("single_decode_tps", "single_ttft_ms", "single_total_tps", "four_aggregate_tps", "four_ttft_ms"):

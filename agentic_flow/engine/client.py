@@ -167,9 +167,10 @@ class WorkerEngine:
                     pass
 
     def _on_readable(self) -> None:
+        # One message per callback: the reader is level-triggered, so the loop calls again while data
+        # remains.  (Connection.poll() builds a selector on every call: too slow for once per token.)
         try:
-            while self._conn.poll():
-                self._dispatch(self._conn.recv())
+            self._dispatch(self._conn.recv())
         except (EOFError, OSError):
             self._loop.remove_reader(self._conn.fileno())
             self._closed = True

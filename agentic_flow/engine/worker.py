@@ -24,6 +24,7 @@ Wire protocol (tuples over a multiprocessing Connection):
 from __future__ import annotations
 
 import logging
+import select
 import signal
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -219,13 +220,17 @@ class Scheduler:
 
     # ------------------------------------------------------------ main loop
     def run(self) -> None:
+        # One poll object for the life of the loop: Connection.poll() builds a selector per call,
+        # which costs more than a decode step's bookkeeping.
+        poller = select.poll()
+        poller.register(self.conn.fileno(), select.POLLIN)
         while True:
             busy = bool(self.groups)
-            if self.conn.poll(0 if busy else None):
+            if poller.poll(0 if busy else None):
                 while True:
                     if not self.handle(self.conn.recv()):
                         return
-                    if not self.conn.poll(0):
+                    if not poller.poll(0):
                         break
             self.admit()
             if self.groups:
