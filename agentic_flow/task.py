@@ -62,13 +62,18 @@ class Hooks:
         yield lambda health: None
 
 
-def find_agent(name: str, settings: RunSettings, cwd: Path) -> AgentSpec:
-    """--agents-dir, then AGENTS_DIR, then ./.claude/agents, then the builtins (as `agents list`)."""
+def find_agent(name: str, settings: RunSettings, cwd: Path,
+               on_problem: Callable[[str], None] | None = None) -> AgentSpec:
+    """--agents-dir, then AGENTS_DIR, then ./.claude/agents, then the builtins (as `agents list`).
+    A malformed agent file is reported through `on_problem` (with its path) and skipped."""
     chosen = settings.agents_dir
     flag = Path(chosen.value) if chosen.value and chosen.source.startswith("flag") else None
     env = Path(settings.agents_env_dir) if settings.agents_env_dir else None
-    dirs = default_search_dirs(flag, env, cwd)
-    return discover(dirs).get(name)
+    catalog = discover(default_search_dirs(flag, env, cwd))
+    if on_problem is not None:
+        for problem in catalog.problems:
+            on_problem(f"warning: skipped agent file {problem}")
+    return catalog.get(name)
 
 
 def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import AgenticFlowError
 
@@ -22,7 +23,8 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except AgenticFlowError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # The message is plain text (paths and JSON may hold brackets): only the prefix is markup.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted", highlight=False)

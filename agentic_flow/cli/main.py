@@ -115,7 +115,8 @@ def main(
             raise typer.Exit(2)
         settings = run_settings(provider=provider, model=model, agents_dir=agents_dir)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
-        spec = find_agent(agent, settings, Path.cwd())
+        spec = find_agent(agent, settings, Path.cwd(), on_problem=lambda line: err.print(line, highlight=False,
+                                                                                        markup=False))
         the_plan = plan(opts, settings, spec)
         if the_plan.provider.source.startswith("default (no"):
             err.print("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)", highlight=False)
