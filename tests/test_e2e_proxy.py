@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -295,3 +296,47 @@ def test_a_dead_inference_process_is_reported(real_model_dir: Path, tmp_path: Pa
         client = anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0)
         with pytest.raises(anthropic.InternalServerError):
             client.messages.create(model="m", max_tokens=5, messages=FRANCE)
+
+
+def _start_stream(url: str, max_tokens: int) -> socket.socket:
+    body = json.dumps({"model": "m", "max_tokens": max_tokens, "stream": True, "messages": [
+        {"role": "user", "content": "Write a very long story about a dragon."}], "temperature": 0}).encode()
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    received = b""
+    while b"content_block_delta" not in received:
+        received += sock.recv(4096)
+    return sock
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(real_model_dir: Path, tmp_path: Path) -> None:
+    with running_proxy(real_model_dir, tmp_path) as handle:
+        assert handle.process is not None
+        with _start_stream(handle.url, 150) as sock:
+            handle.process.send_signal(signal.SIGTERM)
+            rest = _read_to_end(sock)
+        # finished, not cut off: the last event, then the end of the chunked body
+        assert rest.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n\r\n0\r\n\r\n')
+        assert b'"output_tokens":150' in rest
+        assert handle.process.wait(timeout=30) == 0
+        with pytest.raises(OSError):  # and it no longer accepts connections
+            socket.create_connection(("127.0.0.1", int(handle.url.rsplit(":", 1)[1])), timeout=2)
+
+
+def test_a_second_signal_exits_at_once(real_model_dir: Path, tmp_path: Path) -> None:
+    with running_proxy(real_model_dir, tmp_path) as handle:
+        assert handle.process is not None
+        with _start_stream(handle.url, 4000):
+            handle.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            handle.process.send_signal(signal.SIGINT)
+            assert handle.process.wait(timeout=5) != 0
