@@ -469,3 +469,34 @@ def test_a_malformed_agent_file_is_reported_with_its_path_and_others_still_run(t
     spec = find_agent("coder", settings, tmp_path, on_problem=problems.append)
     assert spec.name == "coder"
     assert len(problems) == 1 and str(folder / "broken.md") in problems[0]
+
+
+STAND_IN_CLAUDE = '''#!{python}
+"""A stand-in for Claude Code: an Anthropic client that reads the same variables Claude Code reads."""
+import os, sys
+import anthropic
+client = anthropic.Anthropic(base_url=os.environ["ANTHROPIC_BASE_URL"], api_key=os.environ["ANTHROPIC_API_KEY"],
+                             max_retries=0)
+with client.messages.stream(model="claude-sonnet-4-6", max_tokens=32000, extra_query={{"beta": "true"}},
+                            system=[{{"type": "text", "text": "You are Claude Code.", "cache_control": {{"type": "ephemeral"}}}}],
+                            tools=[{{"name": "Read", "description": "Read a file", "input_schema": {{"type": "object"}}}}],
+                            messages=[{{"role": "user", "content": "What is the capital of France?"}}],
+                            extra_body={{"temperature": 0}}) as stream:
+    stream.until_done()
+    text = stream.get_final_message().content[0].text
+print("ARGS", " ".join(sys.argv[1:]))
+print("TEXT", text[:40].replace("\\n", " "))
+sys.exit(7)
+'''
+
+
+def test_claude_code_runs_against_the_local_proxy(local_model: int, tmp_path: Path) -> None:
+    claude = tmp_path / "claude"
+    claude.write_text(STAND_IN_CLAUDE.format(python=sys.executable))
+    claude.chmod(0o755)
+    result = cli("claude-code", "-p", "explain this repo", "--verbose",
+                 env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 7, result.stderr  # claude's own exit code comes back
+    assert "ARGS -p explain this repo --verbose" in result.stdout  # arguments passed through untouched
+    assert "TEXT " in result.stdout and "Paris" in result.stdout
+    assert proxy_processes(local_model) == []
