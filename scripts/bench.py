@@ -57,6 +57,8 @@ def raw_runs(model: Any, n_tokens: int, batch: int) -> list[Run]:
     key = search_key(0.0, None, None, None)
     started = time.perf_counter()
     b = model.start(prompts, key, max(len(p) for p in prompts) + n_tokens + 1)
+    # Text is what any use of the engine needs: the raw runs detokenize too, as the proxy does.
+    decoders = [model.decoder() for _ in range(batch)]
     counts = [0] * batch
     first = [0.0] * batch
     last = [0.0] * batch
@@ -71,6 +73,7 @@ def raw_runs(model: Any, n_tokens: int, batch: int) -> list[Run]:
                 done[i] = True
                 continue
             counts[i] += 1
+            decoders[i].decode(t)
             if counts[i] == 1:
                 first[i] = now
             last[i] = now

@@ -74,13 +74,13 @@ class WorkerEngine:
 
     @classmethod
     async def start(cls, model_path: Path, name: str, providers: tuple[str, ...], threads: int,
-                    max_batch: int) -> WorkerEngine:
+                    max_batch: int, log_level: str = "info") -> WorkerEngine:
         from . import worker
 
         ctx = multiprocessing.get_context("spawn")
         ours, theirs = ctx.Pipe()
         process = ctx.Process(
-            target=worker.serve, args=(theirs, str(model_path), providers, threads, max_batch),
+            target=worker.serve, args=(theirs, str(model_path), providers, threads, max_batch, log_level),
             name="agentic-flow-inference", daemon=True,
         )
         process.start()

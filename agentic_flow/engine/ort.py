@@ -101,14 +101,18 @@ class Batch:
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         self._generator.append_tokens(ids)
+        # Counted here rather than asked of the generator: is_done() is one more native call per token.
+        self._steps_left = max_length - width
 
     def step(self) -> list[int]:
         """Generate one token for every row."""
         self._generator.generate_next_token()
+        self._steps_left -= 1
         return [int(t) for t in self._generator.get_next_tokens()]
 
     def done(self) -> bool:
-        return bool(self._generator.is_done())
+        """True when the batch has reached its max_length (rows ending at EOS are tracked by the caller)."""
+        return self._steps_left <= 0
 
     def close(self) -> None:
         # Dropping the generator frees its KV cache now rather than at the next GC.

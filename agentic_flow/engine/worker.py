@@ -7,10 +7,11 @@ scheduler can batch concurrent requests.
 
 Scheduling: requests with the same generator-wide search options share one batched generator
 (up to `max_batch` rows).  onnxruntime-genai batches statically, so when a request arrives while a
-batch is running we rebuild the batch from every live row's tokens so far (prompt + generated) plus
-the newcomer, as long as re-reading the live rows is cheap (`REBATCH_TOKENS`); otherwise the newcomer
-starts a batch of its own (up to `MAX_GROUPS`, stepped in turn) or waits.  The same rebuild drops
-rows that finished, so a batch never keeps computing for a client that has gone.
+batch is running we may rebuild the batch from every live row's tokens so far (prompt + generated)
+plus the newcomer.  Re-reading tokens is not free, so a small cost model decides: merge when the
+extra prefill costs less than the steps saved by not running two batches side by side; otherwise the
+newcomer starts a batch of its own (up to `MAX_GROUPS`, stepped in turn) or waits.  The same model
+decides whether to rebuild a batch without its finished or cancelled rows.
 
 Wire protocol (tuples over a multiprocessing Connection):
   in:  ("generate", rid, turns, options) | ("count", rid, turns) | ("cancel", rid) | ("stats", rid)
@@ -39,9 +40,11 @@ from .stops import StopMatcher
 log = logging.getLogger(__name__)
 
 MAX_GROUPS = 2
-# Re-reading this many tokens of live rows costs a short pause to running streams; past it a
-# newcomer gets a batch of its own instead.
-REBATCH_TOKENS = 1024
+# The cost model, in units of one single-row decode step, measured on the default model on 2 cores
+# (docs/architecture.md): reading one prompt token costs ~0.4 of a step (prefill is compute-bound and
+# padded to the longest row), and each extra row of a batch adds ~0.45 of a step.
+PREFILL_TOKEN_STEPS = 0.4
+EXTRA_ROW_STEPS = 0.45
 
 
 @dataclass
@@ -141,28 +144,38 @@ class Scheduler:
             job = self.pending[0]
             mates = [j for j in self.pending if j.key == job.key][: self.max_batch]
             group = next((g for g in self.groups if g.rows[0].key == job.key), None)
-            if group is not None and self._can_merge(group, mates):
+            room = len(self.groups) < MAX_GROUPS
+            if group is not None and self._fits(group.live + mates) and (not room or self._worth_merging(group, mates)):
                 self._rebuild(group, group.live + mates)
-            elif len(self.groups) < MAX_GROUPS:
+            elif room:
                 self.groups.append(self._start(mates))
             else:
                 return  # wait for a batch to finish
             for j in mates:
                 self.pending.remove(j)
 
-    def _can_merge(self, group: Group, mates: list[Job]) -> bool:
+    def _fits(self, jobs: list[Job]) -> bool:
+        return len(jobs) <= self.max_batch and self._max_length(jobs) <= self.model.context_length
+
+    def _worth_merging(self, group: Group, mates: list[Job]) -> bool:
+        """Merging re-reads the live rows; running two batches side by side costs a step per step."""
         live = group.live
-        if len(live) + len(mates) > self.max_batch:
-            return False
-        if sum(len(j.tokens) for j in live) > REBATCH_TOKENS:
-            return False
-        return self._max_length(live + mates) <= self.model.context_length
+        extra_prefill = _prefill_steps(live + mates) - _prefill_steps(mates)
+        overlap = min(max(j.remaining for j in live), max(j.remaining for j in mates))
+        return extra_prefill < overlap * (1 - EXTRA_ROW_STEPS)
+
+    def _worth_shrinking(self, group: Group, live: list[Job]) -> bool:
+        """Dropping finished rows saves their share of every later step, at the price of a re-read."""
+        saved = (len(group.rows) - len(live)) * EXTRA_ROW_STEPS * max(j.remaining for j in live)
+        return _prefill_steps(live) < saved
 
     def _max_length(self, jobs: list[Job]) -> int:
         return max(len(j.tokens) for j in jobs) + max(j.remaining for j in jobs) + 1
 
     def _start(self, jobs: list[Job]) -> Group:
         max_length = min(self._max_length(jobs), self.model.context_length)
+        log.debug("batch of %d rows %s, max_length %d, %d batches running",
+                  len(jobs), [j.rid for j in jobs], max_length, len(self.groups))
         batch = self.model.start([j.tokens for j in jobs], jobs[0].key, max_length)
         return Group(batch, list(jobs))
 
@@ -178,7 +191,7 @@ class Scheduler:
             if not live:
                 group.batch.close()
                 self.groups.remove(group)
-            elif len(live) < len(group.rows) and sum(len(j.tokens) for j in live) <= REBATCH_TOKENS:
+            elif len(live) < len(group.rows) and self._worth_shrinking(group, live):
                 self._rebuild(group, live)
 
     def step(self) -> None:
@@ -235,6 +248,11 @@ class Scheduler:
             self.admit()
             if self.groups:
                 self.step()
+
+
+def _prefill_steps(jobs: list[Job]) -> float:
+    """Estimated cost of reading these rows' tokens, right-padded to the longest."""
+    return PREFILL_TOKEN_STEPS * len(jobs) * max(len(j.tokens) for j in jobs)
 
 
 def _prompt(turns: list[tuple[str, str]]) -> ChatPrompt:

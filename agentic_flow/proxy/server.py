@@ -42,7 +42,7 @@ async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
     state.model_path = str(path)
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
-                                    settings.max_batch)
+                                    settings.max_batch, settings.log_level)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:
