@@ -53,9 +53,11 @@ class Run:
 def raw_runs(model: Any, n_tokens: int, batch: int) -> list[Run]:
     from agentic_flow.engine.ort import search_key
 
-    prompts = [model.encode(model.render(ChatPrompt((ChatTurn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
     key = search_key(0.0, None, None, None)
     started = time.perf_counter()
+    # Rendering the chat template and tokenizing are part of answering a chat request: timed, as in
+    # the proxy, where they happen after the request arrives.
+    prompts = [model.encode(model.render(ChatPrompt((ChatTurn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
     b = model.start(prompts, key, max(len(p) for p in prompts) + n_tokens + 1)
     # Text is what any use of the engine needs: the raw runs detokenize too, as the proxy does.
     decoders = [model.decoder() for _ in range(batch)]
