@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
+# The 0.x anthropic SDK cannot share a venv with 2.x; the compatibility test runs it from its own.
+SDK0 := .venv-sdk0/.stamp-install
 MODEL ?= smollm2-135m
 TASK ?= Write a Python function is_palindrome(s) that ignores case and punctuation, with a short docstring.
 
@@ -24,13 +26,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+$(SDK0):
+	$(PYTHON) -m venv .venv-sdk0
+	.venv-sdk0/bin/pip install --quiet 'anthropic<1'
+	touch $(SDK0)
+
 model: install
 	$(BIN)/agentic-flow models pull $(MODEL)
 
 run: model
 	$(BIN)/agentic-flow --agent coder --provider onnx --task "$(TASK)"
 
-test: model
+test: model $(SDK0)
 	$(BIN)/python -m pytest -q
 
 bench: model
@@ -40,4 +47,4 @@ lint: install
 	$(BIN)/python -m ruff check agentic_flow tests scripts || true
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-sdk0 .pytest_cache
