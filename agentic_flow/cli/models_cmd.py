@@ -6,12 +6,12 @@ project's errors into one line on stderr and the error's exit code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -27,26 +27,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import AgenticFlowError, VerifyError
+from ..errors import VerifyError
 from ..models import store
 from ..settings import DEFAULT_MODEL
+from .common import cli_errors, err, out
 
 app = typer.Typer(help="Install, check and remove local ONNX models.", no_args_is_help=True)
 
-# Progress and errors go to stderr so that stdout carries only results (`models path` in scripts).
-out = Console()
-err = Console(stderr=True)
-
-T = TypeVar("T")
-
-
-def _run(call: Callable[[], T]) -> T:
-    """Call the library; turn our own errors into one line on stderr and the error's exit code."""
-    try:
-        return call()
-    except AgenticFlowError as error:
-        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(error.exit_code) from None
+# Progress and errors go to stderr (common.err) so that stdout carries only results
+# (`models path` in scripts).
 
 
 def _size(count: int | None) -> str:
@@ -64,7 +53,8 @@ def list_cmd() -> None:
 
     Example: agentic-flow models list
     """
-    rows = _run(store.list_models)
+    with cli_errors():
+        rows = store.list_models()
     table = Table("name", "size", "source", "installed")
     for row in rows:
         size = _size(row.size_on_disk) if row.installed else f"~{_size(row.approx_size)}"
@@ -89,7 +79,8 @@ def pull(
     Example: agentic-flow models pull phi-4-mini
     """
     with _rich_progress() as progress:
-        result = _run(lambda: store.install(name, force=force, progress=progress, endpoint=endpoint))
+        with cli_errors():
+            result = store.install(name, force=force, progress=progress, endpoint=endpoint)
     if result.changed:
         out.print(f"Installed {name} in {result.path}", highlight=False, soft_wrap=True)
     else:
@@ -105,7 +96,8 @@ def verify(
 
     Example: agentic-flow models verify ./my-model-folder
     """
-    report = _run(lambda: store.check(model))
+    with cli_errors():
+        report = store.check(model)
     if report.ok:
         out.print(f"OK {report.path}", highlight=False, soft_wrap=True)
         return
@@ -119,7 +111,8 @@ def path(name: Annotated[str, typer.Argument(help="An installed model's name.")]
 
     Example: ls "$(agentic-flow models path smollm2-135m)"
     """
-    typer.echo(str(_run(lambda: store.installed_folder(name))))
+    with cli_errors():
+        typer.echo(str(store.installed_folder(name)))
 
 
 @app.command("rm")
@@ -131,10 +124,11 @@ def remove(
 
     Example: agentic-flow models rm phi-4-mini --yes
     """
-    folder = _run(lambda: store.model_path(name))
-    if folder.exists() and not yes:
-        typer.confirm(f"Delete {name} ({folder})?", abort=True, err=True)
-    _run(lambda: store.remove(name))
+    with cli_errors():
+        folder = store.model_path(name)
+        if folder.exists() and not yes:
+            typer.confirm(f"Delete {name} ({folder})?", abort=True, err=True)
+        store.remove(name)
     out.print(f"Removed {name}", highlight=False)
 
 
