@@ -9,7 +9,9 @@ STAMP := $(VENV)/.stamp-install
 # The 0.x anthropic SDK cannot share a venv with 2.x; the compatibility test runs it from its own.
 SDK0 := .venv-sdk0/.stamp-install
 MODEL ?= smollm2-135m
-TASK ?= Write a Python function is_palindrome(s) that ignores case and punctuation, with a short docstring.
+TASK ?= Write a Python function that reverses a string.
+# The embedded model has 135M parameters: greedy and short keeps its answer on topic.
+RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
 .PHONY: install model run test bench lint clean
 
@@ -35,7 +37,7 @@ model: install
 	$(BIN)/agentic-flow models pull $(MODEL)
 
 run: model
-	$(BIN)/agentic-flow --agent coder --provider onnx --task "$(TASK)"
+	$(BIN)/agentic-flow --agent coder --provider onnx $(RUN_FLAGS) --task "$(TASK)"
 
 test: model $(SDK0)
 	$(BIN)/python -m pytest -q
