@@ -70,6 +70,15 @@ def test_resolve_an_installed_name(root: Path, real_model_dir: Path) -> None:
     assert store.resolve(NAME, store=root) == root / NAME
 
 
+def test_a_catalog_name_is_not_shadowed_by_a_folder_in_the_cwd(root: Path, real_model_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    install_copy(root, real_model_dir)
+    (tmp_path / NAME).mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert store.resolve(NAME, store=root) == root / NAME
+    assert store.resolve(f"./{NAME}", store=root) == (tmp_path / NAME).resolve()
+
+
 def test_resolve_a_name_that_is_not_installed_says_how_to_pull(root: Path) -> None:
     with pytest.raises(ModelNotInstalled, match="`agentic-flow models pull phi-4-mini`"):
         store.resolve("phi-4-mini", store=root)

@@ -51,7 +51,9 @@ def start(
                                               settings.model, True))
             out.print(url)
             return
-        from ..proxy.server import serve
+        from ..proxy.server import configure_logging, serve
+
+        configure_logging(settings.log_level)
 
         pidfile.write(pidfile.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
         try:

@@ -85,11 +85,13 @@ def resolve(name_or_path: str, *, store: Path | None = None) -> Path:
     Raises ModelNotInstalled (with the pull command) for a catalog model that is not installed,
     and ConfigError for anything else.
     """
+    # A catalog name wins over a same-named folder in the current directory: `smollm2-135m` must not
+    # quietly load ./smollm2-135m.  Write ./smollm2-135m to mean the folder.
+    if catalog.is_known(name_or_path):
+        return installed_folder(name_or_path, store=store)
     candidate = Path(name_or_path).expanduser()
     if candidate.is_dir():
         return candidate.resolve()
-    if catalog.is_known(name_or_path):
-        return installed_folder(name_or_path, store=store)
     if candidate.exists():
         raise ConfigError(f"{name_or_path} is a file; give the model folder that holds genai_config.json")
     if _looks_like_path(name_or_path):
@@ -158,9 +160,9 @@ def folder_size(folder: Path) -> int:
 def check(name_or_path: str, *, store: Path | None = None) -> VerifyReport:
     """Verify a catalog model (by name) or any model folder (by path); never raises for problems
     in the folder, only for a name that is unknown or not installed."""
-    candidate = Path(name_or_path).expanduser()
-    if catalog.is_known(name_or_path) and not candidate.is_dir():
+    if catalog.is_known(name_or_path):  # as in resolve(): the name wins over a same-named folder
         return check_model_dir(installed_folder(name_or_path, store=store), name=name_or_path)
+    candidate = Path(name_or_path).expanduser()
     if not candidate.exists() and not _looks_like_path(name_or_path):
         raise catalog.unknown(name_or_path, or_path=True)
     return check_model_dir(candidate.resolve())

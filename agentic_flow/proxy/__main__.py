@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -45,8 +44,9 @@ def parse_args(argv: list[str] | None = None) -> cfg.ProxySettings:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = parse_args(argv)
-        logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from .server import configure_logging
+
+        configure_logging(settings.log_level)
         return asyncio.run(serve_settings(settings))
     except AgenticFlowError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 GROUPS_PER_ENGINE = 2  # engine.worker.MAX_GROUPS: batches the inference process steps in turn
 
 
+def configure_logging(level: str) -> None:
+    """The proxy logs to stderr, whether it runs as `python -m agentic_flow.proxy` or in the foreground
+    of `agentic-flow proxy start`."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import store, verify
