@@ -92,6 +92,12 @@ def model_dir(env: Mapping[str, str] | None = None) -> Path:
     return cache_dir(env) / "models"
 
 
+def local_model(flag: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The local model: --model, else ONNX_MODEL_PATH (a catalog name or a folder), else the default."""
+    env = environ() if env is None else env
+    return str(pick(flag, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL).value)
+
+
 # ---------------------------------------------------------------- proxy
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
+from agentic_flow.settings import local_model  # noqa: E402
 
 PROMPTS = [
     "Write a long story about a lighthouse keeper and a storm.",
@@ -157,11 +158,11 @@ def summarize(singles: list[Run], fours: list[tuple[list[Run], float]]) -> dict[
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]")
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    model_path = store.resolve(args.model)
+    model_path = store.resolve(local_model(args.model))
     print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
 
     from agentic_flow.engine.ort import OrtModel

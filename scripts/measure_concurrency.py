@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
+from agentic_flow.settings import local_model  # noqa: E402
 
 
 async def loop_monitor(stop: asyncio.Event) -> float:
@@ -65,11 +66,11 @@ async def in_process(model_path: Path, prompt: ChatPrompt, tokens: int) -> float
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--model", default=None)
     ap.add_argument("--prompt-words", type=int, default=2500)
     ap.add_argument("--tokens", type=int, default=32)
     args = ap.parse_args()
-    path = store.resolve(args.model)
+    path = store.resolve(local_model(args.model))
     words = " ".join(f"word{i % 97}" for i in range(args.prompt_words))
     prompt = ChatPrompt((ChatTurn("user", f"Summarize: {words}"),))
     thread = asyncio.run(in_thread(path, prompt, args.tokens))

@@ -316,3 +316,17 @@ def test_cli_rm_asks_first(cli: Callable[..., Result], root: Path, real_model_di
     assert removed.exit_code == 0 and not (root / NAME).exists()
     again = cli("rm", NAME, "--yes")
     assert again.exit_code == ModelNotInstalled.exit_code and "nothing to remove" in again.stderr
+
+
+def test_verify_command_defaults_to_onnx_model_path(real_model_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from agentic_flow.cli.models_cmd import app
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    monkeypatch.setenv("ONNX_MODEL_PATH", str(broken))
+    result = CliRunner().invoke(app, ["verify"])
+    assert result.exit_code == VerifyError.exit_code
+    assert "genai_config.json" in result.output

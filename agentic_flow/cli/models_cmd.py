@@ -29,7 +29,7 @@ from rich.text import Text
 
 from ..errors import VerifyError
 from ..models import store
-from ..settings import DEFAULT_MODEL
+from ..settings import local_model
 from .common import cli_errors, err, out
 
 app = typer.Typer(help="Install, check and remove local ONNX models.", no_args_is_help=True)
@@ -90,14 +90,16 @@ def pull(
 
 @app.command()
 def verify(
-    model: Annotated[str, typer.Argument(help="A model name or a model folder path.")] = DEFAULT_MODEL,
+    model: Annotated[
+        str | None, typer.Argument(help="A model name or folder [default: ONNX_MODEL_PATH, else smollm2-135m].")
+    ] = None,
 ) -> None:
     """Check that a model folder is complete, without loading it; print every problem found.
 
     Example: agentic-flow models verify ./my-model-folder
     """
     with cli_errors():
-        report = store.check(model)
+        report = store.check(local_model(model))
     if report.ok:
         out.print(f"OK {report.path}", highlight=False, soft_wrap=True)
         return
