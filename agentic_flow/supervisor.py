@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 
 from .errors import PortInUse, ProxyError
-from .settings import ProxySettings, state_dir
+from .settings import ProxySettings, environ, state_dir
 
 SERVICE = "agentic-flow-proxy"
 POLL_SECONDS = 0.1
@@ -76,7 +76,7 @@ def spawn(settings: ProxySettings, *, detach: bool = False) -> ProxyHandle:
         # The child watches us: even if we are killed outright, it does not outlive us.
         settings = replace(settings, parent_pid=os.getpid())
     argv = [sys.executable, "-m", "agentic_flow.proxy", *settings.to_argv()]
-    env = dict(os.environ)
+    env = dict(environ())  # the child inherits our environment, minus the key unless we set it
     env.pop("AGENTIC_FLOW_API_KEY", None)
     if settings.api_key:
         env["AGENTIC_FLOW_API_KEY"] = settings.api_key  # not in argv, where `ps` would show it
