@@ -11,7 +11,7 @@ import pytest
 
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
 from agentic_flow.engine.client import WorkerEngine
-from agentic_flow.errors import PromptTooLong
+from agentic_flow.errors import ModelError, PromptTooLong
 
 FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
 STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
@@ -166,3 +166,13 @@ async def test_sampling_respects_seed_and_temperature(engine: WorkerEngine) -> N
     a, _, _ = await collect(engine, STORY, opts)
     b, _, _ = await collect(engine, STORY, opts)
     assert a == b  # the same seed, alone in its batch, gives the same text
+
+
+async def test_cuda_without_the_cuda_build_is_a_clear_error(real_model_dir: Path) -> None:
+    import onnxruntime_genai as og
+
+    if og.is_cuda_available():
+        pytest.skip("this onnxruntime-genai build has CUDA")
+    with pytest.raises(ModelError) as info:
+        await WorkerEngine.start(real_model_dir, "m", ("cuda", "cpu"), 0, 4)
+    assert "no CUDA support" in str(info.value) and "onnxruntime-genai-cuda" in str(info.value)
