@@ -132,7 +132,9 @@ async def test_cancellation_frees_the_generator(engine: WorkerEngine) -> None:
             break  # the consumer stops reading: the async generator is closed
     await gen.aclose()
     stats = await engine.worker_stats()  # answered after the cancel message: same pipe, in order
-    assert stats == {"batches": 0, "rows": 0, "generations": 0, "pending": 0}
+    assert {k: stats[k] for k in ("batches", "rows", "generations", "pending")} == {
+        "batches": 0, "rows": 0, "generations": 0, "pending": 0}
+    assert stats["prefix_entries"] == 0  # a short prompt is not kept for reuse
 
 
 async def test_concurrent_generations_are_batched_and_correct(engine: WorkerEngine) -> None:
@@ -176,3 +178,39 @@ async def test_cuda_without_the_cuda_build_is_a_clear_error(real_model_dir: Path
     with pytest.raises(ModelError) as info:
         await WorkerEngine.start(real_model_dir, "m", ("cuda", "cpu"), 0, 4)
     assert "no CUDA support" in str(info.value) and "onnxruntime-genai-cuda" in str(info.value)
+
+
+SYSTEM = "You are a meticulous assistant. Answer briefly and precisely. " * 30  # ~400 tokens
+
+
+def with_system(question: str) -> ChatPrompt:
+    return ChatPrompt((ChatTurn("system", SYSTEM), ChatTurn("user", question)))
+
+
+async def test_a_shared_prefix_is_reused_and_gives_the_same_answer(engine: WorkerEngine,
+                                                                   real_model_dir: Path) -> None:
+    first = with_system("Reply with one word: yes or no. Is water wet?")  # ends at EOS: the kept KV
+    second = with_system("What is the capital of France?")  # must still be usable
+    _, done, _ = await collect(engine, first, greedy(60))
+    assert done.stop_reason == "end_turn"  # type: ignore[attr-defined]
+    reused_text, _, input_tokens = await collect(engine, second, greedy(20))
+    stats = await engine.worker_stats()
+    assert stats["prefix_hits"] == 1
+    assert input_tokens - 20 < stats["prefix_tokens"] < input_tokens  # all but the question was reused
+    fresh = await WorkerEngine.start(real_model_dir, "fresh", ("cpu",), 0, 4)
+    try:
+        fresh_text, _, _ = await collect(fresh, second, greedy(20))
+    finally:
+        await fresh.close()
+    assert reused_text == fresh_text and "Paris" in reused_text
+
+
+async def test_no_reuse_across_search_options_or_seeds(engine: WorkerEngine) -> None:
+    await collect(engine, with_system("Translate 'hello' to French."), greedy(10))
+    sampled = SamplingOptions(max_tokens=5, temperature=0.7)
+    await collect(engine, with_system("What is the capital of France?"), sampled)
+    seeded = SamplingOptions(max_tokens=5, temperature=0.7, seed=3)
+    await collect(engine, with_system("What is the capital of Spain?"), seeded)
+    stats = await engine.worker_stats()
+    assert stats["prefix_hits"] == 0
+    assert stats["prefix_entries"] == 2  # the greedy one and the unseeded sampled one are kept
