@@ -29,8 +29,9 @@ def proxy(real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture()
-def client(proxy: supervisor.ProxyHandle) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0)
+def client(proxy: supervisor.ProxyHandle) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
+        yield sdk  # closed after the test: no pooled connection is left for the GC to find
 
 
 def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> None:
@@ -226,30 +227,30 @@ def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyHandl
 
 
 def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.ProxyHandle) -> None:
-    client = anthropic.Anthropic(base_url=proxy.url, api_key="x", max_retries=0)
-    worker = threading.Thread(target=lambda: client.messages.create(
-        model="m", max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
-    worker.start()
-    try:
-        time.sleep(0.3)
-        started = time.perf_counter()
-        health = _health(proxy.url)
-        elapsed = time.perf_counter() - started
-        assert health["status"] == "ok" and health["loaded"] is True
-        assert elapsed < 1.0  # generous bound for a shared machine; the benchmark reports the real figure
-    finally:
-        worker.join()
+    with anthropic.Anthropic(base_url=proxy.url, api_key="x", max_retries=0) as client:
+        worker = threading.Thread(target=lambda: client.messages.create(
+            model="m", max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
+        worker.start()
+        try:
+            time.sleep(0.3)
+            started = time.perf_counter()
+            health = _health(proxy.url)
+            elapsed = time.perf_counter() - started
+            assert health["status"] == "ok" and health["loaded"] is True
+            assert elapsed < 1.0  # generous bound for a shared machine; the benchmark reports the real figure
+        finally:
+            worker.join()
 
 
 # ------------------------------------------------------------------ separate proxies
 
 def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
     with running_proxy(real_model_dir, tmp_path, api_key="s3cret") as handle:
-        bad = anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0)
-        with pytest.raises(anthropic.AuthenticationError):
-            bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
-        good = anthropic.Anthropic(base_url=handle.url, api_key="s3cret", max_retries=0)
-        assert good.messages.create(model="m", max_tokens=2, messages=FRANCE).usage.output_tokens == 2
+        with anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0) as bad:
+            with pytest.raises(anthropic.AuthenticationError):
+                bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
+        with anthropic.Anthropic(base_url=handle.url, api_key="s3cret", max_retries=0) as good:
+            assert good.messages.create(model="m", max_tokens=2, messages=FRANCE).usage.output_tokens == 2
         status, _, raw = _post(f"{handle.url}/v1/messages", {"model": "m", "max_tokens": 2, "messages": FRANCE})
         assert status == 401 and json.loads(raw)["error"]["type"] == "authentication_error"
         status, _, _ = _post(f"{handle.url}/v1/messages", {"model": "m", "max_tokens": 2, "messages": FRANCE},
@@ -259,20 +260,20 @@ def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
 
 def test_full_queue_is_overloaded_error(real_model_dir: Path, tmp_path: Path) -> None:
     with running_proxy(real_model_dir, tmp_path, "--max-batch", "1", "--max-queue", "0") as handle:
-        client = anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0)
-        long = [{"role": "user", "content": "Write a very long essay about the sea."}]
-        streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
-        entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
-        try:
-            for s in entered:
-                next(iter(s.text_stream))
-            with pytest.raises(anthropic.OverloadedError) as info:
-                client.messages.create(model="m", max_tokens=5, messages=FRANCE)
-            assert info.value.status_code == 529
-            assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
-        finally:
-            for s in streams:
-                s.__exit__(None, None, None)
+        with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
+            long = [{"role": "user", "content": "Write a very long essay about the sea."}]
+            streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
+            entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
+            try:
+                for s in entered:
+                    next(iter(s.text_stream))
+                with pytest.raises(anthropic.OverloadedError) as info:
+                    client.messages.create(model="m", max_tokens=5, messages=FRANCE)
+                assert info.value.status_code == 529
+                assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
+            finally:
+                for s in streams:
+                    s.__exit__(None, None, None)
 
 
 def test_a_dead_inference_process_is_reported(real_model_dir: Path, tmp_path: Path) -> None:
@@ -293,8 +294,8 @@ def test_a_dead_inference_process_is_reported(real_model_dir: Path, tmp_path: Pa
                 break
             assert time.monotonic() < deadline, "/health still says ok after the inference process died"
             time.sleep(0.05)
-        client = anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0)
-        with pytest.raises(anthropic.InternalServerError):
+        with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client, \
+                pytest.raises(anthropic.InternalServerError):
             client.messages.create(model="m", max_tokens=5, messages=FRANCE)
 
 
