@@ -67,7 +67,7 @@ class WorkerEngine:
         self._ids = itertools.count(1)
         self._routes: dict[int, asyncio.Queue[Any]] = {}
         self._replies: dict[int, asyncio.Future[Any]] = {}
-        self._running = 0
+        self._started: set[int] = set()  # generations that began and have not ended
         self._closed = False
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(conn.fileno(), self._on_readable)
@@ -123,14 +123,14 @@ class WorkerEngine:
         if isinstance(first, BaseException):
             self._routes.pop(rid, None)
             raise first
-        self._running += 1
+        self._started.add(rid)
         return WorkerGeneration(self, rid, int(first), queue)
 
     def stats(self) -> EngineStats:
         error = None
         if not self._process.is_alive():
             error = f"the inference process exited (code {self._process.exitcode})"
-        return EngineStats(running=self._running, error=error, extra={"worker_pid": self._process.pid})
+        return EngineStats(running=len(self._started), error=error, extra={"worker_pid": self._process.pid})
 
     async def close(self) -> None:
         if self._closed:
@@ -158,8 +158,8 @@ class WorkerEngine:
             raise EngineError(f"the inference process is gone: {exc}") from None
 
     def _cancel(self, rid: int) -> None:
+        self._started.discard(rid)
         if self._routes.pop(rid, None) is not None:
-            self._running = max(0, self._running - 1)
             if not self._closed:
                 try:
                     self._conn.send(("cancel", rid))
@@ -187,11 +187,10 @@ class WorkerEngine:
         elif kind == "started":
             self._put(msg[1], msg[2])
         elif kind == "done":
-            queue = self._routes.pop(msg[1], None)
-            if queue is not None:
-                self._running = max(0, self._running - 1)
-                queue.put_nowait(Completion(msg[2], msg[3], msg[4]))
-        elif kind == "error":
+            self._started.discard(msg[1])
+            self._put(msg[1], Completion(msg[2], msg[3], msg[4]), final=True)
+        elif kind == "error":  # before the start (prompt too long) or mid-generation (a failed step)
+            self._started.discard(msg[1])
             self._put(msg[1], _error(msg[2], msg[3], msg[4]), final=True)
         elif kind in ("count", "stats"):
             future = self._replies.pop(msg[1], None)
@@ -211,7 +210,7 @@ class WorkerEngine:
             if not future.done():
                 future.set_exception(exc)
         self._replies.clear()
-        self._running = 0
+        self._started.clear()
 
 
 def _turns(prompt: ChatPrompt) -> list[tuple[str, str]]:

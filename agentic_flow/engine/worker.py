@@ -28,6 +28,7 @@ import logging
 import select
 import signal
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -167,14 +168,30 @@ class Scheduler:
             mates = [j for j in self.pending if j.key == job.key][: self.max_batch]
             group = next((g for g in self.groups if g.rows[0].key == job.key), None)
             room = len(self.groups) < MAX_GROUPS
-            if group is not None and self._fits(group.live + mates) and (not room or self._worth_merging(group, mates)):
-                self._rebuild(group, group.live + mates)
-            elif room:
-                self.groups.append(self._start(mates))
-            else:
+            merge = group is not None and self._fits(group.live + mates) and (
+                not room or self._worth_merging(group, mates))
+            if not merge and not room:
                 return  # wait for a batch to finish
             for j in mates:
                 self.pending.remove(j)
+            if merge and group is not None:
+                merged = group.live + mates
+                self._guarded(group, merged, self._rebuild, group, merged)
+            else:
+                self._guarded(None, mates, self._add_group, mates)
+
+    def _add_group(self, jobs: list[Job]) -> None:
+        self.groups.append(self._start(jobs))
+
+    def _guarded(self, group: Group | None, jobs: list[Job], action: Callable[..., None], *args: Any) -> None:
+        """Start or rebuild a batch; if the runtime fails (out of memory, ...), fail only these jobs."""
+        try:
+            action(*args)
+        except Exception as exc:
+            log.exception("starting a batch failed")
+            self._fail(jobs, exc)
+            if group is not None and group in self.groups:
+                self.groups.remove(group)
 
     def _fits(self, jobs: list[Job]) -> bool:
         return len(jobs) <= self.max_batch and self._max_length(jobs) <= self.model.context_length
@@ -258,9 +275,24 @@ class Scheduler:
             elif len(live) < len(group.rows) and self._worth_shrinking(group, live):
                 self._rebuild(group, live)
 
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        """End these generations with an error the proxy reports (mid-stream: an error event)."""
+        for job in jobs:
+            if not job.finished:
+                job.finished = True
+                self.jobs.pop(job.rid, None)
+                self.conn.send(("error", job.rid, "engine", f"inference failed: {exc}", {}))
+
     def step(self) -> None:
         for group in list(self.groups):
-            tokens = group.batch.step()
+            try:
+                tokens = group.batch.step()
+            except Exception as exc:  # a failed step ends this batch's generations, not the process
+                log.exception("a decode step failed")
+                self._fail(group.live, exc)
+                group.batch.close()
+                self.groups.remove(group)
+                continue
             exhausted = group.batch.done()
             for job, token in zip(group.rows, tokens, strict=True):
                 if not job.finished:
