@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -252,7 +252,7 @@ def run_settings(
     }
     if prov.value == "onnx" and model is not None:
         # --model with the onnx provider picks the local model (a catalog name or a folder).
-        proxy = ProxySettings(**{**proxy.__dict__, "model": model})
+        proxy = replace(proxy, model=model)
         sources["model"] = "flag --model"
     return RunSettings(
         provider=prov,

@@ -85,7 +85,6 @@ class EngineInfo:
 @dataclass
 class EngineStats:
     running: int = 0
-    waiting: int = 0
     error: str | None = None  # set when the engine can no longer serve (e.g. its process died)
     extra: dict[str, object] = field(default_factory=dict)
 

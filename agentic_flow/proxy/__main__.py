@@ -44,19 +44,15 @@ def parse_args(argv: list[str] | None = None) -> cfg.ProxySettings:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = parse_args(argv)
-        from .server import configure_logging
+        # Imported here, not at the top: the inference process (multiprocessing "spawn") re-imports this
+        # module as its __main__, and it needs none of the server.
+        from .server import configure_logging, serve
 
         configure_logging(settings.log_level)
-        return asyncio.run(serve_settings(settings))
+        return asyncio.run(serve(settings))
     except AgenticFlowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-
-
-async def serve_settings(settings: cfg.ProxySettings) -> int:
-    from .server import serve
-
-    return await serve(settings)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import psutil
 from aiohttp import web
 
 from ..engine.base import Engine
+from ..engine.worker import MAX_GROUPS
 from ..errors import AgenticFlowError, PortInUse
 from ..settings import ProxySettings
 from .admission import Admission
@@ -28,7 +29,6 @@ from .state import ProxyState
 
 log = logging.getLogger(__name__)
 
-GROUPS_PER_ENGINE = 2  # engine.worker.MAX_GROUPS: batches the inference process steps in turn
 
 
 def configure_logging(level: str) -> None:
@@ -58,7 +58,8 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     name = Path(settings.model).name if os.sep in settings.model else settings.model
     installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
     others = frozenset(n for n in installed if n != name)
-    admission = Admission(settings.max_batch * GROUPS_PER_ENGINE, settings.max_queue)
+    # As many generations run as the inference process can step at once; the rest wait here.
+    admission = Admission(settings.max_batch * MAX_GROUPS, settings.max_queue)
     return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
 
 
