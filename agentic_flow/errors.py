@@ -3,6 +3,8 @@ proxy's error middleware (Anthropic's error envelope)."""
 
 from __future__ import annotations
 
+from .anthropic.errors import error_type_for
+
 
 class AgenticFlowError(Exception):
     """Base of every error this project raises on purpose."""
@@ -66,39 +68,38 @@ class AgentError(AgenticFlowError):
 
 
 class ApiError(AgenticFlowError):
-    """An error the proxy answers with Anthropic's error envelope: HTTP status + error type."""
+    """An error the proxy answers with Anthropic's error envelope: an HTTP status, and the error type
+    that Anthropic's table (`anthropic.errors.ERROR_TYPES`) gives that status."""
 
     status = 500
-    error_type = "api_error"
+    error_type = error_type_for(500)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error_type = error_type_for(cls.status)
 
 
 class InvalidRequestError(ApiError):
     status = 400
-    error_type = "invalid_request_error"
 
 
 class AuthenticationFailed(ApiError):
     status = 401
-    error_type = "authentication_error"
 
 
 class NotFound(ApiError):
     status = 404
-    error_type = "not_found_error"
 
 
 class RequestTooLarge(ApiError):
     status = 413
-    error_type = "request_too_large"
 
 
 class Overloaded(ApiError):
     status = 529
-    error_type = "overloaded_error"
 
 
 class NotReady(ApiError):
     """The model is still loading."""
 
     status = 503
-    error_type = "api_error"

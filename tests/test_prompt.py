@@ -8,7 +8,7 @@ import pytest
 
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
 from agentic_flow.proxy.prompt import TOOL_SUMMARY_CHARS, TOOLS_PREAMBLE, sampling_options, to_chat_prompt
-from agentic_flow.proxy.protocol import InvalidRequest, parse_count_tokens_request, parse_messages_request
+from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 
 
 def prompt(messages: list[dict[str, Any]], **fields: Any) -> ChatPrompt:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from agentic_flow.errors import ApiError, InvalidRequestError
-from agentic_flow.proxy.protocol import (
+from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
+from agentic_flow.anthropic.types import (
     CountTokensRequest,
     DocumentBlock,
     ImageBlock,
-    InvalidRequest,
     Message,
     MessagesRequest,
     RedactedThinkingBlock,
@@ -25,8 +25,6 @@ from agentic_flow.proxy.protocol import (
     ToolChoice,
     ToolResultBlock,
     ToolUseBlock,
-    parse_count_tokens_request,
-    parse_messages_request,
 )
 
 Body = dict[str, Any]
@@ -200,10 +198,9 @@ REJECTED: list[tuple[str, object, str]] = [
     ("temperature above 1", with_(temperature=1.5), "temperature: Input should be less than or equal to 1"),
     ("temperature below 0", with_(temperature=-0.1),
      "temperature: Input should be greater than or equal to 0"),
-    ("temperature NaN", with_(temperature=math.nan),
-     "temperature: Input should be greater than or equal to 0"),
-    ("temperature infinite", with_(temperature=math.inf),
-     "temperature: Input should be less than or equal to 1"),
+    # pydantic's wording; before it, NaN read "greater than or equal to 0" and infinity "less than or equal to 1".
+    ("temperature NaN", with_(temperature=math.nan), "temperature: Input should be a finite number"),
+    ("temperature infinite", with_(temperature=math.inf), "temperature: Input should be a finite number"),
     ("temperature a string", with_(temperature="0.5"), "temperature: Input should be a valid number"),
     ("temperature bool", with_(temperature=True), "temperature: Input should be a valid number"),
     ("top_p above 1", with_(top_p=2), "top_p: Input should be less than or equal to 1"),

@@ -1,489 +1,380 @@
-"""Anthropic Messages API request bodies, validated at the trust boundary into frozen dataclasses.
+"""Anthropic Messages API request bodies, modelled with pydantic and turned into the typed request.
 
 `parse_messages_request` and `parse_count_tokens_request` take the decoded JSON body and either return
-a typed request or raise `InvalidRequest` whose message names the field the way Anthropic does
-(`messages.2.content.0.type: unknown block type "foo"`, `max_tokens: Field required`).
+a `types.MessagesRequest` / `types.CountTokensRequest` or raise `InvalidRequest` whose message names
+the field the way Anthropic does (`messages.2.content.0.type: unknown block type "foo"`,
+`max_tokens: Field required`).
 
-Known fields with a wrong type or value are rejected; unknown fields, at the top level or inside a
-block, are accepted and ignored, because real clients (Claude Code above all) send many fields a
-local model has no use for.  An explicit `null` on an optional field counts as absent.
+Every model is strict (no "10" for 10, no 1.0 for an integer, no 0 for false), as Anthropic is.
+Unknown fields, at the top level or inside a block, are ignored, because real clients (Claude Code
+above all) send many fields a local model has no use for.  An explicit `null` on an optional field
+counts as absent.  Content blocks, sources, tools, tool choices and thinking configs are unions
+discriminated on `type`; their tags carry a "=" so that error paths can leave them out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal, NoReturn, TypeAlias, cast, get_args
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from ..errors import InvalidRequestError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
-MessageRole = Literal["user", "assistant", "system"]
-BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]
-ToolChoiceType = Literal["auto", "any", "tool", "none"]
-ThinkingType = Literal["enabled", "disabled", "adaptive"]
+from . import types as t
+from .validation import NOT_A_STRING_TAG, InvalidRequest, decode_body, invalid_request
 
-IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+__all__ = ["InvalidRequest", "decode_body", "parse_count_tokens_request", "parse_messages_request"]
 
 
-class InvalidRequest(InvalidRequestError):
-    """A request body the API refuses: HTTP 400, `invalid_request_error` (inherited), with the message
-    naming the offending field's path.  The error middleware turns it into Anthropic's envelope."""
+class _Wire(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
-# --- the typed request -------------------------------------------------------------------------
+def _type_tag(value: Any) -> str | None:
+    """The union member to validate `value` as: its "type", marked; None when it has none."""
+    if not isinstance(value, dict) or value.get("type") is None:
+        return None
+    kind = value["type"]
+    return "=" + kind if isinstance(kind, str) else NOT_A_STRING_TAG
 
 
-@dataclass(frozen=True)
-class TextBlock:
+def _tool_tag(value: Any) -> str | None:
+    """Client tools have no type or "custom" and need a schema; Anthropic's versioned tools do not."""
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("type")
+    if kind is not None and not isinstance(kind, str):
+        return NOT_A_STRING_TAG
+    return "=custom" if kind in (None, "custom") else "=builtin"
+
+
+def _union(tag: Callable[[Any], str | None], *members: tuple[str, type]) -> Any:
+    choices = tuple(Annotated[model, Tag("=" + name)] for name, model in members)
+    return Annotated[Union[choices], Discriminator(tag)]  # noqa: UP007 (a tuple of members)
+
+
+def _text_list(value: Any) -> Any:
+    """A string where a list of blocks may stand: one text block (none for an empty system)."""
+    return [{"type": "text", "text": value}] if isinstance(value, str) else value
+
+
+def _system_list(value: Any) -> Any:
+    return ([] if not value else [{"type": "text", "text": value}]) if isinstance(value, str) else value
+
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+UnitFloat = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+JsonObject = dict[str, Any]
+
+
+# --- content blocks ----------------------------------------------------------------------------
+
+
+class TextParam(_Wire):
+    type: Literal["text"]
     text: str
-    type: Literal["text"] = "text"
+
+    def typed(self) -> t.TextBlock:
+        return t.TextBlock(self.text)
 
 
-@dataclass(frozen=True)
-class ImageBlock:
-    source_type: str  # "base64", "url" or "file"
-    type: Literal["image"] = "image"
-
-
-@dataclass(frozen=True)
-class DocumentBlock:
-    source_type: str  # "base64" (PDF), "text", "content", "url" or "file"
-    text: str | None  # the document's text when its source is text; None for PDFs, URLs, files, images
-    title: str | None = None
-    type: Literal["document"] = "document"
-
-
-@dataclass(frozen=True)
-class ToolUseBlock:
-    id: str
-    name: str
-    input: Mapping[str, object]
-    type: Literal["tool_use"] = "tool_use"
-
-
-ToolResultContent: TypeAlias = TextBlock | ImageBlock | DocumentBlock
-
-
-@dataclass(frozen=True)
-class ToolResultBlock:
-    tool_use_id: str
-    content: tuple[ToolResultContent, ...]
-    is_error: bool = False
-    type: Literal["tool_result"] = "tool_result"
-
-
-@dataclass(frozen=True)
-class ThinkingBlock:
-    thinking: str
-    signature: str
-    type: Literal["thinking"] = "thinking"
-
-
-@dataclass(frozen=True)
-class RedactedThinkingBlock:
+class Base64ImageSource(_Wire):
+    type: Literal["base64"]
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
     data: str
-    type: Literal["redacted_thinking"] = "redacted_thinking"
 
 
-ContentBlock: TypeAlias = (
-    TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock
-    | ThinkingBlock | RedactedThinkingBlock
+class UrlSource(_Wire):
+    type: Literal["url"]
+    url: str
+
+
+class FileSource(_Wire):
+    type: Literal["file"]
+    file_id: str
+
+
+ImageSource = _union(_type_tag, ("base64", Base64ImageSource), ("url", UrlSource), ("file", FileSource))
+
+
+class ImageParam(_Wire):
+    type: Literal["image"]
+    source: ImageSource
+
+    def typed(self) -> t.ImageBlock:
+        return t.ImageBlock(self.source.type)
+
+
+class Base64DocumentSource(_Wire):  # a PDF
+    type: Literal["base64"]
+    data: str
+
+
+class TextDocumentSource(_Wire):
+    type: Literal["text"]
+    data: str
+
+
+class ContentDocumentSource(_Wire):
+    type: Literal["content"]
+    content: Annotated[
+        list[_union(_type_tag, ("text", TextParam), ("image", ImageParam))], BeforeValidator(_text_list)
+    ]
+
+
+DocumentSource = _union(
+    _type_tag, ("base64", Base64DocumentSource), ("text", TextDocumentSource),
+    ("content", ContentDocumentSource), ("url", UrlSource), ("file", FileSource),
 )
 
 
-@dataclass(frozen=True)
-class Message:
-    role: MessageRole
-    content: tuple[ContentBlock, ...]  # string content arrives as one TextBlock
+class DocumentParam(_Wire):
+    type: Literal["document"]
+    source: DocumentSource
+    title: str | None = None
+
+    def typed(self) -> t.DocumentBlock:
+        source = self.source
+        text: str | None = None
+        if isinstance(source, TextDocumentSource):
+            text = source.data
+        elif isinstance(source, ContentDocumentSource) and all(isinstance(p, TextParam) for p in source.content):
+            text = "\n\n".join(part.text for part in source.content if isinstance(part, TextParam))
+        return t.DocumentBlock(source.type, text, self.title)
 
 
-@dataclass(frozen=True)
-class Tool:
+class ToolUseParam(_Wire):
+    type: Literal["tool_use"]
+    id: str
     name: str
-    description: str = ""
-    input_schema: Mapping[str, object] | None = None  # absent on Anthropic's versioned built-in tools
-    type: str | None = None  # None or "custom" for client tools, e.g. "web_search_20250305" otherwise
+    input: JsonObject
+
+    def typed(self) -> t.ToolUseBlock:
+        return t.ToolUseBlock(self.id, self.name, self.input)
 
 
-@dataclass(frozen=True)
-class ToolChoice:
-    type: ToolChoiceType
-    name: str | None = None
-    disable_parallel_tool_use: bool = False
+ToolResultItem = _union(_type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam))
 
 
-@dataclass(frozen=True)
-class ThinkingConfig:
-    type: ThinkingType
-    budget_tokens: int | None = None
+class ToolResultParam(_Wire):
+    type: Literal["tool_result"]
+    tool_use_id: str
+    content: Annotated[list[ToolResultItem], BeforeValidator(_text_list)] | None = None
+    is_error: bool | None = None
+
+    def typed(self) -> t.ToolResultBlock:
+        content = tuple(item.typed() for item in self.content or ())
+        return t.ToolResultBlock(self.tool_use_id, content, bool(self.is_error))
 
 
-@dataclass(frozen=True, kw_only=True)
-class CountTokensRequest:
-    """The conversation: what `/v1/messages/count_tokens` takes, and the part of a Messages request
-    that becomes the prompt."""
+class ThinkingParam(_Wire):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
 
-    model: str
-    messages: tuple[Message, ...]
-    system: tuple[TextBlock, ...] = ()
-    tools: tuple[Tool, ...] = ()
-    tool_choice: ToolChoice | None = None
-    thinking: ThinkingConfig | None = None
+    def typed(self) -> t.ThinkingBlock:
+        return t.ThinkingBlock(self.thinking, self.signature)
 
 
-@dataclass(frozen=True, kw_only=True)
-class MessagesRequest(CountTokensRequest):
-    """A `/v1/messages` request: the conversation plus how to generate the reply."""
+class RedactedThinkingParam(_Wire):
+    type: Literal["redacted_thinking"]
+    data: str
 
-    max_tokens: int
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    stop_sequences: tuple[str, ...] = ()
-    stream: bool = False
-    metadata: Mapping[str, object] | None = None
+    def typed(self) -> t.RedactedThinkingBlock:
+        return t.RedactedThinkingBlock(self.data)
+
+
+ContentBlockParam = _union(
+    _type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam),
+    ("tool_use", ToolUseParam), ("tool_result", ToolResultParam), ("thinking", ThinkingParam),
+    ("redacted_thinking", RedactedThinkingParam),
+)
+Blocks = Annotated[list[ContentBlockParam], BeforeValidator(_text_list)]
+
+
+class MessageParam(_Wire):
+    role: t.MessageRole
+    content: Blocks
+
+    def typed(self) -> t.Message:
+        return t.Message(self.role, tuple(block.typed() for block in self.content))
+
+
+def _some_messages(messages: list[MessageParam]) -> list[MessageParam]:
+    if not messages:
+        raise PydanticCustomError("too_short", "at least one message is required")
+    return messages
+
+
+# --- tools, tool choice, thinking --------------------------------------------------------------
+
+
+class CustomToolParam(_Wire):
+    name: NonEmptyStr
+    input_schema: JsonObject
+    description: str | None = None
+    type: Literal["custom"] | None = None
+
+    def typed(self) -> t.Tool:
+        return t.Tool(self.name, self.description or "", self.input_schema, self.type)
+
+
+class BuiltinToolParam(_Wire):
+    """One of Anthropic's versioned server tools ("web_search_20250305"): no schema of its own."""
+
+    name: NonEmptyStr
+    type: str
+    description: str | None = None
+    input_schema: JsonObject | None = None
+
+    def typed(self) -> t.Tool:
+        return t.Tool(self.name, self.description or "", self.input_schema, self.type)
+
+
+class ToolChoiceAuto(_Wire):
+    type: Literal["auto"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceAny(_Wire):
+    type: Literal["any"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceTool(_Wire):
+    type: Literal["tool"]
+    name: str
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceNone(_Wire):
+    type: Literal["none"]
+
+
+ToolChoiceParam = _union(
+    _type_tag, ("auto", ToolChoiceAuto), ("any", ToolChoiceAny), ("tool", ToolChoiceTool), ("none", ToolChoiceNone)
+)
+
+
+def _tool_choice(param: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone) -> t.ToolChoice:
+    parallel = bool(getattr(param, "disable_parallel_tool_use", None))
+    return t.ToolChoice(param.type, getattr(param, "name", None), disable_parallel_tool_use=parallel)
+
+
+ThinkingBudget = Annotated[int, Field(ge=1024)]
+
+
+class ThinkingEnabled(_Wire):
+    type: Literal["enabled"]
+    budget_tokens: ThinkingBudget
+
+
+class ThinkingDisabled(_Wire):
+    type: Literal["disabled"]
+    budget_tokens: ThinkingBudget | None = None
+
+
+class ThinkingAdaptive(_Wire):
+    type: Literal["adaptive"]
+    budget_tokens: ThinkingBudget | None = None
+
+
+ThinkingParamConfig = _union(
+    _type_tag, ("enabled", ThinkingEnabled), ("disabled", ThinkingDisabled), ("adaptive", ThinkingAdaptive)
+)
+ToolParam = _union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
+
+
+# --- the bodies --------------------------------------------------------------------------------
+
+
+class CountTokensBody(_Wire):
+    model: NonEmptyStr
+    messages: Annotated[list[MessageParam], AfterValidator(_some_messages)]
+    system: Annotated[list[ContentBlockParam], BeforeValidator(_system_list)] | None = None
+    tools: list[ToolParam] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    thinking: ThinkingParamConfig | None = None
+    # Not used here, still type-checked so that a malformed request fails as it would against Anthropic.
+    output_config: JsonObject | None = None
+    context_management: JsonObject | None = None
+    service_tier: str | None = None
+
+
+class MessagesBody(CountTokensBody):
+    max_tokens: Annotated[int, Field(ge=1)]
+    temperature: UnitFloat | None = None
+    top_p: UnitFloat | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None
+    stop_sequences: list[NonEmptyStr] | None = None  # an empty one would match before the first token
+    stream: bool | None = None
+    metadata: JsonObject | None = None
+
+
+# The order in which errors are reported when a body has several: the fields every request needs first.
+_FIELD_ORDER = (
+    "model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking", "temperature", "top_p",
+    "top_k", "stop_sequences", "stream", "metadata", "output_config", "context_management", "service_tier",
+)
+_Body = TypeVar("_Body", bound=CountTokensBody)
+_COUNT_TOKENS = TypeAdapter(CountTokensBody)
+_MESSAGES = TypeAdapter(MessagesBody)
 
 
 # --- entry points ------------------------------------------------------------------------------
 
 
-def parse_count_tokens_request(body: object) -> CountTokensRequest:
-    obj = _root(body)
-    _check_ignored_fields(obj)
-    return CountTokensRequest(
-        model=_str(_required(obj, "model", ""), "model", non_empty=True),
-        messages=_messages(_required(obj, "messages", ""), "messages"),
-        system=_system(_optional(obj, "system"), "system"),
-        tools=_tools(_optional(obj, "tools"), "tools"),
-        tool_choice=_tool_choice(_optional(obj, "tool_choice"), "tool_choice"),
-        thinking=_thinking(_optional(obj, "thinking"), "thinking"),
+def parse_count_tokens_request(body: object) -> t.CountTokensRequest:
+    return t.CountTokensRequest(**_conversation(_validate(_COUNT_TOKENS, body)))
+
+
+def parse_messages_request(body: object) -> t.MessagesRequest:
+    wire = _validate(_MESSAGES, body)
+    return t.MessagesRequest(
+        **_conversation(wire),
+        max_tokens=wire.max_tokens,
+        temperature=wire.temperature,
+        top_p=wire.top_p,
+        top_k=wire.top_k,
+        stop_sequences=tuple(wire.stop_sequences or ()),
+        stream=bool(wire.stream),
+        metadata=wire.metadata,
     )
 
 
-def parse_messages_request(body: object) -> MessagesRequest:
-    obj = _root(body)
-    # The fields every request needs are reported before anything inside the conversation.
-    _str(_required(obj, "model", ""), "model", non_empty=True)
-    max_tokens = _int(_required(obj, "max_tokens", ""), "max_tokens", minimum=1)
-    conversation = parse_count_tokens_request(obj)
-    top_k = _optional(obj, "top_k")
-    stream = _optional(obj, "stream")
-    metadata = _optional(obj, "metadata")
-    return MessagesRequest(
-        model=conversation.model,
-        messages=conversation.messages,
-        system=conversation.system,
-        tools=conversation.tools,
-        tool_choice=conversation.tool_choice,
-        thinking=conversation.thinking,
-        max_tokens=max_tokens,
-        temperature=_unit_interval(_optional(obj, "temperature"), "temperature"),
-        top_p=_unit_interval(_optional(obj, "top_p"), "top_p"),
-        top_k=None if top_k is None else _int(top_k, "top_k", minimum=0),
-        stop_sequences=_stop_sequences(_optional(obj, "stop_sequences"), "stop_sequences"),
-        stream=False if stream is None else _bool(stream, "stream"),
-        metadata=None if metadata is None else _object(metadata, "metadata"),
-    )
-
-
-def _root(body: object) -> Mapping[str, object]:
+def _validate(adapter: TypeAdapter[_Body], body: object) -> _Body:
     if not isinstance(body, dict):
         raise InvalidRequest("request body: Input should be a JSON object")
-    return cast(Mapping[str, object], body)
-
-
-def _check_ignored_fields(obj: Mapping[str, object]) -> None:
-    """Fields the proxy does not use, still type-checked so a malformed request fails as it would
-    against Anthropic."""
-    for key in ("output_config", "context_management"):
-        if (value := _optional(obj, key)) is not None:
-            _object(value, key)
-    if (tier := _optional(obj, "service_tier")) is not None:
-        _str(tier, "service_tier")
-
-
-# --- the conversation --------------------------------------------------------------------------
-
-
-def _messages(value: object, path: str) -> tuple[Message, ...]:
-    items = _list(value, path)
-    if not items:
-        _fail(path, "at least one message is required")
-    return tuple(_message(item, _join(path, i)) for i, item in enumerate(items))
-
-
-def _message(value: object, path: str) -> Message:
-    obj = _object(value, path)
-    role = _choice(_required(obj, "role", path), _join(path, "role"), get_args(MessageRole))
-    content_path = _join(path, "content")
-    content = _required(obj, "content", path)
-    if isinstance(content, str):
-        return Message(cast(MessageRole, role), (TextBlock(content),))
-    blocks = _list(content, content_path)
-    return Message(
-        cast(MessageRole, role),
-        tuple(_block(item, _join(content_path, i), _ANY_BLOCK) for i, item in enumerate(blocks)),
-    )
-
-
-def _system(value: object, path: str) -> tuple[TextBlock, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (TextBlock(value),) if value else ()
-    blocks = _list(value, path)
-    return tuple(cast(TextBlock, _block(item, _join(path, i), ("text",))) for i, item in enumerate(blocks))
-
-
-# --- content blocks: a discriminated union on "type" -------------------------------------------
-
-_ANY_BLOCK: tuple[str, ...] = get_args(BlockType)
-_TOOL_RESULT_BLOCK = ("text", "image", "document")
-
-
-def _block(value: object, path: str, allowed: tuple[str, ...]) -> ContentBlock:
-    obj = _object(value, path)
-    type_path = _join(path, "type")
-    kind = _str(_required(obj, "type", path), type_path)
-    if kind not in _ANY_BLOCK:
-        _fail(type_path, f'unknown block type "{kind}"')
-    if kind not in allowed:
-        _fail(type_path, f"Input should be {_alternatives(allowed)}")
-    return _BLOCK_PARSERS[kind](obj, path)
-
-
-def _text_block(obj: Mapping[str, object], path: str) -> TextBlock:
-    return TextBlock(_str(_required(obj, "text", path), _join(path, "text")))
-
-
-def _image_block(obj: Mapping[str, object], path: str) -> ImageBlock:
-    source_path = _join(path, "source")
-    source = _object(_required(obj, "source", path), source_path)
-    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), _IMAGE_SOURCES)
-    if kind == "base64":
-        media_type = _required(source, "media_type", source_path)
-        _choice(media_type, _join(source_path, "media_type"), IMAGE_MEDIA_TYPES)
-    _str(_required(source, _SOURCE_PAYLOAD[kind], source_path), _join(source_path, _SOURCE_PAYLOAD[kind]))
-    return ImageBlock(kind)
-
-
-def _document_block(obj: Mapping[str, object], path: str) -> DocumentBlock:
-    source_path = _join(path, "source")
-    source = _object(_required(obj, "source", path), source_path)
-    kind = _choice(_required(source, "type", source_path), _join(source_path, "type"), _DOCUMENT_SOURCES)
-    payload_path = _join(source_path, _SOURCE_PAYLOAD[kind])
-    payload = _required(source, _SOURCE_PAYLOAD[kind], source_path)
-    text: str | None = None
-    if kind == "content" and not isinstance(payload, str):
-        items = _list(payload, payload_path)
-        parts = [_block(item, _join(payload_path, i), ("text", "image")) for i, item in enumerate(items)]
-        if all(isinstance(part, TextBlock) for part in parts):
-            text = "\n\n".join(cast(TextBlock, part).text for part in parts)
-    else:
-        payload = _str(payload, payload_path)
-        text = payload if kind in ("text", "content") else None
-    title = _optional(obj, "title")
-    return DocumentBlock(kind, text, None if title is None else _str(title, _join(path, "title")))
-
-
-_IMAGE_SOURCES = ("base64", "url", "file")
-_DOCUMENT_SOURCES = ("base64", "text", "content", "url", "file")
-# The field that carries each kind of source's data.
-_SOURCE_PAYLOAD = {"base64": "data", "text": "data", "content": "content", "url": "url", "file": "file_id"}
-
-
-def _tool_use_block(obj: Mapping[str, object], path: str) -> ToolUseBlock:
-    return ToolUseBlock(
-        id=_str(_required(obj, "id", path), _join(path, "id")),
-        name=_str(_required(obj, "name", path), _join(path, "name")),
-        input=_object(_required(obj, "input", path), _join(path, "input")),
-    )
-
-
-def _tool_result_block(obj: Mapping[str, object], path: str) -> ToolResultBlock:
-    content_path = _join(path, "content")
-    content = _optional(obj, "content")
-    blocks: tuple[ToolResultContent, ...]
-    if content is None:
-        blocks = ()
-    elif isinstance(content, str):
-        blocks = (TextBlock(content),)
-    else:
-        items = _list(content, content_path)
-        blocks = tuple(
-            cast(ToolResultContent, _block(item, _join(content_path, i), _TOOL_RESULT_BLOCK))
-            for i, item in enumerate(items)
-        )
-    is_error = _optional(obj, "is_error")
-    return ToolResultBlock(
-        tool_use_id=_str(_required(obj, "tool_use_id", path), _join(path, "tool_use_id")),
-        content=blocks,
-        is_error=False if is_error is None else _bool(is_error, _join(path, "is_error")),
-    )
-
-
-def _thinking_block(obj: Mapping[str, object], path: str) -> ThinkingBlock:
-    return ThinkingBlock(
-        thinking=_str(_required(obj, "thinking", path), _join(path, "thinking")),
-        signature=_str(_required(obj, "signature", path), _join(path, "signature")),
-    )
-
-
-def _redacted_thinking_block(obj: Mapping[str, object], path: str) -> RedactedThinkingBlock:
-    return RedactedThinkingBlock(_str(_required(obj, "data", path), _join(path, "data")))
-
-
-_BLOCK_PARSERS: Mapping[str, Callable[[Mapping[str, object], str], ContentBlock]] = {
-    "text": _text_block,
-    "image": _image_block,
-    "document": _document_block,
-    "tool_use": _tool_use_block,
-    "tool_result": _tool_result_block,
-    "thinking": _thinking_block,
-    "redacted_thinking": _redacted_thinking_block,
-}
-
-
-# --- tools, tool choice, thinking, sampling ----------------------------------------------------
-
-
-def _tools(value: object, path: str) -> tuple[Tool, ...]:
-    if value is None:
-        return ()
-    return tuple(_tool(item, _join(path, i)) for i, item in enumerate(_list(value, path)))
-
-
-def _tool(value: object, path: str) -> Tool:
-    obj = _object(value, path)
-    kind = _optional(obj, "type")
-    kind = None if kind is None else _str(kind, _join(path, "type"))
-    description = _optional(obj, "description")
-    schema = _optional(obj, "input_schema")
-    if kind in (None, "custom"):  # a client tool; Anthropic's versioned built-in tools carry no schema
-        schema = _required(obj, "input_schema", path)
-    return Tool(
-        name=_str(_required(obj, "name", path), _join(path, "name"), non_empty=True),
-        description="" if description is None else _str(description, _join(path, "description")),
-        input_schema=None if schema is None else _object(schema, _join(path, "input_schema")),
-        type=kind,
-    )
-
-
-def _tool_choice(value: object, path: str) -> ToolChoice | None:
-    if value is None:
-        return None
-    obj = _object(value, path)
-    kind = _choice(_required(obj, "type", path), _join(path, "type"), get_args(ToolChoiceType))
-    name = _str(_required(obj, "name", path), _join(path, "name")) if kind == "tool" else None
-    parallel = _optional(obj, "disable_parallel_tool_use")
-    parallel_path = _join(path, "disable_parallel_tool_use")
-    return ToolChoice(
-        type=cast(ToolChoiceType, kind),
-        name=name,
-        disable_parallel_tool_use=False if parallel is None else _bool(parallel, parallel_path),
-    )
-
-
-def _thinking(value: object, path: str) -> ThinkingConfig | None:
-    if value is None:
-        return None
-    obj = _object(value, path)
-    kind = _choice(_required(obj, "type", path), _join(path, "type"), get_args(ThinkingType))
-    budget = _optional(obj, "budget_tokens")
-    if kind == "enabled":
-        budget = _required(obj, "budget_tokens", path)
-    budget_path = _join(path, "budget_tokens")
-    return ThinkingConfig(
-        type=cast(ThinkingType, kind),
-        budget_tokens=None if budget is None else _int(budget, budget_path, minimum=1024),
-    )
-
-
-def _stop_sequences(value: object, path: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    stops = tuple(_str(item, _join(path, i)) for i, item in enumerate(_list(value, path)))
-    for i, stop in enumerate(stops):
-        if not stop:
-            # An empty stop sequence would match before the first token.
-            _fail(_join(path, i), "String should have at least 1 character")
-    return stops
-
-
-def _unit_interval(value: object, path: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        _fail(path, "Input should be a valid number")
-    if not value >= 0:  # written so that NaN fails too
-        _fail(path, "Input should be greater than or equal to 0")
-    if not value <= 1:
-        _fail(path, "Input should be less than or equal to 1")
-    return float(value)
-
-
-# --- primitives: each checks one JSON value and names its path on failure ----------------------
-
-
-def _fail(path: str, message: str) -> NoReturn:
-    raise InvalidRequest(f"{path}: {message}")
-
-
-def _join(path: str, key: str | int) -> str:
-    return f"{path}.{key}" if path else str(key)
-
-
-def _required(obj: Mapping[str, object], key: str, path: str) -> object:
-    if key not in obj:
-        _fail(_join(path, key), "Field required")
-    return obj[key]
-
-
-def _optional(obj: Mapping[str, object], key: str) -> object:
-    return obj.get(key)
-
-
-def _object(value: object, path: str) -> Mapping[str, object]:
-    if not isinstance(value, dict):
-        _fail(path, "Input should be a valid dictionary")
-    return cast(Mapping[str, object], value)
-
-
-def _list(value: object, path: str) -> list[object]:
-    if not isinstance(value, list):
-        _fail(path, "Input should be a valid list")
-    return cast(list[object], value)
-
-
-def _str(value: object, path: str, *, non_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        _fail(path, "Input should be a valid string")
-    if non_empty and not value:
-        _fail(path, "String should have at least 1 character")
-    return value
-
-
-def _bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        _fail(path, "Input should be a valid boolean")
-    return value
-
-
-def _int(value: object, path: str, *, minimum: int) -> int:
-    # JSON true/false decode to bool, a subclass of int: not a valid integer here.
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(path, "Input should be a valid integer")
-    if value < minimum:
-        _fail(path, f"Input should be greater than or equal to {minimum}")
-    return value
-
-
-def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        _fail(path, f"Input should be {_alternatives(choices)}")
-    return value
-
-
-def _alternatives(choices: tuple[str, ...]) -> str:
-    quoted = [f"'{choice}'" for choice in choices]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    try:
+        return adapter.validate_python(body)
+    except ValidationError as exc:
+        raise invalid_request(exc, _FIELD_ORDER) from None
+
+
+def _conversation(wire: CountTokensBody) -> dict[str, Any]:
+    return {
+        "model": wire.model,
+        "messages": tuple(message.typed() for message in wire.messages),
+        "system": _system(wire.system or ()),
+        "tools": tuple(tool.typed() for tool in wire.tools or ()),
+        "tool_choice": None if wire.tool_choice is None else _tool_choice(wire.tool_choice),
+        "thinking": None if wire.thinking is None else t.ThinkingConfig(wire.thinking.type,
+                                                                          wire.thinking.budget_tokens),
+    }
+
+
+def _system(blocks: Any) -> tuple[t.TextBlock, ...]:
+    for i, block in enumerate(blocks):
+        if not isinstance(block, TextParam):  # the system prompt takes text blocks only
+            raise InvalidRequest(f"system.{i}.type: Input should be 'text'")
+    return tuple(block.typed() for block in blocks)

@@ -19,12 +19,12 @@ import json
 from typing import assert_never
 
 from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
-from .protocol import (
+from ..anthropic.requests import InvalidRequest
+from ..anthropic.types import (
     ContentBlock,
     CountTokensRequest,
     DocumentBlock,
     ImageBlock,
-    InvalidRequest,
     Message,
     MessagesRequest,
     RedactedThinkingBlock,
