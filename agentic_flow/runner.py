@@ -21,6 +21,20 @@ from typing import Any, NoReturn
 import aiohttp
 
 from . import __version__
+from .anthropic.errors import parse_error_body
+from .anthropic.responses import (
+    ContentBlockDeltaEvent,
+    ContentBlockStartEvent,
+    ErrorEvent,
+    MessageDeltaEvent,
+    MessageStartEvent,
+    MessageStopEvent,
+    TextContent,
+    TextDelta,
+    read_event,
+    read_message,
+)
+from .anthropic.sse import SSEEvent, iter_events
 from .errors import AgentError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -232,18 +246,6 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, request_id: str | None
     raise AgentError(text)
 
 
-def parse_error_body(body: str, reason: str | None = None) -> tuple[str, str]:
-    """(type, message) from Anthropic's envelope {"type":"error","error":{"type":..,"message":..}}."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error.get("type") or "error"), error["message"]
-    return "error", body.strip()[:300] or reason or "no details"
-
-
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait as the server asked (retry-after-ms or retry-after in seconds), if sensible."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -263,111 +265,52 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 async def _read_json(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Delivery) -> None:
     try:
-        data = json.loads(await resp.text())
+        message = read_message(await resp.text())
     except ValueError:
-        raise AgentError(f"the server answered {resp.content_type} that is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise AgentError("the server's answer is not an Anthropic message (no content list)")
-    reply.model = str(data.get("model") or reply.model)
-    reply.stop_reason = data.get("stop_reason")
-    _apply_usage(reply, data.get("usage"))
-    blocks = [b for b in data["content"] if isinstance(b, dict) and b.get("type") == "text"]
-    deliver("".join(str(b.get("text", "")) for b in blocks))
+        raise AgentError("the server's answer is not an Anthropic message") from None
+    reply.model = message.model or reply.model
+    reply.stop_reason = message.stop_reason
+    _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
+    deliver("".join(block.text for block in message.content if isinstance(block, TextContent)))
 
 
 async def _read_stream(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Delivery) -> None:
-    decoder = SSEDecoder()
-    async for line in _lines(resp.content):
-        event = decoder.feed(line)
-        if event is not None and _apply_event(event, reply, deliver):
+    async for event in iter_events(resp.content.iter_any()):
+        if _apply_event(event, reply, deliver):
             return
     raise _Retryable("the stream ended before message_stop")
 
 
-async def _lines(content: aiohttp.StreamReader) -> AsyncIterator[str]:
-    # Split ourselves rather than `async for line in content`: aiohttp caps a line at 64 KiB.
-    buffer = b""
-    async for chunk in content.iter_any():
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:  # "\n" never falls inside a UTF-8 sequence, so each line decodes alone
-            yield line.decode("utf-8", errors="replace")
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str
-    data: str
-
-
-class SSEDecoder:
-    """Server-sent events, one line at a time: `event:` and `data:` fields, dispatched on a blank line."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> SSEEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment (keep-alive)
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        event = SSEEvent(self._event or "message", "\n".join(self._data)) if self._data else None
-        self._event, self._data = "", []
-        return event
-
-
-def _apply_event(event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool:
+def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool:
     """Fold one Anthropic stream event into the reply; True at message_stop."""
-    if event.event == "ping":
-        return False
     try:
-        payload = json.loads(event.data)
+        event = read_event(sse_event.event, sse_event.data)
     except ValueError:
-        raise AgentError(f"malformed {event.event} event from the server: {event.data[:200]!r}") from None
-    kind = event.event if event.event != "message" else str(payload.get("type", ""))
-    if kind == "message_start":
-        message = payload.get("message") or {}
-        reply.model = str(message.get("model") or reply.model)
-        _apply_usage(reply, message.get("usage"))
-    elif kind == "content_block_start":
-        block = payload.get("content_block") or {}
-        if block.get("type") == "text":
-            deliver(block.get("text", ""))
-    elif kind == "content_block_delta":
-        delta = payload.get("delta") or {}
-        if delta.get("type") == "text_delta":
-            deliver(delta.get("text", ""))
-    elif kind == "message_delta":
-        reply.stop_reason = (payload.get("delta") or {}).get("stop_reason") or reply.stop_reason
-        _apply_usage(reply, payload.get("usage"))
-    elif kind == "error":
-        _raise_stream_error(payload)
-    return kind == "message_stop"
+        raise AgentError(f"malformed {sse_event.event} event from the server: {sse_event.data[:200]!r}") from None
+    match event:
+        case MessageStartEvent(message=message):
+            reply.model = message.model or reply.model
+            _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
+        case ContentBlockStartEvent(content_block=TextContent(text=text)):
+            deliver(text)
+        case ContentBlockDeltaEvent(delta=TextDelta(text=text)):
+            deliver(text)
+        case MessageDeltaEvent(delta=delta, usage=usage):
+            reply.stop_reason = delta.stop_reason or reply.stop_reason
+            _apply_usage(reply, usage.input_tokens, usage.output_tokens)
+        case ErrorEvent(error=error):
+            _raise_stream_error(error.type, error.message)
+    return isinstance(event, MessageStopEvent)
 
 
-def _raise_stream_error(payload: dict[str, Any]) -> NoReturn:
-    error_type, message = parse_error_body(json.dumps(payload))
+def _raise_stream_error(error_type: str, message: str) -> NoReturn:
     text = f"the API reported an error during the stream: {error_type}: {message}"
     if error_type in RETRY_STREAM_ERRORS:
         raise _Retryable(text)
     raise AgentError(text)
 
 
-def _apply_usage(reply: _Reply, usage: object) -> None:
+def _apply_usage(reply: _Reply, input_tokens: int | None, output_tokens: int | None) -> None:
     # message_delta's counts are cumulative, so the last value seen is the total.
-    if isinstance(usage, dict):
-        reply.input_tokens = int(usage.get("input_tokens") or reply.input_tokens)
-        reply.output_tokens = int(usage.get("output_tokens") or reply.output_tokens)
+    reply.input_tokens = input_tokens or reply.input_tokens
+    reply.output_tokens = output_tokens or reply.output_tokens

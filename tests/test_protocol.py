@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from agentic_flow.errors import ApiError, InvalidRequestError
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 from agentic_flow.anthropic.types import (
     CountTokensRequest,
@@ -26,6 +25,7 @@ from agentic_flow.anthropic.types import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from agentic_flow.errors import ApiError, InvalidRequestError
 
 Body = dict[str, Any]
 

@@ -23,15 +23,9 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from agentic_flow.errors import AgentError, ConfigError
-from agentic_flow.runner import (
-    AgentRun,
-    SSEDecoder,
-    SSEEvent,
-    backoff_delay,
-    parse_error_body,
-    parse_retry_after,
-    run_agent,
-)
+from agentic_flow.anthropic.errors import parse_error_body
+from agentic_flow.anthropic.sse import SSEDecoder, SSEEvent
+from agentic_flow.runner import AgentRun, backoff_delay, parse_retry_after, run_agent
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]

@@ -11,11 +11,9 @@ import anthropic
 import httpx2
 import pytest
 
-from agentic_flow.engine.base import Completion
-from agentic_flow.errors import EngineError
-from agentic_flow.proxy.sse import (
+from agentic_flow.anthropic.errors import error_body
+from agentic_flow.anthropic.sse import (
     PING,
-    error_body,
     error_event,
     frame,
     message_events,
@@ -23,6 +21,8 @@ from agentic_flow.proxy.sse import (
     new_message_id,
     new_request_id,
 )
+from agentic_flow.engine.base import Completion
+from agentic_flow.errors import EngineError
 from tests.fake_engine import FakeGeneration
 
 

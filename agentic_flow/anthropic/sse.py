@@ -1,17 +1,21 @@
-"""Anthropic's response bodies and its streaming event sequence, serialized in exactly one place.
+"""Server-sent events of the Messages API: the one place that writes them and the one that reads them.
 
-`message_events` turns a running `Generation` into the exact byte chunks of a Messages stream:
+Writing (the proxy): `message_events` turns a running `Generation` into the exact byte chunks of a
+Messages stream:
 
     message_start, content_block_start (index 0, an empty text block), ping,
     content_block_delta (one per text delta), content_block_stop, message_delta, message_stop
 
 each framed as `event: NAME\\ndata: JSON\\n\\n` with compact JSON whose `type` equals the event name.
-`message_json` is the same message as one non-streaming body, and `error_body` / `error_event` are the
-error envelope before and during a stream.  Callers write the bytes; nothing here does I/O.
+`message_json` is the same message as one non-streaming body, and `error_event` the error envelope
+during a stream.  Callers write the bytes; nothing here does I/O.
 
 Both forms always carry exactly one text block, even when the model produced no text: a streamed
 reply and a non-streamed one then decode to the same message, and clients that read
 `content[0].text` never meet an empty list.
+
+Reading (the agent client, the benchmark): `iter_events` splits a byte stream into `SSEEvent`s and
+`responses.read_event` types each one.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from ..engine.base import Completion, Generation
 from ..errors import EngineError
+from . import responses as r
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 24
@@ -44,39 +50,38 @@ def _random_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
 
 
+# --- writing -------------------------------------------------------------------------------------
+
+
 def frame(event: str, data: Mapping[str, object]) -> bytes:
     """One server-sent event.  json.dumps escapes newlines, so the data is always a single line."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
-PING = frame("ping", {"type": "ping"})
+def frame_event(event: r.StreamEvent) -> bytes:
+    """One typed stream event, framed under its own `type`.  JSON escapes newlines: one data line."""
+    return b"event: " + event.type.encode() + b"\ndata: " + event.model_dump_json().encode() + b"\n\n"
 
 
-def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, object]:
-    """The JSON body of an HTTP error response."""
-    body: dict[str, object] = {"type": "error", "error": {"type": error_type, "message": message}}
-    if request_id is not None:
-        body["request_id"] = request_id
-    return body
+PING = frame_event(r.PingEvent())
 
 
 def error_event(error_type: str, message: str) -> bytes:
     """An error inside a stream that has already answered 200; the stream ends after it."""
-    return frame("error", {"type": "error", "error": {"type": error_type, "message": message}})
+    return frame_event(r.ErrorEvent(error=r.ErrorDetail(type=error_type, message=message)))
 
 
 def message_json(
     message_id: str, model: str, text: str, completion: Completion, input_tokens: int
 ) -> dict[str, object]:
     """The body of a non-streaming Messages response."""
-    return _message(
-        message_id,
-        model,
-        content=[{"type": "text", "text": text}],
-        completion=completion,
-        usage=_usage(input_tokens, completion.output_tokens),
+    message = r.ResponseMessage(
+        id=message_id, model=model, content=[r.TextContent(text=text)],
+        stop_reason=completion.stop_reason, stop_sequence=completion.stop_sequence,
+        usage=r.Usage(input_tokens=input_tokens, output_tokens=completion.output_tokens),
     )
+    return message.model_dump()
 
 
 async def message_events(message_id: str, model: str, generation: Generation) -> AsyncGenerator[bytes, None]:
@@ -85,16 +90,15 @@ async def message_events(message_id: str, model: str, generation: Generation) ->
     A generation that fails with an EngineError ends the stream with an `error` event.  If the caller
     stops iterating (the client went away) and closes this generator, the generation is cancelled;
     wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
-    usage = _usage(generation.input_tokens, _START_OUTPUT_TOKENS)
-    start = _message(message_id, model, content=[], completion=None, usage=usage)
-    yield frame("message_start", {"type": "message_start", "message": start})
-    yield frame("content_block_start", _BLOCK_START)
+    usage = r.Usage(input_tokens=generation.input_tokens, output_tokens=_START_OUTPUT_TOKENS)
+    yield frame_event(r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage)))
+    yield _BLOCK_START
     yield PING
     finished = False
     try:
         async for text in generation:
             if text:
-                yield frame("content_block_delta", _text_delta(text))
+                yield frame_event(r.ContentBlockDeltaEvent(index=0, delta=r.TextDelta(text=text)))
         finished = True
     except EngineError as exc:
         yield error_event("api_error", str(exc))
@@ -102,55 +106,74 @@ async def message_events(message_id: str, model: str, generation: Generation) ->
     finally:
         if not finished:
             await generation.aclose()
-    yield frame("content_block_stop", {"type": "content_block_stop", "index": 0})
-    yield frame("message_delta", _message_delta(generation.completion))
-    yield frame("message_stop", {"type": "message_stop"})
+    yield frame_event(r.ContentBlockStopEvent(index=0))
+    yield frame_event(_message_delta(generation.completion))
+    yield frame_event(r.MessageStopEvent())
 
 
-_BLOCK_START: Mapping[str, object] = {
-    "type": "content_block_start",
-    "index": 0,
-    "content_block": {"type": "text", "text": ""},  # the SDK requires the empty "text"
-}
+_BLOCK_START = frame_event(r.ContentBlockStartEvent(index=0, content_block=r.TextContent()))
 
 
-def _text_delta(text: str) -> dict[str, object]:
-    return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+def _message_delta(completion: Completion) -> r.MessageDeltaEvent:
+    return r.MessageDeltaEvent(
+        delta=r.MessageDeltaBody(stop_reason=completion.stop_reason, stop_sequence=completion.stop_sequence),
+        usage=r.DeltaUsage(output_tokens=completion.output_tokens),
+    )
 
 
-def _message_delta(completion: Completion) -> dict[str, object]:
-    return {
-        "type": "message_delta",
-        "delta": {"stop_reason": completion.stop_reason, "stop_sequence": completion.stop_sequence},
-        "usage": {"output_tokens": completion.output_tokens},
-    }
+# --- reading -------------------------------------------------------------------------------------
 
 
-def _message(
-    message_id: str,
-    model: str,
-    *,
-    content: list[dict[str, object]],
-    completion: Completion | None,
-    usage: dict[str, int],
-) -> dict[str, object]:
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "content": content,
-        "model": model,
-        "stop_reason": None if completion is None else completion.stop_reason,
-        "stop_sequence": None if completion is None else completion.stop_sequence,
-        "usage": usage,
-    }
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str
+    data: str
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
-    # No prompt cache: the cache counters are always 0, but clients expect them present.
-    return {
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": output_tokens,
-    }
+class SSEDecoder:
+    """Server-sent events, one line at a time: `event:` and `data:` fields, dispatched on a blank line."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> SSEEvent | None:
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None  # a comment (keep-alive)
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        event = SSEEvent(self._event or "message", "\n".join(self._data)) if self._data else None
+        self._event, self._data = "", []
+        return event
+
+
+async def iter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """Lines of a byte stream, however it is cut.  Split here rather than with aiohttp's
+    `async for line in content`, which caps a line at 64 KiB."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:  # "\n" never falls inside a UTF-8 sequence, so each line decodes alone
+            yield line.decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
+
+
+async def iter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """The events of a byte stream (for aiohttp: `iter_events(response.content.iter_any())`)."""
+    decoder = SSEDecoder()
+    async for line in iter_lines(chunks):
+        if (event := decoder.feed(line)) is not None:
+            yield event
+    # An event cut off before its blank line is dropped, as the SSE standard says: it may be partial.

@@ -9,25 +9,14 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..anthropic.errors import error_body, error_type_for
+from ..anthropic.sse import new_request_id
 from ..errors import ApiError, AuthenticationFailed, InvalidRequestError, PromptTooLong
-from .sse import error_body, new_request_id
 
 log = logging.getLogger(__name__)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 API_KEY = web.AppKey("api_key", str)
-
-# aiohttp's own HTTP errors, translated to Anthropic's error types.
-_HTTP_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
 
 
 def error_response(status: int, error_type: str, message: str, request_id: str) -> web.Response:
@@ -50,10 +39,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         message = _http_message(request, exc)
-        return error_response(exc.status, _HTTP_TYPES.get(exc.status, "api_error"), message, request_id)
+        return error_response(exc.status, error_type_for(exc.status), message, request_id)
     except Exception:
         log.exception("unexpected error while handling %s %s (%s)", request.method, request.path, request_id)
-        return error_response(500, "api_error", "Internal server error", request_id)
+        return error_response(500, error_type_for(500), "Internal server error", request_id)
     if not response.prepared:
         response.headers["request-id"] = request_id
     return response

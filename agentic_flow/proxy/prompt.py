@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from typing import assert_never
 
-from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
 from ..anthropic.requests import InvalidRequest
 from ..anthropic.types import (
     ContentBlock,
@@ -33,6 +32,7 @@ from ..anthropic.types import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
 
 TURN_SEPARATOR = "\n\n"
 TOOL_SUMMARY_CHARS = 160  # Claude Code's tool descriptions run to pages; one line each is enough here

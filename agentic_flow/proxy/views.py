@@ -1,10 +1,9 @@
-"""Request handlers.  Each one validates its input through `protocol`, talks to the engine through its
-narrow interface, and leaves every byte of the wire format to `sse`."""
+"""Request handlers.  Each one validates its input through `anthropic.requests`, talks to the engine
+through its narrow interface, and leaves every byte of the wire format to `anthropic.sse`."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from contextlib import aclosing
@@ -15,11 +14,11 @@ from aiohttp import web
 from .. import __version__
 from ..engine.base import Engine, GenerationRequest
 from ..errors import InvalidRequestError, NotFound, NotReady
-from . import sse
+from ..anthropic import sse
+from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
 from .admission import Admission
 from .middlewares import REQUEST_ID
 from .prompt import sampling_options, to_chat_prompt
-from .protocol import parse_count_tokens_request, parse_messages_request
 from .state import STATE, ProxyState
 
 log = logging.getLogger(__name__)
@@ -32,12 +31,8 @@ SSE_HEADERS = {
 }
 
 
-async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequestError(f"the request body is not valid JSON: {exc}") from None
+async def read_json(request: web.Request) -> object:
+    return decode_body(await request.read())
 
 
 def ready_engine(state: ProxyState) -> Engine:
