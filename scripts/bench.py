@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agentic_flow.anthropic.responses import ContentBlockDeltaEvent, MessageDeltaEvent, read_event  # noqa: E402
+from agentic_flow.anthropic.sse import iter_events  # noqa: E402
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import local_model  # noqa: E402
@@ -95,16 +96,14 @@ async def proxy_run(session: aiohttp.ClientSession, url: str, prompt: str, n_tok
     tokens = 0
     async with session.post(f"{url}/v1/messages", json=body) as resp:
         resp.raise_for_status()
-        async for line in resp.content:
-            if not line.startswith(b"data: "):
-                continue
-            data = json.loads(line[6:])
-            if data["type"] == "content_block_delta":
+        async for sse_event in iter_events(resp.content.iter_any()):
+            event = read_event(sse_event.event, sse_event.data)
+            if isinstance(event, ContentBlockDeltaEvent):
                 now = time.perf_counter() - started
                 first = first or now
                 last = now
-            elif data["type"] == "message_delta":
-                tokens = data["usage"]["output_tokens"]
+            elif isinstance(event, MessageDeltaEvent):
+                tokens = event.usage.output_tokens
     return Run(tokens, first, last)
 
 
@@ -143,8 +142,8 @@ async def prefix_ttft(session: aiohttp.ClientSession, url: str) -> tuple[float, 
                 "messages": messages}
         started = time.perf_counter()
         async with session.post(f"{url}/v1/messages", json=body) as resp:
-            async for line in resp.content:
-                if line.startswith(b"data: ") and b"content_block_delta" in line:
+            async for sse_event in iter_events(resp.content.iter_any()):
+                if isinstance(read_event(sse_event.event, sse_event.data), ContentBlockDeltaEvent):
                     return (time.perf_counter() - started) * 1000
         return float("nan")
 

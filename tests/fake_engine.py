@@ -53,6 +53,8 @@ class FakeEngine:
         self.closed = False
 
     async def count_tokens(self, prompt: ChatPrompt) -> int:
+        for turn in prompt.turns:
+            turn.content.encode()  # as the real tokenizer, which takes UTF-8: a lone surrogate fails here
         return sum(len(turn.content.split()) + 3 for turn in prompt.turns)
 
     async def generate(self, request: GenerationRequest) -> FakeGeneration:

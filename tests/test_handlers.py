@@ -12,10 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from agentic_flow.anthropic.validation import MAX_DEPTH
 from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
 from agentic_flow.proxy.admission import Admission
 from agentic_flow.proxy.app import create_app
+from agentic_flow.proxy.prompt import TOP_K_MAX
 from agentic_flow.proxy.state import ProxyState
 from tests.fake_engine import FakeEngine
 
@@ -227,3 +229,105 @@ def test_app_has_the_documented_routes() -> None:
     assert {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models"),
             ("GET", "/v1/models/{model_id}"), ("GET", "/health")} <= routes
     assert isinstance(app, web.Application)
+
+
+# --- bodies and headers that once gave a 500 (issue 8, items 3-6) -----------------------------------
+
+MESSAGES_PATHS = ["/v1/messages", "/v1/messages/count_tokens"]
+
+
+def raw_json(text: str) -> bytes:
+    """A body written by hand: JSON escapes that no encoder of ours would produce."""
+    return text.encode()
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def post_raw(client: Any, path: str, body: bytes) -> Any:
+    return await client.post(path, data=body, headers={"content-type": "application/json"})
+
+
+async def test_lone_surrogates_anywhere_are_replaced_and_the_stream_completes(serve: Any) -> None:
+    engine = FakeEngine(["ok"])
+    client = await serve(engine)
+    body = raw_json(
+        r'{"model":"claude\ud800","max_tokens":16,"stream":true,"system":"sys\udfff",'
+        r'"messages":[{"role":"user","content":"a\ud800b \ud83d\ude00"},'
+        r'{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"Read","input":{"p\udc00":"\udbff"}}]},'
+        r'{"role":"user","content":[{"type":"text","text":"c\udc00"}]}]}'
+    )
+    resp = await post_raw(client, "/v1/messages", body)
+    raw = (await resp.read()).decode()
+    assert resp.status == 200
+    assert raw.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n') and "event: error" not in raw
+    assert '"model":"claude\ufffd"' in raw
+    text = "\n".join(turn.content for turn in engine.requests[0].prompt.turns)
+    assert "sys\ufffd" in text and "a\ufffdb \U0001f600" in text and "c\ufffd" in text  # a pair stays one emoji
+    assert '{"p\ufffd": "\ufffd"}' in text
+
+
+async def test_lone_surrogates_in_count_tokens_and_a_plain_reply(serve: Any) -> None:
+    client = await serve()
+    body = raw_json(r'{"model":"m\ud800","max_tokens":4,"messages":[{"role":"user","content":"\ud800"}]}')
+    resp = await post_raw(client, "/v1/messages/count_tokens", body)
+    assert resp.status == 200 and (await resp.json())["input_tokens"] > 0
+    resp = await post_raw(client, "/v1/messages", body)
+    assert resp.status == 200 and (await resp.json())["model"] == "m\ufffd"
+
+
+@pytest.mark.parametrize("top_k", [49153, 2**31, 2**63 + 1])
+async def test_top_k_beyond_the_vocabulary_never_reaches_the_engine(serve: Any, top_k: int) -> None:
+    engine = FakeEngine()
+    client = await serve(engine)
+    resp = await client.post("/v1/messages", json={**BODY, "top_k": top_k})
+    assert resp.status == 200
+    assert engine.requests[0].options.top_k == TOP_K_MAX
+
+
+@pytest.mark.parametrize("header", [b"x-api-key: k\xff\xfe3y", b"Authorization: Bearer \xc3\x28k3y"])
+async def test_api_key_that_is_not_utf8_is_a_401(serve: Any, header: bytes) -> None:
+    client = await serve(api_key="k3y")
+    body = json.dumps(BODY).encode()
+    request = (b"POST /v1/messages HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" + header +
+               b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 ")
+    envelope = json.loads(payload)
+    assert envelope["error"]["type"] == "authentication_error" and envelope["request_id"].startswith("req_")
+
+
+UNUSABLE_BODIES = {
+    "integer of 5,000 digits": '{"model":"m","max_tokens":' + "9" * 5000 + ',"messages":[{"role":"user","content":"x"}]}',
+    "body nested 1,000 deep": nested(1000),
+    "tool input nested 900 deep": (
+        '{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t",'
+        '"name":"n","input":{"a":' + nested(900) + '}}]}]}'
+    ),
+    "metadata nested 201 deep": (
+        '{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"x"}],"metadata":{"a":'
+        + nested(200) + "}}"
+    ),
+}
+
+
+@pytest.mark.parametrize("path", MESSAGES_PATHS)
+@pytest.mark.parametrize("body", UNUSABLE_BODIES.values(), ids=UNUSABLE_BODIES.keys())
+async def test_json_python_cannot_use_is_a_400(serve: Any, path: str, body: str) -> None:
+    client = await serve()
+    message = await error_of(await post_raw(client, path, body.encode()), 400, "invalid_request_error")
+    assert "request body" in message
+
+
+@pytest.mark.parametrize("path", MESSAGES_PATHS)
+async def test_nesting_up_to_the_limit_is_accepted(serve: Any, path: str) -> None:
+    client = await serve()
+    body = ('{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t",'
+            '"name":"n","input":{"a":' + nested(MAX_DEPTH - 6) + '}}]},{"role":"user","content":"x"}]}')
+    assert (await post_raw(client, path, body.encode())).status == 200

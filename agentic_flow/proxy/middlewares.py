@@ -68,6 +68,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             given = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         if given is None:
             raise AuthenticationFailed("x-api-key header is required")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # aiohttp keeps header bytes that are not UTF-8 as surrogate escapes; encode them back the same
+        # way, so such a key is simply a wrong key (401) rather than an encoding error (500).
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
             raise AuthenticationFailed("invalid x-api-key")
     return await handler(request)

@@ -35,6 +35,9 @@ from ..anthropic.types import (
 from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
 
 TURN_SEPARATOR = "\n\n"
+# Below the vocabulary of every model the proxy serves (the smallest, SmolLM2's, has 49,152 tokens);
+# past the first thousand candidates the probabilities left are negligible.
+TOP_K_MAX = 1000
 TOOL_SUMMARY_CHARS = 160  # Claude Code's tool descriptions run to pages; one line each is enough here
 TOOLS_PREAMBLE = "The user's client has these tools. You cannot call them here: answer in plain text."
 
@@ -61,7 +64,9 @@ def sampling_options(req: MessagesRequest) -> SamplingOptions:
         max_tokens=req.max_tokens,
         temperature=1.0 if req.temperature is None else req.temperature,  # Anthropic's default
         top_p=req.top_p,
-        top_k=req.top_k or None,  # top_k 0 keeps every token: the same as no cut at all
+        # top_k 0 keeps every token: the same as no cut at all.  Above TOP_K_MAX it is clamped, so the
+        # engine never sees a value beyond its vocabulary or its 32-bit integer.
+        top_k=min(req.top_k, TOP_K_MAX) if req.top_k else None,
         # Empty stop sequences never get here: the request parser refuses them with a 400.
         stop_sequences=req.stop_sequences,
     )
