@@ -286,7 +286,8 @@ def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool
     try:
         event = read_event(sse_event.event, sse_event.data)
     except ValueError:
-        raise AgentError(f"malformed {sse_event.event} event from the server: {sse_event.data[:200]!r}") from None
+        excerpt = sse_event.data[:200]
+        raise AgentError(f"malformed {sse_event.event} event from the server: {excerpt!r}") from None
     match event:
         case MessageStartEvent(message=message):
             reply.model = message.model or reply.model

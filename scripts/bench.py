@@ -25,7 +25,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agentic_flow.anthropic.responses import ContentBlockDeltaEvent, MessageDeltaEvent, read_event  # noqa: E402
+from agentic_flow.anthropic.responses import (  # noqa: E402
+    ContentBlockDeltaEvent,
+    MessageDeltaEvent,
+    read_event,
+)
 from agentic_flow.anthropic.sse import iter_events  # noqa: E402
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
 from agentic_flow.models import store  # noqa: E402

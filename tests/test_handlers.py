@@ -255,16 +255,19 @@ async def test_lone_surrogates_anywhere_are_replaced_and_the_stream_completes(se
     body = raw_json(
         r'{"model":"claude\ud800","max_tokens":16,"stream":true,"system":"sys\udfff",'
         r'"messages":[{"role":"user","content":"a\ud800b \ud83d\ude00"},'
-        r'{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"Read","input":{"p\udc00":"\udbff"}}]},'
+        r'{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"Read",'
+        r'"input":{"p\udc00":"\udbff"}}]},'
         r'{"role":"user","content":[{"type":"text","text":"c\udc00"}]}]}'
     )
     resp = await post_raw(client, "/v1/messages", body)
     raw = (await resp.read()).decode()
     assert resp.status == 200
-    assert raw.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n') and "event: error" not in raw
+    assert raw.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    assert "event: error" not in raw
     assert '"model":"claude\ufffd"' in raw
     text = "\n".join(turn.content for turn in engine.requests[0].prompt.turns)
-    assert "sys\ufffd" in text and "a\ufffdb \U0001f600" in text and "c\ufffd" in text  # a pair stays one emoji
+    assert "sys\ufffd" in text and "c\ufffd" in text
+    assert "a\ufffdb \U0001f600" in text  # a proper pair stays one emoji
     assert '{"p\ufffd": "\ufffd"}' in text
 
 
@@ -304,7 +307,9 @@ async def test_api_key_that_is_not_utf8_is_a_401(serve: Any, header: bytes) -> N
 
 
 UNUSABLE_BODIES = {
-    "integer of 5,000 digits": '{"model":"m","max_tokens":' + "9" * 5000 + ',"messages":[{"role":"user","content":"x"}]}',
+    "integer of 5,000 digits": (
+        '{"model":"m","max_tokens":' + "9" * 5000 + ',"messages":[{"role":"user","content":"x"}]}'
+    ),
     "body nested 1,000 deep": nested(1000),
     "tool input nested 900 deep": (
         '{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t",'
@@ -328,6 +333,8 @@ async def test_json_python_cannot_use_is_a_400(serve: Any, path: str, body: str)
 @pytest.mark.parametrize("path", MESSAGES_PATHS)
 async def test_nesting_up_to_the_limit_is_accepted(serve: Any, path: str) -> None:
     client = await serve()
-    body = ('{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t",'
-            '"name":"n","input":{"a":' + nested(MAX_DEPTH - 6) + '}}]},{"role":"user","content":"x"}]}')
+    # Six levels lead to the input's value: body, messages, message, content, block, input.
+    body = ('{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use",'
+            '"id":"t","name":"n","input":{"a":' + nested(MAX_DEPTH - 6) + '}}]},'
+            '{"role":"user","content":"x"}]}')
     assert (await post_raw(client, path, body.encode())).status == 200

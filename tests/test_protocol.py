@@ -198,7 +198,7 @@ REJECTED: list[tuple[str, object, str]] = [
     ("temperature above 1", with_(temperature=1.5), "temperature: Input should be less than or equal to 1"),
     ("temperature below 0", with_(temperature=-0.1),
      "temperature: Input should be greater than or equal to 0"),
-    # pydantic's wording; before it, NaN read "greater than or equal to 0" and infinity "less than or equal to 1".
+    # pydantic's words; before it, NaN read "greater than or equal to 0", infinity "less than or equal to 1".
     ("temperature NaN", with_(temperature=math.nan), "temperature: Input should be a finite number"),
     ("temperature infinite", with_(temperature=math.inf), "temperature: Input should be a finite number"),
     ("temperature a string", with_(temperature="0.5"), "temperature: Input should be a valid number"),

@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import anthropic
 import httpx2
 import pytest
 
+from agentic_flow.anthropic import responses as r
 from agentic_flow.anthropic.errors import error_body
+from agentic_flow.anthropic.responses import read_event
 from agentic_flow.anthropic.sse import (
     PING,
     error_event,
     frame,
+    frame_event,
+    iter_events,
     message_events,
     message_json,
     new_message_id,
@@ -259,3 +263,60 @@ async def test_sdk_maps_the_error_body_to_its_exception() -> None:
         "request_id": "req_abc",
     }
     assert "max_tokens: Field required" in str(caught.value)
+
+
+# --- the decoder the agent client and the benchmark read with ------------------------------------
+
+
+async def chunks_of(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start:start + size]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_the_decoder_reads_back_what_the_encoder_wrote(size: int) -> None:
+    """However the bytes are cut (one byte at a time splits UTF-8 sequences), the events come back typed."""
+    body = GOLDEN.replace(b"Hel", "Hé".encode())
+    events = [read_event(e.event, e.data) async for e in iter_events(chunks_of(body, size))]
+    assert [type(event) for event in events] == [
+        r.MessageStartEvent, r.ContentBlockStartEvent, r.PingEvent, r.ContentBlockDeltaEvent,
+        r.ContentBlockDeltaEvent, r.ContentBlockStopEvent, r.MessageDeltaEvent, r.MessageStopEvent,
+    ]
+    deltas = [e.delta for e in events if isinstance(e, r.ContentBlockDeltaEvent)]
+    assert [d.text for d in deltas if isinstance(d, r.TextDelta)] == ["Hé", "lo"]
+    start = events[0]
+    assert isinstance(start, r.MessageStartEvent) and start.message.usage.input_tokens == 7
+
+
+async def test_a_last_event_without_its_blank_line_is_dropped() -> None:
+    body = b'event: ping\ndata: {"type":"ping"}\n\nevent: message_stop\ndata: {"type":"message_stop"}'
+    assert [e.event async for e in iter_events(chunks_of(body, 5))] == ["ping"]
+
+
+def test_tool_use_blocks_and_input_json_deltas_are_typed() -> None:
+    start = read_event("content_block_start", json.dumps({
+        "type": "content_block_start", "index": 1,
+        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}}))
+    assert isinstance(start, r.ContentBlockStartEvent)
+    assert start.content_block == r.ToolUseContent(id="toolu_1", name="Read", input={})
+    delta = read_event("content_block_delta", json.dumps({
+        "type": "content_block_delta", "index": 1,
+        "delta": {"type": "input_json_delta", "partial_json": '{"path": "/a'}}))
+    assert isinstance(delta, r.ContentBlockDeltaEvent)
+    assert delta.delta == r.InputJsonDelta(partial_json='{"path": "/a')
+    # Written back, they are the bytes Anthropic sends.
+    assert frame_event(delta) == (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,'
+        b'"delta":{"type":"input_json_delta","partial_json":"{\\"path\\": \\"/a"}}\n\n'
+    )
+
+
+def test_types_added_later_are_skipped_not_refused() -> None:
+    assert read_event("content_block_future", '{"type":"content_block_future"}') is None
+    thinking = read_event("content_block_delta", json.dumps({
+        "type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}))
+    assert isinstance(thinking, r.ContentBlockDeltaEvent) and isinstance(thinking.delta, r.OtherDelta)
+    with pytest.raises(ValueError):
+        read_event("message_delta", '{"type":"message_delta","delta":{},"usage":{"output_tokens":"many"}}')
+    with pytest.raises(ValueError):
+        read_event("message_stop", '{"type":"ping"}')  # the data is not the event it is named

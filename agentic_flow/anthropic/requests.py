@@ -14,38 +14,26 @@ discriminated on `type`; their tags carry a "=" so that error paths can leave th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
 from . import types as t
+from .content import (
+    ContentBlockParam,
+    JsonObject,
+    MessageParam,
+    NonEmptyStr,
+    TextParam,
+    UnitFloat,
+    Wire,
+    some_messages,
+    type_tag,
+    union,
+)
 from .validation import NOT_A_STRING_TAG, InvalidRequest, decode_body, invalid_request
 
 __all__ = ["InvalidRequest", "decode_body", "parse_count_tokens_request", "parse_messages_request"]
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
-
-
-def _type_tag(value: Any) -> str | None:
-    """The union member to validate `value` as: its "type", marked; None when it has none."""
-    if not isinstance(value, dict) or value.get("type") is None:
-        return None
-    kind = value["type"]
-    return "=" + kind if isinstance(kind, str) else NOT_A_STRING_TAG
 
 
 def _tool_tag(value: Any) -> str | None:
@@ -58,168 +46,14 @@ def _tool_tag(value: Any) -> str | None:
     return "=custom" if kind in (None, "custom") else "=builtin"
 
 
-def _union(tag: Callable[[Any], str | None], *members: tuple[str, type]) -> Any:
-    choices = tuple(Annotated[model, Tag("=" + name)] for name, model in members)
-    return Annotated[Union[choices], Discriminator(tag)]  # noqa: UP007 (a tuple of members)
-
-
-def _text_list(value: Any) -> Any:
-    """A string where a list of blocks may stand: one text block (none for an empty system)."""
-    return [{"type": "text", "text": value}] if isinstance(value, str) else value
-
-
 def _system_list(value: Any) -> Any:
     return ([] if not value else [{"type": "text", "text": value}]) if isinstance(value, str) else value
-
-
-NonEmptyStr = Annotated[str, Field(min_length=1)]
-UnitFloat = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-JsonObject = dict[str, Any]
-
-
-# --- content blocks ----------------------------------------------------------------------------
-
-
-class TextParam(_Wire):
-    type: Literal["text"]
-    text: str
-
-    def typed(self) -> t.TextBlock:
-        return t.TextBlock(self.text)
-
-
-class Base64ImageSource(_Wire):
-    type: Literal["base64"]
-    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
-    data: str
-
-
-class UrlSource(_Wire):
-    type: Literal["url"]
-    url: str
-
-
-class FileSource(_Wire):
-    type: Literal["file"]
-    file_id: str
-
-
-ImageSource = _union(_type_tag, ("base64", Base64ImageSource), ("url", UrlSource), ("file", FileSource))
-
-
-class ImageParam(_Wire):
-    type: Literal["image"]
-    source: ImageSource
-
-    def typed(self) -> t.ImageBlock:
-        return t.ImageBlock(self.source.type)
-
-
-class Base64DocumentSource(_Wire):  # a PDF
-    type: Literal["base64"]
-    data: str
-
-
-class TextDocumentSource(_Wire):
-    type: Literal["text"]
-    data: str
-
-
-class ContentDocumentSource(_Wire):
-    type: Literal["content"]
-    content: Annotated[
-        list[_union(_type_tag, ("text", TextParam), ("image", ImageParam))], BeforeValidator(_text_list)
-    ]
-
-
-DocumentSource = _union(
-    _type_tag, ("base64", Base64DocumentSource), ("text", TextDocumentSource),
-    ("content", ContentDocumentSource), ("url", UrlSource), ("file", FileSource),
-)
-
-
-class DocumentParam(_Wire):
-    type: Literal["document"]
-    source: DocumentSource
-    title: str | None = None
-
-    def typed(self) -> t.DocumentBlock:
-        source = self.source
-        text: str | None = None
-        if isinstance(source, TextDocumentSource):
-            text = source.data
-        elif isinstance(source, ContentDocumentSource) and all(isinstance(p, TextParam) for p in source.content):
-            text = "\n\n".join(part.text for part in source.content if isinstance(part, TextParam))
-        return t.DocumentBlock(source.type, text, self.title)
-
-
-class ToolUseParam(_Wire):
-    type: Literal["tool_use"]
-    id: str
-    name: str
-    input: JsonObject
-
-    def typed(self) -> t.ToolUseBlock:
-        return t.ToolUseBlock(self.id, self.name, self.input)
-
-
-ToolResultItem = _union(_type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam))
-
-
-class ToolResultParam(_Wire):
-    type: Literal["tool_result"]
-    tool_use_id: str
-    content: Annotated[list[ToolResultItem], BeforeValidator(_text_list)] | None = None
-    is_error: bool | None = None
-
-    def typed(self) -> t.ToolResultBlock:
-        content = tuple(item.typed() for item in self.content or ())
-        return t.ToolResultBlock(self.tool_use_id, content, bool(self.is_error))
-
-
-class ThinkingParam(_Wire):
-    type: Literal["thinking"]
-    thinking: str
-    signature: str
-
-    def typed(self) -> t.ThinkingBlock:
-        return t.ThinkingBlock(self.thinking, self.signature)
-
-
-class RedactedThinkingParam(_Wire):
-    type: Literal["redacted_thinking"]
-    data: str
-
-    def typed(self) -> t.RedactedThinkingBlock:
-        return t.RedactedThinkingBlock(self.data)
-
-
-ContentBlockParam = _union(
-    _type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam),
-    ("tool_use", ToolUseParam), ("tool_result", ToolResultParam), ("thinking", ThinkingParam),
-    ("redacted_thinking", RedactedThinkingParam),
-)
-Blocks = Annotated[list[ContentBlockParam], BeforeValidator(_text_list)]
-
-
-class MessageParam(_Wire):
-    role: t.MessageRole
-    content: Blocks
-
-    def typed(self) -> t.Message:
-        return t.Message(self.role, tuple(block.typed() for block in self.content))
-
-
-def _some_messages(messages: list[MessageParam]) -> list[MessageParam]:
-    if not messages:
-        raise PydanticCustomError("too_short", "at least one message is required")
-    return messages
 
 
 # --- tools, tool choice, thinking --------------------------------------------------------------
 
 
-class CustomToolParam(_Wire):
+class CustomToolParam(Wire):
     name: NonEmptyStr
     input_schema: JsonObject
     description: str | None = None
@@ -229,7 +63,7 @@ class CustomToolParam(_Wire):
         return t.Tool(self.name, self.description or "", self.input_schema, self.type)
 
 
-class BuiltinToolParam(_Wire):
+class BuiltinToolParam(Wire):
     """One of Anthropic's versioned server tools ("web_search_20250305"): no schema of its own."""
 
     name: NonEmptyStr
@@ -241,28 +75,29 @@ class BuiltinToolParam(_Wire):
         return t.Tool(self.name, self.description or "", self.input_schema, self.type)
 
 
-class ToolChoiceAuto(_Wire):
+class ToolChoiceAuto(Wire):
     type: Literal["auto"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceAny(_Wire):
+class ToolChoiceAny(Wire):
     type: Literal["any"]
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceTool(_Wire):
+class ToolChoiceTool(Wire):
     type: Literal["tool"]
     name: str
     disable_parallel_tool_use: bool | None = None
 
 
-class ToolChoiceNone(_Wire):
+class ToolChoiceNone(Wire):
     type: Literal["none"]
 
 
-ToolChoiceParam = _union(
-    _type_tag, ("auto", ToolChoiceAuto), ("any", ToolChoiceAny), ("tool", ToolChoiceTool), ("none", ToolChoiceNone)
+ToolChoiceParam = union(
+    type_tag,
+    ("auto", ToolChoiceAuto), ("any", ToolChoiceAny), ("tool", ToolChoiceTool), ("none", ToolChoiceNone),
 )
 
 
@@ -274,33 +109,33 @@ def _tool_choice(param: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolCh
 ThinkingBudget = Annotated[int, Field(ge=1024)]
 
 
-class ThinkingEnabled(_Wire):
+class ThinkingEnabled(Wire):
     type: Literal["enabled"]
     budget_tokens: ThinkingBudget
 
 
-class ThinkingDisabled(_Wire):
+class ThinkingDisabled(Wire):
     type: Literal["disabled"]
     budget_tokens: ThinkingBudget | None = None
 
 
-class ThinkingAdaptive(_Wire):
+class ThinkingAdaptive(Wire):
     type: Literal["adaptive"]
     budget_tokens: ThinkingBudget | None = None
 
 
-ThinkingParamConfig = _union(
-    _type_tag, ("enabled", ThinkingEnabled), ("disabled", ThinkingDisabled), ("adaptive", ThinkingAdaptive)
+ThinkingParamConfig = union(
+    type_tag, ("enabled", ThinkingEnabled), ("disabled", ThinkingDisabled), ("adaptive", ThinkingAdaptive)
 )
-ToolParam = _union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
+ToolParam = union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
 
 
 # --- the bodies --------------------------------------------------------------------------------
 
 
-class CountTokensBody(_Wire):
+class CountTokensBody(Wire):
     model: NonEmptyStr
-    messages: Annotated[list[MessageParam], AfterValidator(_some_messages)]
+    messages: Annotated[list[MessageParam], AfterValidator(some_messages)]
     system: Annotated[list[ContentBlockParam], BeforeValidator(_system_list)] | None = None
     tools: list[ToolParam] | None = None
     tool_choice: ToolChoiceParam | None = None

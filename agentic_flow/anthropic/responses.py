@@ -8,7 +8,7 @@ out of the way) and strict where a client relies on a value: roles, stop reasons
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
@@ -60,8 +60,8 @@ class OtherContent(_Out):
 
 
 ResponseContent = Annotated[
-    Union[Annotated[TextContent, Tag("text")], Annotated[ToolUseContent, Tag("tool_use")],  # noqa: UP007
-          Annotated[OtherContent, Tag("other")]],
+    Annotated[TextContent, Tag("text")] | Annotated[ToolUseContent, Tag("tool_use")]
+    | Annotated[OtherContent, Tag("other")],
     _tag_or_other(frozenset({"text", "tool_use"})),
 ]
 
@@ -98,8 +98,8 @@ class OtherDelta(_Out):
 
 
 Delta = Annotated[
-    Union[Annotated[TextDelta, Tag("text_delta")], Annotated[InputJsonDelta, Tag("input_json_delta")],  # noqa: UP007
-          Annotated[OtherDelta, Tag("other")]],
+    Annotated[TextDelta, Tag("text_delta")] | Annotated[InputJsonDelta, Tag("input_json_delta")]
+    | Annotated[OtherDelta, Tag("other")],
     _tag_or_other(frozenset({"text_delta", "input_json_delta"})),
 ]
 
@@ -165,8 +165,8 @@ class ErrorEvent(_Out):
 
 
 StreamEvent = Annotated[
-    Union[MessageStartEvent, ContentBlockStartEvent, ContentBlockDeltaEvent, ContentBlockStopEvent,  # noqa: UP007
-          MessageDeltaEvent, MessageStopEvent, PingEvent, ErrorEvent],
+    MessageStartEvent | ContentBlockStartEvent | ContentBlockDeltaEvent | ContentBlockStopEvent
+    | MessageDeltaEvent | MessageStopEvent | PingEvent | ErrorEvent,
     Field(discriminator="type"),
 ]
 STREAM_EVENT_TYPES = frozenset({

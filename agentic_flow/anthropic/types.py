@@ -16,7 +16,8 @@ BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "thi
 ToolChoiceType = Literal["auto", "any", "tool", "none"]
 ThinkingType = Literal["enabled", "disabled", "adaptive"]
 StopReason = Literal[
-    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"
+    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal",
+    "model_context_window_exceeded",
 ]
 
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
