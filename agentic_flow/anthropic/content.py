@@ -35,7 +35,7 @@ def union(tag: Callable[[Any], str | None], *members: tuple[str, type]) -> Any:
 
 
 def text_list(value: Any) -> Any:
-    """A string where a list of blocks may stand: one text block (none for an empty system)."""
+    """A string where a list of blocks may stand: one text block."""
     return [{"type": "text", "text": value}] if isinstance(value, str) else value
 
 
