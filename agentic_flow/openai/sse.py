@@ -107,14 +107,14 @@ async def iter_json_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[dict[s
         for event in parser.feed(chunk):
             if event.data.strip() == DONE_DATA:
                 return
-            yield _json_object(event.data)
+            yield json_object(event.data)
     for event in parser.close():
         if event.data.strip() == DONE_DATA:
             return
-        yield _json_object(event.data)
+        yield json_object(event.data)
 
 
-def _json_object(data: str) -> dict[str, object]:
+def json_object(data: str) -> dict[str, object]:
     value = json.loads(data)
     if not isinstance(value, dict):
         raise ValueError(f"a stream event is not a JSON object: {data[:200]}")
