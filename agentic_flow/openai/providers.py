@@ -80,7 +80,8 @@ def resolve_upstream(
     url = base_url or _first(environ, preset.base_url_variables) or preset.base_url
     if not url:
         raise ConfigError(
-            f"provider {provider!r} needs the upstream's base URL: --upstream URL or {preset.base_url_variables[0]}"
+            f"provider {provider!r} needs the upstream's base URL: "
+            f"--upstream URL or {preset.base_url_variables[0]}"
         )
     key = api_key or _first(environ, preset.key_variables)
     if key is None and preset.base_url is not None:

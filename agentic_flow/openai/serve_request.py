@@ -77,7 +77,8 @@ def _refuse_unsupported(req: ChatCompletionRequest) -> None:
         raise InvalidChatRequest("n: only one choice per request is supported (n=1)", "n")
     if req.response_format is not None and req.response_format.type != "text":
         raise InvalidChatRequest(
-            f"response_format: {req.response_format.type!r} is not supported; use tools for structured output",
+            f"response_format: {req.response_format.type!r} is not supported; "
+            "use tools for structured output",
             "response_format",
         )
 

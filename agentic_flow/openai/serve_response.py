@@ -69,7 +69,8 @@ def to_chat_completion(message: Mapping[str, object], *, model: str, created: in
             calls.append({"id": block.get("id"), "type": "function",
                           "function": {"name": block.get("name"), "arguments": arguments}})
     # OpenAI sends content null, not "", when the reply is only tool calls.
-    reply: dict[str, object] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    content = "".join(texts) if texts or not calls else None
+    reply: dict[str, object] = {"role": "assistant", "content": content}
     if calls:
         reply["tool_calls"] = calls
     usage = message.get("usage")
@@ -160,7 +161,9 @@ class ChunkEncoder:
         return chunk
 
     def _envelope(self) -> dict[str, object]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model}
+        return {
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model
+        }
 
 
 def _mapping(value: object) -> Mapping[str, object]:

@@ -203,7 +203,8 @@ def _location(loc: tuple[int | str, ...]) -> list[str]:
 
 _UNION_MARKERS = ("str", "list[", "literal[", "function-", "NamedToolChoice", "tagged-union")
 _TAGS = frozenset(
-    {"system", "developer", "user", "assistant", "tool", "text", "image_url", "input_audio", "file", "refusal"}
+    {"system", "developer", "user", "assistant", "tool"}  # message roles
+    | {"text", "image_url", "input_audio", "file", "refusal"}  # content part types
 )
 
 

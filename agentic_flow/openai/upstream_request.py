@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import InvalidRequestError
 
 Json = dict[str, Any]
+_CANNOT = "cannot be sent to an OpenAI-compatible upstream"
 
 
 class UnsupportedForUpstream(InvalidRequestError):
@@ -93,7 +94,7 @@ def _user_part(block: Mapping[str, Any], path: str) -> Json:
     if kind == "document" and block["source"].get("type") == "text":
         return {"type": "text", "text": block["source"]["data"]}
     source = block.get("source", {}).get("type")
-    raise UnsupportedForUpstream(f"{path}: a {kind} block ({source} source) cannot be sent to an OpenAI-compatible upstream")
+    raise UnsupportedForUpstream(f"{path}: a {kind} block ({source} source) {_CANNOT}")
 
 
 def _image_url(source: Mapping[str, Any], path: str) -> str:
@@ -101,7 +102,7 @@ def _image_url(source: Mapping[str, Any], path: str) -> str:
         return f"data:{source['media_type']};base64,{source['data']}"
     if source["type"] == "url":
         return str(source["url"])
-    raise UnsupportedForUpstream(f"{path}.source: a {source['type']} image cannot be sent to an OpenAI-compatible upstream")
+    raise UnsupportedForUpstream(f"{path}.source: a {source['type']} image {_CANNOT}")
 
 
 def _tool_message(block: Mapping[str, Any], path: str) -> Json:
@@ -135,7 +136,9 @@ def _assistant(content: object, path: str) -> Json:
 
 def _tool(tool: Mapping[str, Any], path: str) -> Json:
     if tool.get("type") not in (None, "custom"):
-        raise UnsupportedForUpstream(f"{path}: Anthropic's server tool {tool['type']!r} is not available upstream")
+        raise UnsupportedForUpstream(
+            f"{path}: Anthropic's server tool {tool['type']!r} is not available upstream"
+        )
     function: Json = {"name": tool["name"], "parameters": tool.get("input_schema") or {"type": "object"}}
     if tool.get("description"):
         function["description"] = tool["description"]

@@ -72,7 +72,8 @@ def parse_arguments(arguments: str | Mapping[str, object] | None) -> dict[str, o
     try:
         value = json.loads(arguments)
     except json.JSONDecodeError:
-        raise UpstreamError(f"the upstream returned tool arguments that are not JSON: {arguments[:200]}") from None
+        raise UpstreamError(f"the upstream returned tool arguments that are not JSON: {arguments[:200]}") \
+            from None
     if not isinstance(value, dict):
         raise UpstreamError(f"the upstream returned tool arguments that are not an object: {arguments[:200]}")
     return value
@@ -98,7 +99,8 @@ def to_anthropic_message(body: Mapping[str, object], *, model: str) -> Event:
             "name": function.name if function and function.name else "",
             "input": parse_arguments(function.arguments if function else None),
         })
-    finish = "content_filter" if choice.message.refusal and not choice.message.content else choice.finish_reason
+    refused = choice.message.refusal and not choice.message.content
+    finish = "content_filter" if refused else choice.finish_reason
     return {
         "id": _random_id("msg_"),
         "type": "message",
@@ -151,11 +153,10 @@ class StreamTranslator:
     def finish(self) -> list[Event]:
         events = self._start() + self._close_block()
         usage = anthropic_usage(self._usage)
-        events.append({
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(self._finish_reason, bool(self._tools)), "stop_sequence": None},
-            "usage": usage,
-        })
+        reason = stop_reason(self._finish_reason, bool(self._tools))
+        events.append(
+            {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": usage}
+        )
         events.append({"type": "message_stop"})
         return events
 
@@ -186,7 +187,8 @@ class StreamTranslator:
         key = self._key(call, name)
         events: list[Event] = []
         if key not in self._tools:
-            block = {"type": "tool_use", "id": call.id or _random_id("toolu_"), "name": name or "", "input": {}}
+            tool_id = call.id or _random_id("toolu_")
+            block = {"type": "tool_use", "id": tool_id, "name": name or "", "input": {}}
             events = self._open(block, "tool")
             self._tools[key] = self._block
             self._tool_ids[key] = call.id or None
