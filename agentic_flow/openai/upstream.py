@@ -93,7 +93,7 @@ class UpstreamClient:
                             raise upstream_error(response.status, await response.read(), response.headers)
                         body = await response.json(content_type=None)
                     break
-                except (*_TRANSIENT, UpstreamError) as exc:
+                except (*_TRANSIENT, UpstreamError, ValueError) as exc:  # ValueError: a body not JSON
                     await self._before_retry(exc, attempt)
         return to_anthropic_message(body, model=str(request["model"]))
 
@@ -167,7 +167,7 @@ def _transport_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, asyncio.TimeoutError):
         return UpstreamError("the upstream timed out", error_type="timeout_error")
     if isinstance(exc, ValueError):
-        return UpstreamError(f"the upstream sent a malformed stream: {exc}")
+        return UpstreamError(f"the upstream sent a malformed answer: {exc}")
     return UpstreamError(f"could not reach the upstream: {exc}", error_type="api_error")
 
 
