@@ -158,8 +158,9 @@ class ToolCallParser:
         stripped = tail.lstrip()
         if stripped.startswith(call.closer):
             self._call = None
-            self._complete(call, events)
-            return stripped[len(call.closer):]
+            used = len(tail) - len(stripped) + len(call.closer)
+            self._complete(call, events, tail[:used])
+            return tail[used:]
         if call.closer.startswith(stripped):
             call.body += tail  # the closer may still be arriving
             return ""
@@ -171,9 +172,11 @@ class ToolCallParser:
         """Append delta to the body up to the end of the outer JSON object; returns how much was used."""
         for n, ch in enumerate(delta):
             call.body += ch
-            if call.in_string:
-                call.escaped = not call.escaped and ch == "\\"
-                call.in_string = call.escaped or ch != '"'
+            if call.escaped:
+                call.escaped = False
+            elif call.in_string:
+                call.escaped = ch == "\\"
+                call.in_string = ch != '"'
             elif ch == '"':
                 call.in_string = True
             elif ch in "{[":
@@ -201,14 +204,14 @@ class ToolCallParser:
             events.append(ArgsDelta(chunk))
             call.args_sent += len(chunk)
 
-    def _complete(self, call: _Call, events: list[Event]) -> None:
+    def _complete(self, call: _Call, events: list[Event], closing: str = "") -> None:
         self._stream(call, events)
         parsed = _parse_call(call.body[: call.body_end])
         if parsed is None or parsed[0] not in self._specs:
             if call.start is not None:
                 events.append(CallEnd(None, ("the call's JSON is not {name, arguments}",)))
             else:
-                self._emit_text(_opener(call) + call.body, events)
+                self._emit_text(_opener(call) + call.body[: call.body_end] + closing, events)
             return
         name, arguments = parsed
         if call.start is None:
