@@ -94,7 +94,7 @@ def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozens
 def _rebase(node: object, prefix: str) -> object:
     if isinstance(node, Mapping):
         return {
-            k: (prefix + v[1:] if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v, prefix))
+            k: prefix + v[1:] if k == "$ref" and str(v).startswith("#") else _rebase(v, prefix)
             for k, v in node.items()
         }
     if isinstance(node, list):
@@ -107,7 +107,8 @@ def lark(body: Mapping[str, object], choice: ToolChoice) -> str:
     start = f"start: WS? {calls}" if choice.forced else f"start: TEXT? ({calls})?"
     return "\n".join([
         start,
-        f'call: {_lit(TAG_OPEN)} WS? body WS? {_lit(TAG_CLOSE)} | {_lit(FENCE_OPEN)} WS? body WS? {_lit(FENCE_CLOSE)}',
+        f"call: {_lit(TAG_OPEN)} WS? body WS? {_lit(TAG_CLOSE)}"
+        f" | {_lit(FENCE_OPEN)} WS? body WS? {_lit(FENCE_CLOSE)}",
         f"body: %json {json.dumps(body, ensure_ascii=False)}",
         # Text that never contains an opener: a call cannot hide inside text, nor text inside a call.
         f"TEXT: /(?s:.+)/ & ~/(?s:.*)({_re(TAG_OPEN)}|{_re(FENCE_OPEN)})(?s:.*)/",

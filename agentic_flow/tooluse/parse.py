@@ -250,4 +250,6 @@ def _partial_opener(text: str) -> int:
 
 
 def _engine_reason(reason: str) -> StopReason:
-    return reason if reason in ("end_turn", "max_tokens", "stop_sequence") else "end_turn"  # type: ignore[return-value]
+    if reason == "max_tokens" or reason == "stop_sequence":
+        return reason
+    return "end_turn"

@@ -77,7 +77,8 @@ def _split_prefill(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], str]:
 def _function(tool: ToolSpec, description_chars: int) -> dict[str, object]:
     schema = dict(tool.input_schema) if tool.input_schema is not None else {"type": "object"}
     description = shorten(tool.description, description_chars)
-    return {"type": "function", "function": {"name": tool.name, "description": description, "parameters": schema}}
+    function = {"name": tool.name, "description": description, "parameters": schema}
+    return {"type": "function", "function": function}
 
 
 def shorten(text: str, limit: int) -> str:
@@ -128,10 +129,8 @@ def _merge_same_role(messages: list[dict[str, object]]) -> list[dict[str, object
     merged: list[dict[str, object]] = []
     for message in messages:
         if merged and merged[-1]["role"] == message["role"]:
-            merged[-1] = {"role": message["role"], "content": f"{merged[-1]['content']}\n\n{message['content']}"}
+            joined = f"{merged[-1]['content']}\n\n{message['content']}"
+            merged[-1] = {"role": message["role"], "content": joined}
         else:
             merged.append(message)
     return merged
-
-
-

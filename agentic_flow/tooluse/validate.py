@@ -121,13 +121,15 @@ def _check_object(
 
 
 def _check_array(
-    value: list[object], schema: Mapping[str, object], root: Mapping[str, object], path: str, errors: list[str]
+    value: list[object], schema: Mapping[str, object], root: Mapping[str, object], path: str,
+    errors: list[str],
 ) -> None:
     if isinstance(items := schema.get("items"), (Mapping, bool)):
         for i, item in enumerate(value):
             _check(item, items, root, f"{path}[{i}]", errors)
     _bounds(len(value), schema, "minItems", "maxItems", path, errors)
-    if schema.get("uniqueItems") is True and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+    distinct = {json.dumps(v, sort_keys=True) for v in value}
+    if schema.get("uniqueItems") is True and len(distinct) != len(value):
         errors.append(f"{path}: items must be unique")
 
 
@@ -147,7 +149,9 @@ def _check_number(value: float, schema: Mapping[str, object], path: str, errors:
         errors.append(f"{path}: must be a multiple of {step}")
 
 
-def _bounds(size: float, schema: Mapping[str, object], low: str, high: str, path: str, errors: list[str]) -> None:
+def _bounds(
+    size: float, schema: Mapping[str, object], low: str, high: str, path: str, errors: list[str]
+) -> None:
     if isinstance(lo := schema.get(low), (int, float)) and size < lo:
         errors.append(f"{path}: {low} is {lo}")
     if isinstance(hi := schema.get(high), (int, float)) and size > hi:
