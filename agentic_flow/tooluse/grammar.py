@@ -94,7 +94,7 @@ def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozens
 def _rebase(node: object, prefix: str) -> object:
     if isinstance(node, Mapping):
         return {
-            k: prefix + v[1:] if k == "$ref" and str(v).startswith("#") else _rebase(v, prefix)
+            k: prefix + str(v)[1:] if k == "$ref" and str(v).startswith("#") else _rebase(v, prefix)
             for k, v in node.items()
         }
     if isinstance(node, list):
