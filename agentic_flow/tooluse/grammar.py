@@ -1,0 +1,124 @@
+"""The constraint put on generation for a request with tools (onnxruntime-genai guidance, llguidance).
+
+One lark grammar covers the whole assistant turn:
+- `auto`: optional text, then optional calls; the text may not contain a call opener, so a call is either
+  written in full and valid or not at all;
+- `any` / `tool`: calls only (a named tool: only that name);
+- `none`, or no tools: no guidance (the parser then treats every character as text).
+A call is `<tool_call>` JSON `</tool_call>` (the Qwen template's trained form, one token on Qwen) or a
+```json fence (what Qwen2.5-Coder writes when free, FACTS.md); the JSON is `{"name": <const>, "arguments":
+<that tool's input_schema>}`, an anyOf over the tools, with the separators the rendered history uses and
+no free whitespace (left flexible, the 135M model filled objects with blank lines).  Several calls are
+allowed unless parallel use is disabled.  A call's length is bounded by the parser (MAX_CALL_CHARS),
+since llguidance can bound only terminals, not a JSON sub-grammar.
+
+Guided rows cannot share a batch: onnxruntime-genai 0.18 raises "compute_mask() called after stop" at
+the next step once one row of a guided batch has finished (measured; see INTEGRATION.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .markup import FENCE_CLOSE, FENCE_OPEN, ITEM_SEPARATOR, KEY_SEPARATOR, TAG_CLOSE, TAG_OPEN
+from .schema import prepare
+from .types import ToolChoice, ToolSpec
+
+MAX_CALLS = 8  # small models repeat a call until stopped: a bound on one turn's parallel calls
+GuidanceKind = Literal["lark_grammar", "json_schema", "regex"]
+JSON_OPTIONS = {
+    "whitespace_flexible": False,
+    "item_separator": ITEM_SEPARATOR,
+    "key_separator": KEY_SEPARATOR,
+    "lenient": True,  # a keyword schema.prepare did not know about is ignored rather than refused
+}
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """`params.set_guidance(kind, text)`.  Equal guidance is the condition for reusing a kept generator."""
+
+    kind: GuidanceKind
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """Everything generation needs about the tools of one request."""
+
+    guidance: Guidance | None
+    loose: frozenset[str] = frozenset()  # tools whose schema the grammar enforces only in part: validate
+
+
+class UnknownTool(ValueError):
+    """tool_choice names a tool that is not in `tools` (the proxy answers 400)."""
+
+
+def plan(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> ToolPlan:
+    if choice.mode == "none" or not tools:
+        return ToolPlan(None)
+    if choice.mode == "tool":
+        tools = tuple(t for t in tools if t.name == choice.name)
+        if not tools:
+            raise UnknownTool(f"tool_choice names {choice.name!r}, which is not among the tools")
+    body, loose = call_schema(tools)
+    return ToolPlan(Guidance("lark_grammar", lark(body, choice)), loose)
+
+
+def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozenset[str]]:
+    """`{"name", "arguments"}` for each tool, one anyOf; each tool's schema sits in `$defs` so that its
+    own local `$ref`s still resolve once rewritten under that prefix."""
+    defs: dict[str, object] = {}
+    options: list[object] = []
+    loose: set[str] = set()
+    for i, tool in enumerate(tools):
+        prepared = prepare(tool.input_schema)
+        if not prepared.exact:
+            loose.add(tool.name)
+        key = f"tool{i}"
+        defs[key] = _rebase(prepared.schema, f"#/$defs/{key}")
+        options.append({
+            "type": "object",
+            "properties": {"name": {"const": tool.name}, "arguments": {"$ref": f"#/$defs/{key}"}},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        })
+    schema: dict[str, object] = {"x-guidance": JSON_OPTIONS, "$defs": defs}
+    schema.update(options[0] if len(options) == 1 else {"anyOf": options})
+    return schema, frozenset(loose)
+
+
+def _rebase(node: object, prefix: str) -> object:
+    if isinstance(node, Mapping):
+        return {
+            k: prefix + str(v)[1:] if k == "$ref" and str(v).startswith("#") else _rebase(v, prefix)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase(v, prefix) for v in node]
+    return node
+
+
+def lark(body: Mapping[str, object], choice: ToolChoice) -> str:
+    calls = f"call (WS? call){{0,{MAX_CALLS - 1}}}" if choice.parallel else "call"
+    start = f"start: WS? {calls}" if choice.forced else f"start: TEXT? ({calls})?"
+    return "\n".join([
+        start,
+        f"call: {_lit(TAG_OPEN)} WS? body WS? {_lit(TAG_CLOSE)}"
+        f" | {_lit(FENCE_OPEN)} WS? body WS? {_lit(FENCE_CLOSE)}",
+        f"body: %json {json.dumps(body, ensure_ascii=False)}",
+        # Text that never contains an opener: a call cannot hide inside text, nor text inside a call.
+        f"TEXT: /(?s:.+)/ & ~/(?s:.*)({_re(TAG_OPEN)}|{_re(FENCE_OPEN)})(?s:.*)/",
+        r"WS: /[ \t\r\n]+/",
+    ])
+
+
+def _lit(text: str) -> str:
+    return json.dumps(text)
+
+
+def _re(text: str) -> str:
+    return "".join("\\" + c if c in r"\.^$|?*+()[]{}/" else c for c in text)
