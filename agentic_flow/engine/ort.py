@@ -1,7 +1,7 @@
 """The one module that imports onnxruntime-genai.
 
-It wraps a loaded model: chat-template rendering, tokenization, streaming detokenization, and
-batched generators.  It is used only inside the inference process (engine.worker), never in the
+It wraps a loaded model: chat-template rendering, tokenization, streaming detokenization, and the
+generator that steps a batch.  It is used only inside the inference process (engine.worker), never in the
 server's event-loop process: generator calls hold the GIL for the whole native call.
 """
 
@@ -76,12 +76,16 @@ class OrtModel:
     def decoder(self) -> og.TokenizerStream:
         return self.tokenizer.create_stream()
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> Batch:
-        return Batch(self, rows, key, max_length)
+    def count(self, prompt: ChatPrompt) -> int:
+        """Tokens in a rendered prompt, without turning each into a Python int (huge counts)."""
+        return len(self.tokenizer.encode(self.render(prompt)))
+
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> Generator:
+        return Generator(self, rows, key, max_length)
 
 
-class Batch:
-    """One onnxruntime-genai generator over a static batch of token rows (right-padded)."""
+class Generator:
+    """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded)."""
 
     def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int) -> None:
         params = og.GeneratorParams(owner.model)
