@@ -8,7 +8,7 @@ from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
 from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
 from agentic_flow.engine.ort import SearchKey
 from agentic_flow.engine.scheduler import Scheduler
-from agentic_flow.errors import EngineError
+from agentic_flow.errors import EngineError, InvalidRequestError
 
 EOS = 0
 
@@ -39,6 +39,10 @@ class FakeBatch:
     def done(self) -> bool:
         return self.length >= self.max_length
 
+    def reuse(self, keep: int, tokens: list[int]) -> None:
+        self.model.reused.append(keep)
+        self.length = len(tokens)
+
     def close(self) -> None:
         self.closed = True
 
@@ -52,9 +56,12 @@ class FakeModel:
         self.starts = 0
         self.fail_at_step = -1
         self.fail_start = False
+        self.reused: list[int] = []
 
     def render(self, prompt: ChatPrompt) -> str:
-        return " ".join(t.content for t in prompt.turns)
+        text = " ".join(t.content for t in prompt.turns)
+        text.encode()  # as onnxruntime-genai does: a lone surrogate raises UnicodeEncodeError
+        return text
 
     def encode(self, text: str) -> list[int]:
         return [1] * len(text.split())
@@ -153,3 +160,28 @@ def test_cancel_frees_the_batch_at_once() -> None:
     scheduler.cancel(1)
     assert not scheduler.batches and generator.closed
     assert pipe.finished() == []  # a cancelled generation sends nothing more
+
+
+def test_a_prompt_that_cannot_be_rendered_fails_only_that_request() -> None:
+    scheduler, _, pipe = make()
+    submit(scheduler, 1, "a b c", greedy(3))
+    submit(scheduler, 2, "bad \ud800 text", greedy(3))
+    run_until_idle(scheduler)
+    assert [m.rid for m in pipe.failed()] == [2]
+    error = pipe.failed()[0].error
+    assert isinstance(error, InvalidRequestError) and "could not be rendered" in str(error)
+    assert [m.rid for m in pipe.finished()] == [1]
+
+
+def test_a_reused_prefix_is_reported_as_cached_tokens() -> None:
+    scheduler, model, pipe = make()
+    system = " ".join(["w"] * 300)
+    submit(scheduler, 1, system, greedy(2))
+    run_until_idle(scheduler)
+    assert len(scheduler.prefixes) == 1
+    submit(scheduler, 2, system + " more words", greedy(2))
+    run_until_idle(scheduler)
+    done = {m.rid: m.completion for m in pipe.finished()}
+    assert done[1].cached_tokens == 0
+    assert done[2].cached_tokens == model.reused[0] == 300  # the first prompt, not its answer
+    assert scheduler.stats().prefix_hits == 1
