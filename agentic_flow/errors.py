@@ -50,6 +50,10 @@ class PromptTooLong(EngineError):
             f"context length (the reply needs room too: max_tokens was {max_tokens})"
         )
 
+    def __reduce__(self) -> tuple[type[PromptTooLong], tuple[int, int, int]]:
+        # Pickled across the inference pipe: rebuild from the numbers, not from the message.
+        return (PromptTooLong, (self.prompt_tokens, self.max_tokens, self.context_length))
+
 
 class ProxyError(AgenticFlowError):
     """The proxy could not start, was not reachable, or misbehaved."""

@@ -4,11 +4,11 @@ tests cover what the real model cannot be made to do on demand: a runtime failur
 
 from __future__ import annotations
 
-from typing import Any
-
-from agentic_flow.engine.base import ChatPrompt, SamplingOptions
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
 from agentic_flow.engine.ort import SearchKey
-from agentic_flow.engine.worker import Scheduler
+from agentic_flow.engine.scheduler import Scheduler
+from agentic_flow.errors import EngineError, InvalidRequestError
 
 EOS = 0
 
@@ -39,6 +39,10 @@ class FakeBatch:
     def done(self) -> bool:
         return self.length >= self.max_length
 
+    def reuse(self, keep: int, tokens: list[int]) -> None:
+        self.model.reused.append(keep)
+        self.length = len(tokens)
+
     def close(self) -> None:
         self.closed = True
 
@@ -52,9 +56,12 @@ class FakeModel:
         self.starts = 0
         self.fail_at_step = -1
         self.fail_start = False
+        self.reused: list[int] = []
 
     def render(self, prompt: ChatPrompt) -> str:
-        return " ".join(t.content for t in prompt.turns)
+        text = " ".join(t.content for t in prompt.turns)
+        text.encode()  # as onnxruntime-genai does: a lone surrogate raises UnicodeEncodeError
+        return text
 
     def encode(self, text: str) -> list[int]:
         return [1] * len(text.split())
@@ -70,26 +77,36 @@ class Pipe:
     """The scheduler's end of the connection: it only sends."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[Any, ...]] = []
+        self.sent: list[Event] = []
 
-    def send(self, msg: tuple[Any, ...]) -> None:
-        self.sent.append(msg)
+    def send(self, event: Event) -> None:
+        self.sent.append(event)
 
-    def of(self, kind: str) -> list[tuple[Any, ...]]:
-        return [m for m in self.sent if m[0] == kind]
+    def finished(self) -> list[Finished]:
+        return [m for m in self.sent if isinstance(m, Finished)]
+
+    def failed(self) -> list[Failed]:
+        return [m for m in self.sent if isinstance(m, Failed)]
+
+    def text(self, rid: int) -> str:
+        return "".join(t for m in self.sent if isinstance(m, Deltas) for r, t in m.items if r == rid)
 
 
 def run_until_idle(scheduler: Scheduler, limit: int = 100) -> None:
     for _ in range(limit):
         scheduler.admit()
-        if not scheduler.groups and not scheduler.pending:
+        if not scheduler.batches and not scheduler.pending:
             return
         scheduler.step()
 
 
 def make() -> tuple[Scheduler, FakeModel, Pipe]:
     model, pipe = FakeModel(), Pipe()
-    return Scheduler(model, pipe, 4), model, pipe  # type: ignore[arg-type]
+    return Scheduler(model, pipe, 4), model, pipe
+
+
+def submit(scheduler: Scheduler, rid: int, text: str, options: SamplingOptions) -> None:
+    scheduler.submit(Generate(rid, ChatPrompt((ChatTurn("user", text),)), options))
 
 
 def greedy(n: int) -> SamplingOptions:
@@ -98,48 +115,73 @@ def greedy(n: int) -> SamplingOptions:
 
 def test_generations_run_to_max_tokens() -> None:
     scheduler, _, pipe = make()
-    scheduler.submit(1, [("user", "a b c")], greedy(3))
-    scheduler.submit(2, [("user", "d e")], greedy(5))
+    submit(scheduler, 1, "a b c", greedy(3))
+    submit(scheduler, 2, "d e", greedy(5))
     run_until_idle(scheduler)
-    done = {m[1]: m for m in pipe.of("done")}
-    assert done[1][2:] == ("max_tokens", None, 3) and done[2][2:] == ("max_tokens", None, 5)
-    text = "".join(t for m in pipe.of("deltas") for rid, t in m[1] if rid == 1)
-    assert text == "<7><7><7>"
+    done = {m.rid: m.completion for m in pipe.finished()}
+    assert (done[1].stop_reason, done[1].stop_sequence, done[1].output_tokens) == ("max_tokens", None, 3)
+    assert (done[2].stop_reason, done[2].stop_sequence, done[2].output_tokens) == ("max_tokens", None, 5)
+    assert pipe.text(1) == "<7><7><7>"
 
 
 def test_a_failed_step_ends_only_that_batch_and_the_process_goes_on() -> None:
     scheduler, model, pipe = make()
     model.fail_at_step = 2
-    scheduler.submit(1, [("user", "a b c")], greedy(10))
-    scheduler.submit(2, [("user", "a b")], greedy(10))
+    submit(scheduler, 1, "a b c", greedy(10))
+    submit(scheduler, 2, "a b", greedy(10))
     run_until_idle(scheduler)
-    errors = pipe.of("error")
-    assert sorted(m[1] for m in errors) == [1, 2]
-    assert all(m[2] == "engine" and "bad allocation" in m[3] for m in errors)
-    assert not scheduler.groups and not scheduler.jobs
-    scheduler.submit(3, [("user", "again")], greedy(2))  # the next request is served normally
+    errors = pipe.failed()
+    assert sorted(m.rid for m in errors) == [1, 2]
+    assert all(isinstance(m.error, EngineError) and "bad allocation" in str(m.error) for m in errors)
+    assert not scheduler.batches and not scheduler.jobs
+    submit(scheduler, 3, "again", greedy(2))  # the next request is served normally
     run_until_idle(scheduler)
-    assert [m[1:3] for m in pipe.of("done")] == [(3, "max_tokens")]
+    assert [(m.rid, m.completion.stop_reason) for m in pipe.finished()] == [(3, "max_tokens")]
 
 
 def test_a_failed_start_fails_those_requests_only() -> None:
     scheduler, model, pipe = make()
     model.fail_start = True
-    scheduler.submit(1, [("user", "a")], greedy(3))
+    submit(scheduler, 1, "a", greedy(3))
     run_until_idle(scheduler)
-    assert [m[1] for m in pipe.of("error")] == [1] and "KV cache" in pipe.of("error")[0][3]
+    assert [m.rid for m in pipe.failed()] == [1] and "KV cache" in str(pipe.failed()[0].error)
     model.fail_start = False
-    scheduler.submit(2, [("user", "b")], greedy(2))
+    submit(scheduler, 2, "b", greedy(2))
     run_until_idle(scheduler)
-    assert [m[1] for m in pipe.of("done")] == [2]
+    assert [m.rid for m in pipe.finished()] == [2]
 
 
 def test_cancel_frees_the_batch_at_once() -> None:
     scheduler, _, pipe = make()
-    scheduler.submit(1, [("user", "a b c")], greedy(50))
+    submit(scheduler, 1, "a b c", greedy(50))
     scheduler.admit()
     scheduler.step()
-    batch = scheduler.groups[0].batch
+    generator = scheduler.batches[0].generator
     scheduler.cancel(1)
-    assert not scheduler.groups and batch.closed
-    assert pipe.of("done") == []  # a cancelled generation sends nothing more
+    assert not scheduler.batches and generator.closed
+    assert pipe.finished() == []  # a cancelled generation sends nothing more
+
+
+def test_a_prompt_that_cannot_be_rendered_fails_only_that_request() -> None:
+    scheduler, _, pipe = make()
+    submit(scheduler, 1, "a b c", greedy(3))
+    submit(scheduler, 2, "bad \ud800 text", greedy(3))
+    run_until_idle(scheduler)
+    assert [m.rid for m in pipe.failed()] == [2]
+    error = pipe.failed()[0].error
+    assert isinstance(error, InvalidRequestError) and "could not be rendered" in str(error)
+    assert [m.rid for m in pipe.finished()] == [1]
+
+
+def test_a_reused_prefix_is_reported_as_cached_tokens() -> None:
+    scheduler, model, pipe = make()
+    system = " ".join(["w"] * 300)
+    submit(scheduler, 1, system, greedy(2))
+    run_until_idle(scheduler)
+    assert len(scheduler.prefixes) == 1
+    submit(scheduler, 2, system + " more words", greedy(2))
+    run_until_idle(scheduler)
+    done = {m.rid: m.completion for m in pipe.finished()}
+    assert done[1].cached_tokens == 0
+    assert done[2].cached_tokens == model.reused[0] == 300  # the first prompt, not its answer
+    assert scheduler.stats().prefix_hits == 1

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
+# ok: serving; restarting: the inference process died and a new one is loading (requests are refused
+# meanwhile); fatal: it kept dying and the engine gave up (the proxy exits).
+EngineState = Literal["ok", "restarting", "fatal"]
 Role = Literal["system", "user", "assistant"]
 
 
@@ -59,6 +62,9 @@ class Completion:
     stop_reason: StopReason = "end_turn"
     stop_sequence: str | None = None
     output_tokens: int = 0
+    # Prompt tokens whose KV cache was reused from an earlier request (a prefix-cache hit): still
+    # counted in input_tokens; the proxy can report them as cache_read_input_tokens.
+    cached_tokens: int = 0
 
 
 class Generation(Protocol):
@@ -86,6 +92,7 @@ class EngineInfo:
 class EngineStats:
     running: int = 0
     error: str | None = None  # set when the engine can no longer serve (e.g. its process died)
+    state: EngineState = "ok"
     extra: dict[str, object] = field(default_factory=dict)
 
 

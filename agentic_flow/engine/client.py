@@ -1,7 +1,14 @@
 """The real engine as the proxy sees it: a client for the inference process (engine.worker).
 
-Messages from the worker are read by an event-loop reader callback on the pipe and routed to the
-request they belong to; sending is a small, non-blocking-in-practice pipe write.
+Events from the process are read by event-loop reader callbacks on its pipes and routed to the
+request they belong to; sending a command is a small, non-blocking-in-practice pipe write (a count's
+prompt can be megabytes: it is written from a thread).
+
+Supervision: when the process dies (kill -9, the OOM killer, a native crash), the pipes read EOF.
+Every request in flight then fails with an EngineError (the proxy answers 500 before a stream, or an
+`error` event inside one), the engine reports "restarting" while a new process loads after a backoff,
+and serves again.  If the process dies MAX_DEATHS times within DEATH_WINDOW_S, the engine gives up,
+reports "fatal" and calls `on_fatal(reason)`: the proxy then exits non-zero for its supervisor to see.
 """
 
 from __future__ import annotations
@@ -9,21 +16,32 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing
-from collections.abc import AsyncIterator
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
-from ..errors import EngineError, ModelError, PromptTooLong
-from .base import ChatPrompt, Completion, EngineInfo, EngineStats, GenerationRequest
+from ..errors import AgenticFlowError, EngineError, Overloaded
+from .base import ChatPrompt, Completion, EngineInfo, EngineState, EngineStats, GenerationRequest
+from .messages import (
+    Cancel, Counted, CountTokens, Deltas, Event, Failed, Finished, Generate, GetStats, Started, StatsReply,
+    WorkerStats,
+)
+from .process import InferenceProcess, LaunchSpec
 
 log = logging.getLogger(__name__)
 
-_DONE = object()
+MAX_DEATHS = 5  # deaths within DEATH_WINDOW_S before the engine gives up
+DEATH_WINDOW_S = 60.0
+BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0)  # wait before the n-th restart within the window
+
+Item = Started | str | Completion | Exception  # what a generation's queue carries
 
 
 class WorkerGeneration:
-    def __init__(self, engine: WorkerEngine, rid: int, input_tokens: int, queue: asyncio.Queue[Any]) -> None:
+    def __init__(self, engine: WorkerEngine, rid: int, input_tokens: int, queue: asyncio.Queue[Item]) -> None:
         self._engine = engine
         self._rid = rid
         self._queue = queue
@@ -40,6 +58,8 @@ class WorkerGeneration:
                 item = await self._queue.get()
                 if isinstance(item, str):
                     yield item
+                elif isinstance(item, Started):
+                    continue  # only the first item can be one; never reached
                 elif isinstance(item, Completion):
                     self.completion = item
                     self._finished = True
@@ -58,149 +78,178 @@ class WorkerGeneration:
 
 
 class WorkerEngine:
-    """Implements engine.base.Engine over an inference process."""
+    """Implements engine.base.Engine over an inference process, restarting it when it dies."""
 
-    def __init__(self, info: EngineInfo, process: multiprocessing.process.BaseProcess, conn: Any) -> None:
+    def __init__(self, info: EngineInfo, spec: LaunchSpec, proc: InferenceProcess,
+                 on_fatal: Callable[[str], None] | None = None) -> None:
         self.info = info
-        self._process = process
-        self._conn = conn
+        self._spec = spec
+        self._proc: InferenceProcess | None = None
+        self._on_fatal = on_fatal
         self._ids = itertools.count(1)
-        self._routes: dict[int, asyncio.Queue[Any]] = {}
-        self._replies: dict[int, asyncio.Future[Any]] = {}
+        self._routes: dict[int, asyncio.Queue[Item]] = {}
+        self._replies: dict[int, asyncio.Future[object]] = {}
         self._started: set[int] = set()  # generations that began and have not ended
+        self._state: EngineState = "ok"
+        self._fatal: str | None = None
+        self._deaths: deque[float] = deque()  # times of recent deaths, within DEATH_WINDOW_S
+        self._restarts = 0
+        self._restarter: asyncio.Task[None] | None = None
         self._closed = False
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(conn.fileno(), self._on_readable)
+        # One thread writes counts, in order: a large prompt must not block the event loop.
+        self._count_writer = ThreadPoolExecutor(1, thread_name_prefix="count-writer")
+        self._attach(proc)
 
     @classmethod
     async def start(cls, model_path: Path, name: str, providers: tuple[str, ...], threads: int,
-                    max_batch: int, log_level: str = "info") -> WorkerEngine:
-        from . import worker
-
-        ctx = multiprocessing.get_context("spawn")
-        ours, theirs = ctx.Pipe()
-        process = ctx.Process(
-            target=worker.serve, args=(theirs, str(model_path), providers, threads, max_batch, log_level),
-            name="agentic-flow-inference", daemon=True,
-        )
-        process.start()
-        theirs.close()
-        loop = asyncio.get_running_loop()
-        # Loading takes seconds: wait in a thread so /health keeps answering "loading".
-        first = await loop.run_in_executor(None, _recv_or_eof, ours)
-        if first is None or first[0] != "ready":
-            process.join(timeout=5)
-            message = first[1] if first else f"the inference process exited with code {process.exitcode}"
-            raise ModelError(message)
-        info = EngineInfo(name, str(model_path), providers, int(first[1]["context_length"]))
-        return cls(info, process, ours)
+                    max_batch: int, log_level: str = "info",
+                    on_fatal: Callable[[str], None] | None = None) -> WorkerEngine:
+        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level)
+        proc = await InferenceProcess.spawn(spec)
+        info = EngineInfo(name, str(model_path), providers, proc.context_length)
+        return cls(info, spec, proc, on_fatal)
 
     # ------------------------------------------------------------ Engine interface
     async def count_tokens(self, prompt: ChatPrompt) -> int:
-        return int(await self._ask("count", _turns(prompt)))
+        proc = self._serving()
+        rid, future = self._expect_reply()
+        try:
+            await self._loop.run_in_executor(self._count_writer, proc.send_count, CountTokens(rid, prompt))
+        except (BrokenPipeError, OSError):
+            pass  # the process died: its death fails this future
+        result = await future
+        assert isinstance(result, int)
+        return result
 
     async def worker_stats(self) -> dict[str, int]:
         """What the inference process holds right now: batches, rows, live generations, pending."""
-        return dict(await self._ask("stats"))
-
-    async def _ask(self, kind: str, *args: Any) -> Any:
-        rid = next(self._ids)
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._replies[rid] = future
-        self._send((kind, rid, *args))
-        return await future
+        proc = self._serving()
+        rid, future = self._expect_reply()
+        self._send(proc, GetStats(rid))
+        result = await future
+        assert isinstance(result, WorkerStats)
+        return dict(vars(result))
 
     async def generate(self, request: GenerationRequest) -> WorkerGeneration:
+        proc = self._serving()
         rid = next(self._ids)
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue: asyncio.Queue[Item] = asyncio.Queue()
         self._routes[rid] = queue
-        self._send(("generate", rid, _turns(request.prompt), request.options))
+        self._send(proc, Generate(rid, request.prompt, request.options))
         try:
             first = await queue.get()
         except asyncio.CancelledError:
             self._cancel(rid)
             raise
-        if isinstance(first, BaseException):
+        if not isinstance(first, Started):
             self._routes.pop(rid, None)
-            raise first
+            raise first if isinstance(first, Exception) else EngineError(f"unexpected {first!r} before the start")
         self._started.add(rid)
-        return WorkerGeneration(self, rid, int(first), queue)
+        return WorkerGeneration(self, rid, first.input_tokens, queue)
 
     def stats(self) -> EngineStats:
-        error = None
-        if not self._process.is_alive():
-            error = f"the inference process exited (code {self._process.exitcode})"
-        return EngineStats(running=len(self._started), error=error, extra={"worker_pid": self._process.pid})
+        pid = self._proc.pid if self._proc is not None else None
+        return EngineStats(running=len(self._started), error=self._fatal, state=self._state,
+                           extra={"worker_pid": pid, "restarts": self._restarts})
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self._conn.fileno())
-        try:
-            self._conn.send(("shutdown",))
-        except (BrokenPipeError, OSError):
-            pass
-        await self._loop.run_in_executor(None, self._process.join, 10)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        self._conn.close()
+        if self._restarter is not None:
+            self._restarter.cancel()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            self._detach(proc)
+            await proc.stop()
+        self._count_writer.shutdown(wait=False, cancel_futures=True)
         self._fail_all(EngineError("the engine was shut down"))
 
-    # ------------------------------------------------------------ plumbing
-    def _send(self, msg: tuple[Any, ...]) -> None:
+    # ------------------------------------------------------------ sending
+    def _serving(self) -> InferenceProcess:
+        """The live process, or an error the proxy can answer with."""
         if self._closed:
             raise EngineError("the engine is shut down")
+        if self._state == "fatal":
+            raise EngineError(f"inference is unavailable: {self._fatal}")
+        if self._proc is None:  # restarting
+            raise Overloaded("the inference process is restarting after a failure; retry in a few seconds")
+        return self._proc
+
+    def _send(self, proc: InferenceProcess, command: Generate | Cancel | GetStats) -> None:
         try:
-            self._conn.send(msg)
-        except (BrokenPipeError, OSError) as exc:
-            raise EngineError(f"the inference process is gone: {exc}") from None
+            proc.send(command)
+        except (BrokenPipeError, OSError):
+            pass  # the process died: the EOF on its pipe fails every request in flight, this one too
+
+    def _expect_reply(self) -> tuple[int, asyncio.Future[object]]:
+        rid = next(self._ids)
+        future: asyncio.Future[object] = self._loop.create_future()
+        self._replies[rid] = future
+        return rid, future
 
     def _cancel(self, rid: int) -> None:
         self._started.discard(rid)
-        if self._routes.pop(rid, None) is not None:
-            if not self._closed:
-                try:
-                    self._conn.send(("cancel", rid))
-                except (BrokenPipeError, OSError):
-                    pass
+        if self._routes.pop(rid, None) is not None and self._proc is not None:
+            self._send(self._proc, Cancel(rid))
 
-    def _on_readable(self) -> None:
+    # ------------------------------------------------------------ receiving
+    def _attach(self, proc: InferenceProcess) -> None:
+        self._proc = proc
+        for conn in (proc.conn, proc.count_conn):
+            self._loop.add_reader(conn.fileno(), self._on_readable, proc, conn)
+
+    def _detach(self, proc: InferenceProcess) -> None:
+        for conn in (proc.conn, proc.count_conn):
+            if not conn.closed:
+                self._loop.remove_reader(conn.fileno())
+
+    def _on_readable(self, proc: InferenceProcess, conn: Connection) -> None:
         # One message per callback: the reader is level-triggered, so the loop calls again while data
         # remains.  (Connection.poll() builds a selector on every call: too slow for once per token.)
         try:
-            self._dispatch(self._conn.recv())
+            event = conn.recv()
         except (EOFError, OSError):
-            self._loop.remove_reader(self._conn.fileno())
-            self._closed = True
-            log.error("the inference process exited (code %s)", self._process.exitcode)
-            self._fail_all(EngineError("the inference process exited unexpectedly"))
+            self._on_death(proc)
+            return
+        self._dispatch(event)
 
-    def _dispatch(self, msg: tuple[Any, ...]) -> None:
-        kind = msg[0]
-        if kind == "deltas":
-            for rid, text in msg[1]:
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, Deltas):
+            for rid, text in event.items:
                 queue = self._routes.get(rid)
                 if queue is not None:
                     queue.put_nowait(text)
-        elif kind == "started":
-            self._put(msg[1], msg[2])
-        elif kind == "done":
-            self._started.discard(msg[1])
-            self._put(msg[1], Completion(msg[2], msg[3], msg[4]), final=True)
-        elif kind == "error":  # before the start (prompt too long) or mid-generation (a failed step)
-            self._started.discard(msg[1])
-            self._put(msg[1], _error(msg[2], msg[3], msg[4]), final=True)
-        elif kind in ("count", "stats"):
-            future = self._replies.pop(msg[1], None)
-            if future is not None and not future.done():
-                future.set_result(msg[2])
+        elif isinstance(event, Started):
+            self._put(event.rid, event)
+        elif isinstance(event, Finished):
+            self._started.discard(event.rid)
+            self._put(event.rid, event.completion, final=True)
+        elif isinstance(event, Failed):  # before the start, mid-generation, or a count
+            self._started.discard(event.rid)
+            self._put(event.rid, event.error, final=True)
+            self._reply(event.rid, event.error)
+        elif isinstance(event, Counted):
+            self._reply(event.rid, event.input_tokens)
+        elif isinstance(event, StatsReply):
+            self._reply(event.rid, event.stats)
+        else:
+            log.error("ignoring an unexpected event from the inference process: %r", type(event).__name__)
 
-    def _put(self, rid: int, item: Any, final: bool = False) -> None:
+    def _put(self, rid: int, item: Item, final: bool = False) -> None:
         queue = self._routes.pop(rid, None) if final else self._routes.get(rid)
         if queue is not None:
             queue.put_nowait(item)
+
+    def _reply(self, rid: int, value: object) -> None:
+        future = self._replies.pop(rid, None)
+        if future is None or future.done():
+            return
+        if isinstance(value, Exception):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
 
     def _fail_all(self, exc: Exception) -> None:
         for queue in self._routes.values():
@@ -212,19 +261,52 @@ class WorkerEngine:
         self._replies.clear()
         self._started.clear()
 
+    # ------------------------------------------------------------ supervision
+    def _on_death(self, proc: InferenceProcess) -> None:
+        if proc is not self._proc or self._closed:
+            return
+        self._detach(proc)
+        proc.process.join(timeout=1)  # it is gone (EOF): reap it for its exit code
+        proc.close()
+        self._proc = None
+        reason = f"the inference process died (exit code {proc.exitcode})"
+        log.error("%s; failing %d requests in flight", reason, len(self._routes) + len(self._replies))
+        self._fail_all(EngineError(f"{reason}; it is being restarted"))
+        self._died(reason)
 
-def _turns(prompt: ChatPrompt) -> list[tuple[str, str]]:
-    return [(t.role, t.content) for t in prompt.turns]
+    def _died(self, reason: str) -> None:
+        """Count a death within the window; restart after the backoff, or give up."""
+        now = time.monotonic()
+        self._deaths.append(now)
+        while now - self._deaths[0] > DEATH_WINDOW_S:
+            self._deaths.popleft()
+        if len(self._deaths) >= MAX_DEATHS:
+            self._give_up(f"{reason}; {len(self._deaths)} failures within {DEATH_WINDOW_S:.0f} s")
+            return
+        self._state = "restarting"
+        delay = BACKOFF_S[min(len(self._deaths), len(BACKOFF_S)) - 1]
+        self._restarter = self._loop.create_task(self._restart(delay))
 
+    async def _restart(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        started = time.monotonic()
+        try:
+            proc = await InferenceProcess.spawn(self._spec)
+        except AgenticFlowError as exc:  # loading failed: one more failure, by the same rule
+            log.error("restarting the inference process failed: %s", exc)
+            self._died(f"the inference process could not be restarted: {exc}")
+            return
+        if self._closed:
+            await proc.stop()
+            return
+        self._attach(proc)
+        self._state = "ok"
+        self._restarts += 1
+        log.info("the inference process is back (pid %s, loaded in %.1f s)", proc.pid, time.monotonic() - started)
 
-def _error(kind: str, message: str, data: dict[str, int]) -> Exception:
-    if kind == "prompt_too_long":
-        return PromptTooLong(data["prompt_tokens"], data["max_tokens"], data["context_length"])
-    return EngineError(message)
-
-
-def _recv_or_eof(conn: Any) -> tuple[Any, ...] | None:
-    try:
-        return conn.recv()  # type: ignore[no-any-return]
-    except EOFError:
-        return None
+    def _give_up(self, reason: str) -> None:
+        self._state = "fatal"
+        self._fatal = reason
+        log.critical("giving up: %s", reason)
+        if self._on_fatal is not None:
+            self._on_fatal(reason)

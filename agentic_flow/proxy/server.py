@@ -14,14 +14,15 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 from aiohttp import web
 
 from ..engine.base import Engine
-from ..engine.worker import MAX_GROUPS
-from ..errors import AgenticFlowError, PortInUse
+from ..engine.scheduler import MAX_BATCHES
+from ..errors import AgenticFlowError, EngineError, PortInUse
 from ..settings import ProxySettings
 from .admission import Admission
 from .app import create_app
@@ -38,7 +39,8 @@ def configure_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
+async def load_engine(settings: ProxySettings, state: ProxyState,
+                      on_fatal: Callable[[str], None] | None = None) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import store, verify
 
@@ -49,7 +51,7 @@ async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
     state.model_path = str(path)
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
-                                    settings.max_batch, settings.log_level)
+                                    settings.max_batch, settings.log_level, on_fatal=on_fatal)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:
@@ -59,7 +61,7 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
     others = frozenset(n for n in installed if n != name)
     # As many generations run as the inference process can step at once; the rest wait here.
-    admission = Admission(settings.max_batch * MAX_GROUPS, settings.max_queue)
+    admission = Admission(settings.max_batch * MAX_BATCHES, settings.max_queue)
     return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
 
 
@@ -87,10 +89,17 @@ async def serve(settings: ProxySettings) -> int:
     _install_signal_handlers(stop)
     exit_code = 0
 
+    def engine_gave_up(reason: str) -> None:
+        # The inference process keeps dying: exit non-zero so the supervisor above sees it.
+        nonlocal exit_code
+        print(f"error: {reason}", file=sys.stderr, flush=True)
+        exit_code = EngineError.exit_code
+        stop.set()
+
     async def load() -> None:
         nonlocal exit_code
         try:
-            state.engine = await load_engine(settings, state)
+            state.engine = await load_engine(settings, state, on_fatal=engine_gave_up)
             log.info("model loaded; ready")
         except AgenticFlowError as exc:
             state.load_error = str(exc)

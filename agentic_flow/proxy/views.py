@@ -143,10 +143,11 @@ async def health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     admission: Admission = state.admission
     loaded = state.engine is not None
-    engine_error = state.engine.stats().error if state.engine is not None else None
-    error = state.load_error or engine_error
+    engine_stats = state.engine.stats() if state.engine is not None else None
+    error = state.load_error or (engine_stats.error if engine_stats is not None else None)
+    status = "error" if error else ("loading" if engine_stats is None else engine_stats.state)
     body = {
-        "status": "error" if error else ("ok" if loaded else "loading"),
+        "status": status,
         "service": "agentic-flow-proxy",
         "version": __version__,
         "model": state.model_name,
@@ -160,4 +161,4 @@ async def health(request: web.Request) -> web.Response:
     }
     if error:
         body["error"] = error
-    return web.json_response(body, status=200 if loaded and not error else 503)
+    return web.json_response(body, status=200 if status == "ok" else 503)

@@ -1,0 +1,105 @@
+"""Generators kept after their request ended, so the next request that starts with the same tokens
+continues one instead of reading its whole prompt again.
+
+Agents and Claude Code resend the same long system prompt and history with every turn.  A finished
+one-row generator holds the KV cache of everything it read; rewinding it to the length it shares with
+a new prompt and appending the rest costs a fraction of a fresh prefill (measured: 0.04 s instead of
+4.7 s for a 1,800-token shared prefix).
+
+The cache only keeps: which requests may use it (same search options, no seed, a long enough prompt)
+is the scheduler's policy.  Entries are keyed by their token sequence and a lookup returns the entry
+sharing the longest prefix with the new prompt, so an entry serves any conversation that starts the
+same way (a shared system prompt), not just its own.  Memory is bounded by a budget in KV tokens (what
+the entries' generators have allocated) and a number of entries; the least recently kept go first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+
+class HoldsKV(Protocol):
+    """A generator as the cache sees it: how much KV room it has, and how to free it."""
+
+    @property
+    def max_length(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+G = TypeVar("G", bound=HoldsKV)
+
+
+@dataclass
+class _Entry(Generic[G]):
+    key: Hashable  # the search options the generator was built with
+    tokens: list[int]  # what its KV cache holds
+    generator: G
+
+
+@dataclass(frozen=True)
+class Hit(Generic[G]):
+    """A generator taken out of the cache; its first `shared` tokens match the new prompt."""
+
+    generator: G
+    shared: int
+
+
+class PrefixCache(Generic[G]):
+    def __init__(self, min_tokens: int, max_entries: int, budget_tokens: int) -> None:
+        self.min_tokens = min_tokens  # shorter shared prefixes are not worth an entry or a rewind
+        self.max_entries = max_entries
+        self.budget_tokens = budget_tokens
+        self._entries: list[_Entry[G]] = []  # oldest first
+        self.hits = 0
+        self.reused_tokens = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def held_tokens(self) -> int:
+        return sum(e.generator.max_length for e in self._entries)
+
+    def take(self, key: Hashable, tokens: list[int], need_length: int) -> Hit[G] | None:
+        """Remove and return the entry with `key` sharing the longest prefix (at least min_tokens) with
+        `tokens` whose KV room is at least `need_length`.  At least one token is left to append, so the
+        caller always has a next token to sample from."""
+        best: tuple[int, _Entry[G]] | None = None
+        for entry in self._entries:
+            if entry.key != key or entry.generator.max_length < need_length:
+                continue
+            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - 1)
+            if shared >= self.min_tokens and (best is None or shared > best[0]):
+                best = (shared, entry)
+        if best is None:
+            return None
+        shared, entry = best
+        self._entries.remove(entry)
+        self.hits += 1
+        self.reused_tokens += shared
+        return Hit(entry.generator, shared)
+
+    def put(self, key: Hashable, tokens: list[int], generator: G) -> None:
+        """Keep a generator whose KV cache holds `tokens`; evict the oldest entries over the budget.
+        A generator too short to be worth keeping, or too large for the budget, is closed at once."""
+        if len(tokens) < self.min_tokens or generator.max_length > self.budget_tokens:
+            generator.close()
+            return
+        self._entries.append(_Entry(key, tokens, generator))
+        while len(self._entries) > self.max_entries or self.held_tokens > self.budget_tokens:
+            self._entries.pop(0).generator.close()
+
+    def clear(self) -> None:
+        while self._entries:
+            self._entries.pop().generator.close()
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n

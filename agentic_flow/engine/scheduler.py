@@ -1,0 +1,330 @@
+"""The scheduler of the inference process: which requests share a batch, when a batch is rebuilt,
+which finished generator is kept for reuse.  It decides; `costs` prices, `prefix_cache` keeps, and
+`ort` runs.  It reads no pipe: the loop in `worker` hands it commands and it sends events to `out`.
+
+A batch is one onnxruntime-genai generator stepping several requests (rows) at once.  Requests with
+the same generator-wide search options can share a batch (up to `max_batch` rows).  onnxruntime-genai
+batches statically, so when a request arrives while a batch runs we may rebuild the batch from every
+live row's tokens so far (prompt + generated) plus the newcomer, when the cost model says it pays;
+otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import EngineError, InvalidRequestError, PromptTooLong
+from . import costs
+from .base import ChatPrompt, Completion, SamplingOptions, StopReason
+from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
+from .prefix_cache import PrefixCache
+from .stops import StopMatcher
+
+if TYPE_CHECKING:
+    from .ort import SearchKey
+
+log = logging.getLogger(__name__)
+
+MAX_BATCHES = 2  # batches stepped in turn; the proxy admits max_batch x MAX_BATCHES generations
+# Prefix reuse (engine/prefix_cache.py): only prompts this long are worth keeping, and a one-row batch
+# of such a prompt gets HEADROOM more KV room so a longer next turn fits (allocating KV costs TTFT:
+# measured +10-30 ms for 2k tokens, +100-190 ms for 8k).
+PREFIX_MIN_TOKENS = 256
+PREFIX_HEADROOM = 1024
+PREFIX_ENTRIES = 2
+
+
+class Decoder(Protocol):
+    def decode(self, token: int) -> str: ...
+
+
+class Generator(Protocol):
+    """One runtime generator over a batch's rows (engine.ort.Generator)."""
+
+    @property
+    def max_length(self) -> int: ...
+
+    def step(self) -> list[int]: ...
+
+    def done(self) -> bool: ...
+
+    def reuse(self, keep: int, tokens: list[int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Model(Protocol):
+    """What the scheduler needs of a loaded model (engine.ort.OrtModel)."""
+
+    context_length: int
+    eos_ids: frozenset[int]
+
+    def render(self, prompt: ChatPrompt) -> str: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decoder(self) -> Decoder: ...
+
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> Generator: ...
+
+
+class EventSink(Protocol):
+    def send(self, event: Event) -> None: ...
+
+
+@dataclass
+class Job:
+    rid: int
+    prompt_ids: list[int]
+    options: SamplingOptions
+    key: SearchKey
+    decoder: Decoder
+    stops: StopMatcher
+    generated: list[int] = field(default_factory=list)
+    cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache
+    finished: bool = False
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.prompt_ids + self.generated
+
+    @property
+    def remaining(self) -> int:
+        return self.options.max_tokens - len(self.generated)
+
+    @property
+    def load(self) -> costs.RowLoad:
+        return costs.RowLoad(len(self.prompt_ids) + len(self.generated), self.remaining)
+
+
+@dataclass
+class Batch:
+    generator: Generator
+    rows: list[Job]
+
+    @property
+    def live(self) -> list[Job]:
+        return [j for j in self.rows if not j.finished]
+
+
+def loads(jobs: list[Job]) -> list[costs.RowLoad]:
+    return [j.load for j in jobs]
+
+
+def read_prompt(model: Model, prompt: ChatPrompt) -> list[int]:
+    """Render and tokenize; a failure (a template error, text the tokenizer refuses such as a lone
+    surrogate) is this request's fault only, reported as an invalid request."""
+    try:
+        return model.encode(model.render(prompt))
+    except Exception as exc:  # the template and tokenizer are third-party code: any error is possible
+        log.warning("could not read a prompt: %s: %s", type(exc).__name__, exc)
+        raise InvalidRequestError(f"the prompt could not be rendered or tokenized: {exc}") from None
+
+
+class Scheduler:
+    def __init__(self, model: Model, out: EventSink, max_batch: int) -> None:
+        self.model = model
+        self.out = out
+        self.max_batch = max_batch
+        self.pending: deque[Job] = deque()
+        self.batches: list[Batch] = []
+        self.jobs: dict[int, Job] = {}
+        self.deltas: list[tuple[int, str]] = []
+        # The budget holds the two largest entries the context allows: room to grow toward keeping
+        # many conversations' prefixes once the budget is sized from free memory.
+        self.prefixes: PrefixCache[Generator] = PrefixCache(
+            PREFIX_MIN_TOKENS, PREFIX_ENTRIES, 2 * model.context_length)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.batches)
+
+    def stats(self) -> WorkerStats:
+        return WorkerStats(batches=len(self.batches), rows=sum(len(b.rows) for b in self.batches),
+                           generations=len(self.jobs), pending=len(self.pending),
+                           prefix_entries=len(self.prefixes), prefix_hits=self.prefixes.hits,
+                           prefix_tokens=self.prefixes.reused_tokens)
+
+    # ------------------------------------------------------------ requests
+    def submit(self, command: Generate) -> None:
+        from .ort import search_key
+
+        rid, options = command.rid, command.options
+        try:
+            ids = read_prompt(self.model, command.prompt)
+        except InvalidRequestError as exc:
+            self.out.send(Failed(rid, exc))
+            return
+        context = self.model.context_length
+        if len(ids) >= context:
+            self.out.send(Failed(rid, PromptTooLong(len(ids), options.max_tokens, context)))
+            return
+        if len(ids) + options.max_tokens > context:
+            # Clients size max_tokens for large cloud models (Claude Code asks for 32000): rather than
+            # refuse, generate up to the end of the context and report max_tokens if it is reached.
+            options = replace(options, max_tokens=context - len(ids))
+        key = search_key(options.temperature, options.top_p, options.top_k, options.seed)
+        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences))
+        self.jobs[rid] = job
+        self.pending.append(job)
+        self.out.send(Started(rid, len(ids)))
+
+    def cancel(self, rid: int) -> None:
+        job = self.jobs.pop(rid, None)
+        if job is None:
+            return
+        job.finished = True
+        if job in self.pending:
+            self.pending.remove(job)
+        self.reap()
+
+    # ------------------------------------------------------------ batching
+    def admit(self) -> None:
+        """Place pending requests, oldest first, with the later ones that share its search options.
+        Each round ends one of three ways: the newcomers are merged into the running batch of their
+        options (it fits and the cost model says the re-read pays, or there is no room for another
+        batch), or they start a batch of their own (there is room), or they wait (no room, and
+        merging does not fit) until a batch finishes."""
+        while self.pending:
+            job = self.pending[0]
+            mates = [j for j in self.pending if j.key == job.key][: self.max_batch]
+            batch = next((b for b in self.batches if b.rows[0].key == job.key), None)
+            room = len(self.batches) < MAX_BATCHES
+            merge = batch is not None and self._fits(batch.live + mates) and (
+                not room or costs.merge_pays(loads(batch.live), loads(mates)))
+            if not merge and not room:
+                return
+            for j in mates:
+                self.pending.remove(j)
+            if merge and batch is not None:
+                merged = batch.live + mates
+                self._guarded(batch, merged, partial(self._rebuild, batch, merged))
+            else:
+                self._guarded(None, mates, partial(self._add, mates))
+
+    def _add(self, jobs: list[Job]) -> None:
+        self.batches.append(self._start(jobs))
+
+    def _guarded(self, batch: Batch | None, jobs: list[Job], action: Callable[[], None]) -> None:
+        """Start or rebuild a batch; if the runtime fails (out of memory, ...), fail only these jobs."""
+        try:
+            action()
+        except Exception as exc:  # the runtime's errors are not ours to enumerate
+            log.exception("starting a batch failed")
+            self._fail(jobs, exc)
+            if batch is not None and batch in self.batches:
+                self.batches.remove(batch)
+
+    def _fits(self, jobs: list[Job]) -> bool:
+        return len(jobs) <= self.max_batch and costs.kv_length(loads(jobs)) <= self.model.context_length
+
+    def _start(self, jobs: list[Job]) -> Batch:
+        if len(jobs) == 1:
+            reused = self._from_prefix(jobs[0])
+            if reused is not None:
+                return Batch(reused, list(jobs))
+        max_length = costs.kv_length(loads(jobs))
+        if len(jobs) == 1 and len(jobs[0].tokens) >= PREFIX_MIN_TOKENS:
+            max_length += PREFIX_HEADROOM
+        max_length = min(max_length, self.model.context_length)
+        log.debug("batch of %d rows %s, max_length %d, %d batches running",
+                  len(jobs), [j.rid for j in jobs], max_length, len(self.batches))
+        return Batch(self.model.start([j.tokens for j in jobs], jobs[0].key, max_length), list(jobs))
+
+    def _from_prefix(self, job: Job) -> Generator | None:
+        """A kept generator whose KV cache covers a long prefix of this job's tokens, rewound to it."""
+        if job.key.seed is not None:
+            return None  # a seeded request must start from a fresh random state
+        tokens = job.tokens
+        hit = self.prefixes.take(job.key, tokens, costs.kv_length([job.load]))
+        if hit is None:
+            return None
+        hit.generator.reuse(hit.shared, tokens)
+        job.cached_tokens = hit.shared
+        log.debug("request %d reuses %d of %d prompt tokens", job.rid, hit.shared, len(tokens))
+        return hit.generator
+
+    def _keep_prefix(self, batch: Batch) -> None:
+        """Keep a finished one-row generator for the next request with the same prefix, or free it."""
+        job = batch.rows[0]
+        if len(batch.rows) > 1 or job.key.seed is not None:
+            batch.generator.close()
+            return
+        # The last sampled token was never fed back, so the KV cache ends one token earlier.
+        held = job.tokens[:-1] if job.generated else job.tokens
+        self.prefixes.put(job.key, held, batch.generator)
+
+    def _rebuild(self, batch: Batch, jobs: list[Job]) -> None:
+        batch.generator.close()
+        fresh = self._start(jobs)
+        batch.generator, batch.rows = fresh.generator, fresh.rows
+
+    def reap(self) -> None:
+        """Drop finished batches at once; shrink a batch whose finished rows still cost compute."""
+        for batch in list(self.batches):
+            live = batch.live
+            if not live:
+                self._keep_prefix(batch)
+                self.batches.remove(batch)
+            elif len(live) < len(batch.rows) and costs.shrink_pays(len(batch.rows), loads(live)):
+                self._rebuild(batch, live)
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        """End these generations with an error the proxy reports (mid-stream: an error event)."""
+        for job in jobs:
+            if not job.finished:
+                job.finished = True
+                self.jobs.pop(job.rid, None)
+                self.out.send(Failed(job.rid, EngineError(f"inference failed: {exc}")))
+
+    # ------------------------------------------------------------ decoding
+    def step(self) -> None:
+        for batch in list(self.batches):
+            try:
+                tokens = batch.generator.step()
+            except Exception as exc:  # a failed step ends this batch's generations, not the process
+                log.exception("a decode step failed")
+                self._fail(batch.live, exc)
+                batch.generator.close()
+                self.batches.remove(batch)
+                continue
+            exhausted = batch.generator.done()
+            for job, token in zip(batch.rows, tokens, strict=True):
+                if not job.finished:
+                    self._advance(job, token, exhausted)
+        self._flush_deltas()
+        self.reap()
+
+    def _advance(self, job: Job, token: int, exhausted: bool) -> None:
+        if token in self.model.eos_ids:
+            self._finish(job, "end_turn")
+            return
+        job.generated.append(token)
+        text, stop = job.stops.feed(job.decoder.decode(token))
+        if text:
+            self.deltas.append((job.rid, text))
+        if stop is not None:
+            self._finish(job, "stop_sequence", stop)
+        elif job.remaining <= 0 or exhausted:
+            self._finish(job, "max_tokens")
+
+    def _finish(self, job: Job, reason: StopReason, stop: str | None = None) -> None:
+        if reason != "stop_sequence":
+            tail = job.stops.flush()
+            if tail:
+                self.deltas.append((job.rid, tail))
+        self._flush_deltas()  # text must arrive before the end
+        job.finished = True
+        self.jobs.pop(job.rid, None)
+        self.out.send(Finished(job.rid, Completion(reason, stop, len(job.generated), job.cached_tokens)))
+
+    def _flush_deltas(self) -> None:
+        if self.deltas:
+            self.out.send(Deltas(tuple(self.deltas)))
+            self.deltas = []
+

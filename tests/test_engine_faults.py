@@ -1,0 +1,124 @@
+"""The real engine under faults: prompts the template or tokenizer refuse, a killed inference process,
+one that keeps dying, and a huge count_tokens beside a running stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agentic_flow.engine import client
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
+from agentic_flow.engine.client import WorkerEngine
+from agentic_flow.errors import EngineError, InvalidRequestError, Overloaded
+
+FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
+STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
+SURROGATE = ChatPrompt((ChatTurn("user", "\ud800"),))
+
+
+@pytest.fixture()
+async def engine(real_model_dir: Path) -> AsyncIterator[WorkerEngine]:
+    eng = await WorkerEngine.start(real_model_dir, "smollm2-135m", ("cpu",), 0, 4)
+    try:
+        yield eng
+    finally:
+        await eng.close()
+
+
+def greedy(max_tokens: int) -> SamplingOptions:
+    return SamplingOptions(max_tokens=max_tokens, temperature=0.0)
+
+
+async def answer(engine: WorkerEngine, prompt: ChatPrompt = FRANCE, max_tokens: int = 20) -> str:
+    gen = await engine.generate(GenerationRequest(prompt, greedy(max_tokens)))
+    return "".join([d async for d in gen])
+
+
+async def wait_state(engine: WorkerEngine, state: str, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while engine.stats().state != state:
+        assert time.monotonic() - started < timeout, f"still {engine.stats().state}, not {state}"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def kill(engine: WorkerEngine) -> None:
+    pid = engine.stats().extra["worker_pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_lone_surrogate_fails_that_request_only(engine: WorkerEngine) -> None:
+    with pytest.raises(InvalidRequestError, match="could not be rendered or tokenized"):
+        await engine.count_tokens(SURROGATE)
+    with pytest.raises(InvalidRequestError, match="could not be rendered or tokenized"):
+        await engine.generate(GenerationRequest(SURROGATE, greedy(5)))
+    assert await engine.count_tokens(FRANCE) > 0  # both loops still serve
+    assert "Paris" in await answer(engine)
+    assert engine.stats().state == "ok" and engine.stats().extra["restarts"] == 0
+
+
+async def test_a_killed_process_fails_the_stream_and_comes_back(engine: WorkerEngine) -> None:
+    gen = await engine.generate(GenerationRequest(STORY, greedy(2000)))
+    it = gen.__aiter__()
+    await it.__anext__()
+    kill(engine)
+    with pytest.raises(EngineError, match="died"):
+        async for _ in it:
+            pass
+    assert engine.stats().state == "restarting"
+    with pytest.raises(Overloaded):
+        await engine.count_tokens(FRANCE)
+    await wait_state(engine, "ok")
+    assert "Paris" in await answer(engine)
+    assert engine.stats().extra["restarts"] == 1 and engine.stats().running == 0
+
+
+async def test_a_process_that_keeps_dying_is_fatal(engine: WorkerEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client, "MAX_DEATHS", 2)
+    reasons: list[str] = []
+    engine._on_fatal = reasons.append
+    kill(engine)
+    await wait_state(engine, "restarting", timeout=10)
+    await wait_state(engine, "ok")
+    kill(engine)
+    await wait_state(engine, "fatal", timeout=10)
+    assert reasons and "2 failures within 60 s" in reasons[0]
+    assert engine.stats().error == reasons[0]
+    with pytest.raises(EngineError, match="unavailable"):
+        await answer(engine)
+
+
+async def test_a_huge_count_does_not_stall_a_stream(engine: WorkerEngine) -> None:
+    huge = ChatPrompt((ChatTurn("user", "lorem ipsum dolor " * 600_000),))  # ~11 MB
+    gen = await engine.generate(GenerationRequest(STORY, greedy(4000)))
+    gaps: list[float] = []
+    counted: list[float] = []
+
+    async def count() -> None:
+        started = time.monotonic()
+        assert await engine.count_tokens(huge) > 1_000_000
+        counted.append(time.monotonic() - started)
+
+    task: asyncio.Task[None] | None = None
+    last = time.monotonic()
+    async for _ in gen:
+        now = time.monotonic()
+        if task is None:
+            task = asyncio.create_task(count())
+        else:
+            gaps.append(now - last)
+        last = now
+        if task.done():
+            break
+    await gen.aclose()
+    assert task is not None
+    await task
+    print(f"count took {counted[0]:.2f} s; worst gap between deltas meanwhile {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) < counted[0] / 3, (max(gaps), counted[0])
