@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from agentic_flow import supervisor
+from agentic_flow.launcher import supervisor
 
 
 def free_port() -> int:

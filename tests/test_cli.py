@@ -25,11 +25,12 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from agentic_flow import __version__, pidfile, supervisor
+from agentic_flow import __version__
+from agentic_flow.launcher import records, supervisor
 from agentic_flow.cli.main import app
 from agentic_flow.errors import PortInUse, ProxyError
 from agentic_flow.settings import run_settings, state_dir
-from agentic_flow.task import TaskOptions, find_agent, plan
+from agentic_flow.agents.plan import TaskOptions, find_agent, plan
 from tests.proxyproc import free_port, running_proxy
 
 AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
@@ -256,13 +257,13 @@ def test_stale_pid_files_are_not_trusted(decoy: subprocess.Popen[bytes]) -> None
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     for pid, port in ((decoy.pid, 40001), (gone.pid, 40002)):
-        pidfile.write(pidfile.ProxyRecord(pid, "127.0.0.1", port, f"http://127.0.0.1:{port}", "m", True))
+        records.write(records.ProxyRecord(pid, "127.0.0.1", port, f"http://127.0.0.1:{port}", "m", True))
     result = runner.invoke(app, ["proxy", "stop"])
     assert result.exit_code == 1 and "no proxy is running" in result.stderr
     assert decoy.poll() is None  # `proxy stop` did not kill a stranger that reuses a recorded pid
-    assert pidfile.running() == ([], [])  # the stale records were removed
+    assert records.running() == ([], [])  # the stale records were removed
 
-    pidfile.write(pidfile.ProxyRecord(decoy.pid, "127.0.0.1", 40001, "http://127.0.0.1:40001", "m", True))
+    records.write(records.ProxyRecord(decoy.pid, "127.0.0.1", 40001, "http://127.0.0.1:40001", "m", True))
     status = runner.invoke(app, ["proxy", "status"])
     assert status.exit_code == 1
     assert "removed a stale record" in status.stderr and "no proxy is running" in status.stderr

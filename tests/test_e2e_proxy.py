@@ -14,7 +14,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from agentic_flow import supervisor
+from agentic_flow.launcher import supervisor
 from tests.proxyproc import running_proxy
 
 # anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.

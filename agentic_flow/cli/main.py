@@ -16,9 +16,9 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import ConfigError
-from ..optimizer import PRIORITIES
+from ..agents.optimizer import PRIORITIES
 from ..settings import environ, run_settings
-from ..task import Hooks, TaskOptions, find_agent, plan, run_task
+from ..agents.plan import Hooks, TaskOptions, find_agent, plan, run_task
 from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, cli_errors, err, out
 
@@ -174,7 +174,7 @@ def claude_code(ctx: typer.Context) -> None:
                               "install it with `npm install -g @anthropic-ai/claude-code`")
         settings = run_settings(provider="onnx")
         hooks = ConsoleHooks(show_text=False)
-        from ..task import LOCAL_PLACEHOLDER_KEY, local_proxy
+        from ..agents.plan import LOCAL_PLACEHOLDER_KEY, local_proxy
 
         with local_proxy(settings.proxy, hooks) as url:
             env = {**environ(), "ANTHROPIC_BASE_URL": url,

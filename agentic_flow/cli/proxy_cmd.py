@@ -8,7 +8,7 @@ import os
 import typer
 from rich.table import Table
 
-from .. import pidfile, supervisor
+from ..launcher import records, supervisor
 from ..errors import PortInUse, ProxyError
 from ..settings import proxy_settings
 from .common import cli_errors, err, out
@@ -47,7 +47,7 @@ def start(
                 except BaseException:
                     supervisor.stop(handle)
                     raise
-            pidfile.write(pidfile.ProxyRecord(handle.pid or 0, settings.host, settings.port, url,
+            records.write(records.ProxyRecord(handle.pid or 0, settings.host, settings.port, url,
                                               settings.model, True))
             out.print(url)
             return
@@ -55,11 +55,11 @@ def start(
 
         configure_logging(settings.log_level)
 
-        pidfile.write(pidfile.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
+        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
         try:
             code = asyncio.run(serve(settings))
         finally:
-            pidfile.remove(settings.port)
+            records.remove(settings.port)
         raise typer.Exit(code)
 
 
@@ -70,7 +70,7 @@ def status() -> None:
     Example: agentic-flow proxy status
     """
     with cli_errors():
-        live, stale = pidfile.running()
+        live, stale = records.running()
         for path in stale:
             err.print(f"removed a stale record: {path}", highlight=False)
         if not live:
@@ -93,12 +93,12 @@ def stop(
     Example: agentic-flow proxy stop --port 3001
     """
     with cli_errors():
-        live, _ = pidfile.running()
+        live, _ = records.running()
         targets = [r for r in live if port is None or r.port == port]
         if not targets:
             err.print("no proxy is running" + (f" on port {port}" if port else ""))
             raise typer.Exit(1)
         for rec in targets:
             supervisor.terminate_tree(rec.pid)
-            pidfile.remove(rec.port)
+            records.remove(rec.port)
             out.print(f"stopped the proxy on port {rec.port} (pid {rec.pid})")

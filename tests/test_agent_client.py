@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from agentic_flow.errors import AgentError, ConfigError
-from agentic_flow.runner import (
+from agentic_flow.agents.client import (
     AgentRun,
     SSEDecoder,
     SSEEvent,

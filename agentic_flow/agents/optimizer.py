@@ -15,8 +15,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .errors import ConfigError
-from .settings import DEFAULT_MODEL
+from ..errors import ConfigError
+from ..settings import DEFAULT_MODEL
 
 Priority = Literal["quality", "balanced", "cost", "speed", "privacy"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)

@@ -19,8 +19,8 @@ from typing import Any
 
 import psutil
 
-from .errors import PortInUse, ProxyError
-from .settings import ProxySettings, environ, state_dir
+from ..errors import PortInUse, ProxyError
+from ..settings import ProxySettings, environ, state_dir
 
 SERVICE = "agentic-flow-proxy"
 POLL_SECONDS = 0.1

@@ -12,12 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import optimizer, supervisor
-from .agents.loader import AgentSpec, default_search_dirs, discover
-from .errors import ConfigError
-from .models import store
-from .runner import AgentResult, AgentRun, run_agent
-from .settings import DEFAULT_MODEL, Resolved, RunSettings
+from . import optimizer
+from ..launcher import supervisor
+from .loader import AgentSpec, default_search_dirs, discover
+from ..errors import ConfigError
+from ..models import store
+from .client import AgentResult, AgentRun, run_agent
+from ..settings import DEFAULT_MODEL, Resolved, RunSettings
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
