@@ -26,12 +26,13 @@ import pytest
 from typer.testing import CliRunner
 
 from agentic_flow import __version__
-from agentic_flow.launcher import records, supervisor
+from agentic_flow.agents.plan import TaskOptions, find_agent, plan
 from agentic_flow.cli.main import app
 from agentic_flow.errors import PortInUse, ProxyError
-from agentic_flow.settings import run_settings, state_dir
-from agentic_flow.agents.plan import TaskOptions, find_agent, plan
-from tests.proxyproc import free_port, running_proxy
+from agentic_flow.launcher import records, supervisor
+from agentic_flow.proxy.health import HealthStatus
+from agentic_flow.settings import ProxySettings, run_settings, state_dir
+from tests.conftest import ProxyFactory
 
 AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
 KEY = "test-key-123"
@@ -68,21 +69,20 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.fixture()
 def local_model(real_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """The CLI will start its own proxy for the real model on a free port; returns the port."""
-    port = free_port()
+    port = supervisor.free_port()
     monkeypatch.setenv("ONNX_MODEL_PATH", str(real_model_dir))
     monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
     return port
 
 
 @pytest.fixture(scope="module")
-def keyed_proxy(real_model_dir: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[supervisor.ProxyHandle]:
+def keyed_proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
     """One real proxy that requires KEY, shared by the tests that only need a running proxy."""
-    with running_proxy(real_model_dir, tmp_path_factory.mktemp("keyed"), api_key=KEY) as handle:
+    with proxy_factory(api_key=KEY) as handle:
         yield handle
 
 
-def port_of(handle: supervisor.ProxyHandle) -> int:
+def port_of(handle: supervisor.ProxyProcess) -> int:
     return int(handle.url.rsplit(":", 1)[1])
 
 
@@ -296,7 +296,7 @@ def test_port_held_by_something_else(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_proxy_that_exits_early_is_reported_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
+    port = supervisor.free_port()
     monkeypatch.setenv("ONNX_MODEL_PATH", str(tmp_path))  # an empty folder is no model
     monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
     result = cli("--agent", "coder", "--task", "hi")
@@ -353,7 +353,7 @@ def test_sigint_mid_stream_exits_130_and_stops_the_proxy(local_model: int) -> No
 
 
 def test_proxy_start_detach_status_stop(real_model_dir: Path) -> None:
-    port = free_port()
+    port = supervisor.free_port()
     started = cli("proxy", "start", "--detach", "--port", str(port), "--model", str(real_model_dir))
     record_path = state_dir() / "proxies" / f"{port}.json"
     try:
@@ -384,7 +384,7 @@ def test_proxy_start_detach_status_stop(real_model_dir: Path) -> None:
 # ---------------------------------------------------------------- real subprocesses, a running proxy
 
 
-def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.ProxyProcess) -> None:
     port = port_of(keyed_proxy)
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "8", "--verbose",
                  env={"ONNX_PROXY_PORT": str(port), "AGENTIC_FLOW_API_KEY": KEY})
@@ -395,11 +395,11 @@ def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.Pr
     assert KEY not in result.stderr + result.stdout
     assert result.stdout.strip()
     health = supervisor.probe(keyed_proxy.url)
-    assert health is not None and health["status"] == "ok" and health["pid"] == keyed_proxy.pid
+    assert health is not None and health.status is HealthStatus.OK and health.pid == keyed_proxy.pid
     assert keyed_proxy.process is not None and keyed_proxy.process.poll() is None
 
 
-def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--max-tokens", "12", "--temperature", "0", "--json",
                  stdin=FRANCE + "\n", env=env)
@@ -414,7 +414,7 @@ def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyHandle) -> Non
     assert data["request_id"].startswith("req_")
 
 
-def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY,
            "ANTHROPIC_API_KEY": "unused", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "8", "--optimize",
@@ -424,7 +424,7 @@ def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: superviso
     assert "priority privacy" in result.stderr and "<- chosen" in result.stderr
 
 
-def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", "-", "--max-tokens", "12", "--temperature", "0",
                  "--no-stream", stdin=FRANCE, env=env)
@@ -432,8 +432,8 @@ def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyHandle) -> None:
     assert "Paris" in result.stdout
 
 
-def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: supervisor.ProxyHandle) -> None:
-    unused_port = free_port()
+def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: supervisor.ProxyProcess) -> None:
+    unused_port = supervisor.free_port()
     env = {"ONNX_PROXY_URL": keyed_proxy.url + "/", "ONNX_PROXY_PORT": str(unused_port),
            "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "12", "--temperature", "0",
@@ -441,10 +441,10 @@ def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: superviso
     assert result.returncode == 0, result.stderr
     assert "Paris" in json.loads(result.stdout)["text"]
     assert proxy_processes(unused_port) == []
-    assert not supervisor.port_is_open("127.0.0.1", unused_port)
+    assert not supervisor.port_in_use(ProxySettings(port=unused_port))
 
 
-def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ANTHROPIC_BASE_URL": keyed_proxy.url, "ANTHROPIC_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "12", "--temperature", "0",
                  "--provider", "anthropic", "--json", env=env)

@@ -9,13 +9,12 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import anthropic
 import pytest
 
 from agentic_flow.launcher import supervisor
-from tests.proxyproc import running_proxy
+from tests.conftest import ProxyFactory
 
 # anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.
 GREEDY = {"temperature": 0}
@@ -23,13 +22,13 @@ FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.fixture(scope="module")
-def proxy(real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[supervisor.ProxyHandle]:
-    with running_proxy(real_model_dir, tmp_path_factory.mktemp("proxyhome")) as handle:
+def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
+    with proxy_factory() as handle:
         yield handle
 
 
 @pytest.fixture()
-def client(proxy: supervisor.ProxyHandle) -> Iterator[anthropic.Anthropic]:
+def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
         yield sdk  # closed after the test: no pooled connection is left for the GC to find
 
@@ -148,7 +147,7 @@ def _events(raw: bytes) -> list[tuple[str, dict[str, object]]]:
     return events
 
 
-def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyHandle) -> None:
+def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyProcess) -> None:
     status, headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", {
         "model": "claude-haiku-4-5", "max_tokens": 12, "stream": True, "messages": FRANCE,
         "temperature": 0}, {"x-api-key": "anything", "anthropic-version": "2023-06-01"})
@@ -168,7 +167,7 @@ def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyHandle) -> No
     assert events["message_delta"]["delta"]["stop_reason"] == "max_tokens"  # type: ignore[index]
 
 
-def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyHandle) -> None:
+def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyProcess) -> None:
     body = {
         "model": "claude-sonnet-4-5", "max_tokens": 5, "stream": False,
         "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
@@ -186,7 +185,7 @@ def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyHand
     assert json.loads(raw)["content"][0]["type"] == "text"
 
 
-def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyHandle) -> None:
+def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyProcess) -> None:
     req = urllib.request.Request(f"{proxy.url}/v1/messages", data=b"{not json", method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=10)
@@ -196,7 +195,7 @@ def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyHandle) -> None:
     assert body["request_id"].startswith("req_")
 
 
-def test_wrong_method_is_405_in_envelope(proxy: supervisor.ProxyHandle) -> None:
+def test_wrong_method_is_405_in_envelope(proxy: supervisor.ProxyProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{proxy.url}/v1/messages", timeout=10)
     assert info.value.code == 405
@@ -208,7 +207,7 @@ def _health(url: str) -> dict[str, object]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyHandle) -> None:
+def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyProcess) -> None:
     body = json.dumps({"model": "m", "max_tokens": 2000, "stream": True, "messages": [
         {"role": "user", "content": "Write a very long story about a dragon."}]}).encode()
     host, port = proxy.url.removeprefix("http://").split(":")
@@ -226,7 +225,7 @@ def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyHandl
         time.sleep(0.02)
 
 
-def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.ProxyHandle) -> None:
+def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.ProxyProcess) -> None:
     with anthropic.Anthropic(base_url=proxy.url, api_key="x", max_retries=0) as client:
         worker = threading.Thread(target=lambda: client.messages.create(
             model="m", max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
@@ -244,8 +243,8 @@ def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.Proxy
 
 # ------------------------------------------------------------------ separate proxies
 
-def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path, api_key="s3cret") as handle:
+def test_required_api_key(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(api_key="s3cret") as handle:
         with anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0) as bad:
             with pytest.raises(anthropic.AuthenticationError):
                 bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
@@ -258,8 +257,8 @@ def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
         assert status == 200
 
 
-def test_full_queue_is_overloaded_error(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path, "--max-batch", "1", "--max-queue", "0") as handle:
+def test_full_queue_is_overloaded_error(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(max_batch=1, max_queue=0) as handle:
         with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
             long = [{"role": "user", "content": "Write a very long essay about the sea."}]
             streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
@@ -276,10 +275,10 @@ def test_full_queue_is_overloaded_error(real_model_dir: Path, tmp_path: Path) ->
                     s.__exit__(None, None, None)
 
 
-def test_a_dead_inference_process_is_reported(real_model_dir: Path, tmp_path: Path) -> None:
+def test_a_dead_inference_process_is_reported(proxy_factory: ProxyFactory) -> None:
     import psutil
 
-    with running_proxy(real_model_dir, tmp_path) as handle:
+    with proxy_factory() as handle:
         children = psutil.Process(handle.pid).children(recursive=True)
         assert children, "the inference process should be a child of the proxy"
         for child in children:
@@ -319,8 +318,8 @@ def _read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         assert handle.process is not None
         with _start_stream(handle.url, 150) as sock:
             handle.process.send_signal(signal.SIGTERM)
@@ -333,8 +332,8 @@ def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(real_model_dir: P
             socket.create_connection(("127.0.0.1", int(handle.url.rsplit(":", 1)[1])), timeout=2)
 
 
-def test_a_second_signal_exits_at_once(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_a_second_signal_exits_at_once(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         assert handle.process is not None
         with _start_stream(handle.url, 4000):
             handle.process.send_signal(signal.SIGTERM)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from . import optimizer
 from ..launcher import supervisor
@@ -18,7 +17,8 @@ from .loader import AgentSpec, default_search_dirs, discover
 from ..errors import ConfigError
 from ..models import store
 from .client import AgentResult, AgentRun, run_agent
-from ..settings import DEFAULT_MODEL, Resolved, RunSettings
+from ..proxy.health import Health
+from ..settings import DEFAULT_MODEL, ProxySettings, Resolved, RunSettings
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
@@ -59,7 +59,7 @@ class Hooks:
     def notice(self, message: str) -> None: ...
 
     @contextmanager
-    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
         yield lambda health: None
 
 
@@ -133,13 +133,11 @@ def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Ho
 
 
 @contextmanager
-def local_proxy(proxy: Any, hooks: Hooks) -> Iterator[str]:
+def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
     """Reuse a healthy proxy on the port or start one; stop only the one we started."""
-    with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
-        handle = supervisor.ensure_proxy(proxy, on_status=on_status)
-    if handle.reused:
-        hooks.notice(f"using the proxy already running at {handle.url}")
-    try:
-        yield handle.url
-    finally:
-        supervisor.stop(handle)
+    with ExitStack() as stack:
+        with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
+            running = stack.enter_context(supervisor.reuse_or_launch(proxy, on_status=on_status))
+        if running.reused:
+            hooks.notice(f"using the proxy already running at {running.url}")
+        yield running.url

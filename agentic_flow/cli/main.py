@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import ConfigError
+from ..proxy.health import Health
 from ..agents.optimizer import PRIORITIES
 from ..settings import environ, run_settings
 from ..agents.plan import Hooks, TaskOptions, find_agent, plan, run_task
@@ -53,9 +54,9 @@ class ConsoleHooks(Hooks):
         err.print(message, highlight=False)
 
     @contextmanager
-    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
         with err.status(message) as status:
-            yield lambda health: status.update(f"{message} ({health.get('status')})")
+            yield lambda health: status.update(f"{message} ({health.status.value})")
 
 
 def read_task(task: str | None) -> str | None:

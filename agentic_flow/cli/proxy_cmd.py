@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..launcher import records, supervisor
-from ..errors import PortInUse, ProxyError
+from ..errors import ProxyError
 from ..settings import proxy_settings
 from .common import cli_errors, err, out
 
@@ -34,20 +34,11 @@ def start(
         url = supervisor.base_url(settings)
         if supervisor.probe(url) is not None:
             raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
-        # Checked here because a detached child's own PortInUse would only reach us as "exited early".
-        if supervisor.port_is_open("127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host,
-                                   settings.port):
-            raise PortInUse(f"port {settings.port} is in use by something that is not an agentic-flow proxy; "
-                            "choose another with --port or ONNX_PROXY_PORT")
+        supervisor.check_port_free(settings)
         if detach:
-            handle = supervisor.spawn(settings, detach=True)
             with err.status(f"loading {settings.model} ..."):
-                try:
-                    supervisor.wait_healthy(handle, 300)
-                except BaseException:
-                    supervisor.stop(handle)
-                    raise
-            records.write(records.ProxyRecord(handle.pid or 0, settings.host, settings.port, url,
+                proxy = supervisor.start(settings, detach=True, deadline_s=300)
+            records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, url,
                                               settings.model, True))
             out.print(url)
             return
@@ -78,9 +69,12 @@ def status() -> None:
             raise typer.Exit(1)
         table = Table("pid", "url", "model", "status", "in flight", "uptime (s)")
         for rec in live:
-            health = supervisor.probe(rec.url) or {}
-            table.add_row(str(rec.pid), rec.url, rec.model, str(health.get("status", "not answering")),
-                          str(health.get("requests_in_flight", "-")), str(health.get("uptime_seconds", "-")))
+            health = supervisor.probe(rec.url)
+            if health is None:
+                table.add_row(str(rec.pid), rec.url, rec.model, "not answering", "-", "-")
+            else:
+                table.add_row(str(rec.pid), rec.url, rec.model, health.status.value,
+                              str(health.requests_in_flight), str(health.uptime_seconds))
         out.print(table)
 
 

@@ -132,7 +132,12 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
     def first_then_force(signum: int) -> None:
         if stop.is_set():
-            # A second signal: the user does not want to wait for the drain.
+            # A second signal: the user does not want to wait for the drain.  The inference process
+            # goes with us; orphaned, it would finish its batch first.
+            children = psutil.Process().children(recursive=True)
+            for child in children:
+                child.kill()
+            psutil.wait_procs(children, timeout=2)  # a SIGKILL lands when the child is next scheduled
             os._exit(128 + signum)
         log.info("received %s", signal.Signals(signum).name)
         stop.set()

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from ..engine.base import Engine
 from ..errors import NotFound
+from .. import __version__
 from .admission import Admission
+from .health import Health, HealthStatus
 
 
 @dataclass
@@ -33,6 +35,17 @@ class ProxyState:
                 f"model: {requested} is installed but this proxy serves {self.model_name}; "
                 f"start it with --model {requested} to use it"
             )
+
+    def health(self) -> Health:
+        error = self.load_error or (self.engine.stats().error if self.engine is not None else None)
+        status = HealthStatus.ERROR if error else (HealthStatus.OK if self.engine is not None else HealthStatus.LOADING)
+        return Health(
+            status=status, version=__version__, model=self.model_name, model_path=self.model_path,
+            providers=self.providers, loaded=self.engine is not None,
+            uptime_seconds=round(time.monotonic() - self.started, 3),
+            requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting,
+            pid=self.pid, error=error,
+        )
 
 
 STATE = web.AppKey("state", ProxyState)

@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
 
-from .. import __version__
 from ..engine.base import Engine, GenerationRequest
 from ..errors import InvalidRequestError, NotFound, NotReady
 from . import sse
-from .admission import Admission
 from .middlewares import REQUEST_ID
 from .prompt import sampling_options, to_chat_prompt
 from .protocol import parse_count_tokens_request, parse_messages_request
@@ -145,24 +142,5 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    admission: Admission = state.admission
-    loaded = state.engine is not None
-    engine_error = state.engine.stats().error if state.engine is not None else None
-    error = state.load_error or engine_error
-    body = {
-        "status": "error" if error else ("ok" if loaded else "loading"),
-        "service": "agentic-flow-proxy",
-        "version": __version__,
-        "model": state.model_name,
-        "model_path": state.model_path,
-        "providers": list(state.providers),
-        "loaded": loaded,
-        "uptime_seconds": round(time.monotonic() - state.started, 3),
-        "requests_in_flight": admission.running,
-        "requests_waiting": admission.waiting,
-        "pid": state.pid,
-    }
-    if error:
-        body["error"] = error
-    return web.json_response(body, status=200 if loaded and not error else 503)
+    report = request.app[STATE].health()
+    return web.json_response(report.to_json(), status=report.status.http_status)
