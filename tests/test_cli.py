@@ -170,6 +170,19 @@ def test_proxy_start_on_a_public_host_needs_a_key() -> None:
     assert "without an API key" in result.stderr
 
 
+@pytest.mark.parametrize("args", [["--max-queue", "-5"], ["--port", "\u0663\u0660\u0660\u0661"], ["--port", "0"]])
+def test_proxy_start_refuses_bad_numbers(args: list[str]) -> None:
+    result = runner.invoke(app, ["proxy", "start", *args])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.stderr
+
+
+def test_an_ftp_proxy_url_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["--agent", "coder", "--task", "x"], env={"ONNX_PROXY_URL": "ftp://127.0.0.1"})
+    assert result.exit_code == 2
+    assert "is not an http:// or https:// URL" in result.stderr
+
+
 def test_proxy_status_and_stop_with_nothing_running() -> None:
     status = runner.invoke(app, ["proxy", "status"])
     assert (status.exit_code, status.stderr.strip()) == (1, "no proxy is running")

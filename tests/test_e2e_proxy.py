@@ -332,6 +332,19 @@ def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: Pr
             socket.create_connection(("127.0.0.1", int(handle.url.rsplit(":", 1)[1])), timeout=2)
 
 
+def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(grace_seconds=0.5) as handle:
+        assert handle.process is not None
+        with _start_stream(handle.url, 4000) as sock:
+            handle.process.send_signal(signal.SIGTERM)
+            rest = _read_to_end(sock)
+        assert b"message_stop" not in rest
+        # an error event, then a well-formed end of the chunked body: the client knows it was cut
+        assert b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"' in rest
+        assert rest.endswith(b"\n\n\r\n0\r\n\r\n")
+        assert handle.process.wait(timeout=30) == 0
+
+
 def test_a_second_signal_exits_at_once(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         assert handle.process is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import typer
@@ -11,7 +10,7 @@ from rich.table import Table
 from ..launcher import records, supervisor
 from ..errors import ProxyError
 from ..settings import proxy_settings
-from .common import cli_errors, err, out
+from .common import cli_errors, count, err, out
 
 app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_help=True)
 
@@ -19,10 +18,11 @@ app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_h
 @app.command()
 def start(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (non-loopback needs --api-key)."),
-    port: int | None = typer.Option(None, help="Port [env: ONNX_PROXY_PORT, default 3001]."),
+    port: int | None = typer.Option(None, parser=count(1), help="Port [env: ONNX_PROXY_PORT, default 3001]."),
     model: str | None = typer.Option(None, help="Catalog name or model folder [env: ONNX_MODEL_PATH]."),
     api_key: str | None = typer.Option(None, help="Require this key [env: AGENTIC_FLOW_API_KEY]."),
-    max_queue: int | None = typer.Option(None, help="Requests that may wait before 529 overloaded (64)."),
+    max_queue: int | None = typer.Option(None, parser=count(0),
+                                         help="Requests that may wait before 529 overloaded (64)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
 ) -> None:
     """Start the proxy: verify and load the model, then serve the Anthropic Messages API.
@@ -42,13 +42,11 @@ def start(
                                               settings.model, True))
             out.print(url)
             return
-        from ..proxy.server import configure_logging, serve
-
-        configure_logging(settings.log_level)
+        from ..proxy.server import run
 
         records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
         try:
-            code = asyncio.run(serve(settings))
+            code = run(settings)
         finally:
             records.remove(settings.port)
         raise typer.Exit(code)

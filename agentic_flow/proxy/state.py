@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .. import __version__
 from ..engine.base import Engine
 from ..errors import NotFound
-from .. import __version__
 from .admission import Admission
 from .health import Health, HealthStatus
 
@@ -28,6 +29,17 @@ class ProxyState:
     load_error: str | None = None
     started: float = field(default_factory=time.monotonic)
     pid: int = field(default_factory=os.getpid)
+    # Streams being written, so that shutdown can end them with an error event when the grace is over.
+    streams: set[asyncio.Task[object]] = field(default_factory=set)
+    grace_over: bool = False
+
+    def cut_streams(self) -> list[asyncio.Task[object]]:
+        """Cancel every stream; each sees `grace_over` and ends with an error event, not a silent cut."""
+        self.grace_over = True
+        tasks = list(self.streams)
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     def check_model_name(self, requested: str) -> None:
         if requested in self.other_models:

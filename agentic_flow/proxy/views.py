@@ -65,8 +65,27 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, model: str, generation: Any) -> web.StreamResponse:
+    state = request.app[STATE]
     response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
     await response.prepare(request)
+    task = asyncio.current_task()
+    assert task is not None
+    state.streams.add(task)
+    try:
+        await _write_events(request, response, model, generation)
+    except asyncio.CancelledError:
+        if not state.grace_over:
+            raise  # the client went away
+        # The proxy is stopping and the grace period is over: say so, as Anthropic does when it goes
+        # away, rather than end the stream as if the answer were complete.
+        await response.write(sse.error_event("overloaded_error", "the server is shutting down; retry"))
+    finally:
+        state.streams.discard(task)
+    await response.write_eof()
+    return response
+
+
+async def _write_events(request: web.Request, response: web.StreamResponse, model: str, generation: Any) -> None:
     # aclosing: when the client goes away (a failed write, or the handler cancelled), the event
     # generator closes at once, and with it the generation, freeing the engine within one token.
     async with aclosing(sse.message_events(sse.new_message_id(), model, generation)) as events:
@@ -78,8 +97,6 @@ async def _stream(request: web.Request, model: str, generation: Any) -> web.Stre
         except Exception as exc:  # headers are sent: report it inside the stream, as Anthropic does
             log.exception("generation failed mid-stream (%s)", request[REQUEST_ID])
             await response.write(sse.error_event("api_error", f"generation failed: {type(exc).__name__}"))
-    await response.write_eof()
-    return response
 
 
 async def count_tokens(request: web.Request) -> web.Response:
