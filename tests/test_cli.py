@@ -26,12 +26,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agentic_flow import __version__
-from agentic_flow.agents.plan import TaskOptions, find_agent, plan
 from agentic_flow.cli.main import app
 from agentic_flow.errors import PortInUse, ProxyError
 from agentic_flow.launcher import records, supervisor
 from agentic_flow.proxy.health import HealthStatus
-from agentic_flow.settings import ProxySettings, run_settings, state_dir
+from agentic_flow.settings import ProxySettings, state_dir
 from tests.conftest import ProxyFactory
 
 AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
@@ -195,61 +194,6 @@ def test_claude_code_not_installed_in_process(tmp_path: Path, monkeypatch: pytes
     result = runner.invoke(app, ["claude-code", "-p", "hi"])
     assert result.exit_code == 2
     assert "Claude Code is not installed" in result.stderr and "npm install" in result.stderr
-
-
-def test_optimize_plans_by_priority_and_keeps_the_configured_local_model(real_model_dir: Path,
-                                                                          tmp_path: Path) -> None:
-    settings = run_settings(env={"ONNX_MODEL_PATH": str(real_model_dir), "ANTHROPIC_API_KEY": "k"})
-    spec = find_agent("coder", settings, tmp_path)
-    private = plan(TaskOptions("coder", "hi", optimize=True, priority="privacy"), settings, spec)
-    # The store is empty: the optimizer's local pick runs on the folder ONNX_MODEL_PATH names.
-    assert (private.provider.value, private.model) == ("onnx", str(real_model_dir))
-    assert private.choice is not None and "<- chosen" in private.choice.explanation
-    best = plan(TaskOptions("coder", "hi", optimize=True, priority="quality"), settings, spec)
-    assert (best.provider.value, best.model) == ("anthropic", "claude-opus-4-5")
-    no_key = run_settings(env={"ONNX_MODEL_PATH": str(real_model_dir)})
-    assert plan(TaskOptions("coder", "hi", optimize=True, priority="quality"), no_key, spec).provider.value == "onnx"
-
-
-def write_agent(folder: Path, name: str, model: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.md").write_text(f"---\nname: {name}\ndescription: d\nmodel: {model}\n---\nBe brief.\n")
-
-
-@pytest.mark.parametrize(
-    ("agent_model", "flag", "provider", "planned"),
-    [
-        # Claude Code agent files name models by alias: never taken for a local model name
-        ("sonnet", None, "onnx", "LOCAL"),
-        ("opus", None, "anthropic", "claude-opus-4-5"),
-        ("inherit", None, "anthropic", "claude-sonnet-4-5"),
-        ("inherit", None, "onnx", "LOCAL"),
-        ("claude-haiku-4-5", None, "onnx", "LOCAL"),
-        ("smollm2-135m", None, "anthropic", "claude-sonnet-4-5"),
-        # an explicit --model is sent as given (ANTHROPIC_BASE_URL may serve any name)
-        ("sonnet", "my-gateway-model", "anthropic", "my-gateway-model"),
-        ("sonnet", "haiku", "anthropic", "claude-haiku-4-5"),
-    ],
-)
-def test_plan_picks_the_model_for_the_provider(tmp_path: Path, agent_model: str, flag: str | None,
-                                               provider: str, planned: str) -> None:
-    write_agent(tmp_path / "agents", "mine", agent_model)
-    env = {"ANTHROPIC_API_KEY": "k", "ONNX_MODEL_PATH": "/models/local"}
-    settings = run_settings(provider=provider, model=flag, agents_dir=str(tmp_path / "agents"), env=env)
-    the_plan = plan(TaskOptions("mine", "hi"), settings, find_agent("mine", settings, tmp_path))
-    assert the_plan.model == ("/models/local" if planned == "LOCAL" else planned)
-
-
-def test_agents_dir_flag_then_env_then_project_then_builtin(tmp_path: Path) -> None:
-    write_agent(tmp_path / "flag", "both", "from-flag")
-    write_agent(tmp_path / "env", "both", "from-env")
-    write_agent(tmp_path / "env", "only-env", "x")
-    write_agent(tmp_path / ".claude" / "agents", "only-project", "x")
-    settings = run_settings(agents_dir=str(tmp_path / "flag"), env={"AGENTS_DIR": str(tmp_path / "env")})
-    assert find_agent("both", settings, tmp_path).model == "from-flag"
-    assert find_agent("only-env", settings, tmp_path).folder == "AGENTS_DIR"  # still searched after the flag
-    assert find_agent("only-project", settings, tmp_path).folder == "project"
-    assert find_agent("coder", settings, tmp_path).folder == "builtin"
 
 
 # ---------------------------------------------------------------- pid files
