@@ -172,14 +172,16 @@ def _count(flag: str, minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"--grace {raw!r} is not a number of seconds") from None
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"--grace {raw!r} must be 0 or more seconds")
-    return value
+def _seconds(flag: str, minimum: float = 0.0) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{flag} {raw!r} is not a number of seconds") from None
+        if not minimum <= value < float("inf"):
+            raise ConfigError(f"{flag} {raw!r} must be {minimum:g} or more seconds")
+        return value
+    return parse
 
 
 def _log_level(raw: str) -> str:
@@ -210,7 +212,14 @@ class ProxySettings:
         "--max-queue", "requests that may wait before 529 overloaded", _count("--max-queue", 0)))
     max_batch: int = field(default=4, metadata=_option("--max-batch", "rows in one batch", _count("--max-batch", 1)))
     grace_seconds: float = field(default=10.0, metadata=_option(
-        "--grace", "seconds in-flight streams get to finish on shutdown", _seconds))
+        "--grace", "seconds in-flight streams get to finish on shutdown", _seconds("--grace")))
+    idle_timeout: float = field(default=15.0, metadata=_option(
+        "--idle-timeout", "close a connection without a complete request head after this many seconds "
+        "(slow headers, idle keep-alive)", _seconds("--idle-timeout", 0.1)))
+    body_timeout: float = field(default=60.0, metadata=_option(
+        "--body-timeout", "seconds a client has to send a request body", _seconds("--body-timeout", 0.1)))
+    max_connections: int = field(default=512, metadata=_option(
+        "--max-connections", "open connections at most; one more gets 529", _count("--max-connections", 1)))
     log_level: str = field(default="info", metadata=_option("--log-level", "debug, info, warning or error",
                                                             _log_level))
     # Exit when this process dies (the CLI that started us).

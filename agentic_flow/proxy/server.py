@@ -25,17 +25,12 @@ from ..errors import AgenticFlowError, PortInUse
 from ..settings import ProxySettings
 from .admission import Admission
 from .app import create_app
+from .connections import ProxyRunner
+from .logs import configure_logging
 from .state import ProxyState
 
 log = logging.getLogger(__name__)
 
-
-
-def configure_logging(level: str) -> None:
-    """The proxy logs to stderr, whether it runs as `python -m agentic_flow.proxy` or in the foreground
-    of `agentic-flow proxy start`."""
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 async def load_engine(settings: ProxySettings, state: ProxyState) -> Engine:
@@ -60,7 +55,8 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     others = frozenset(n for n in installed if n != name)
     # As many generations run as the inference process can step at once; the rest wait here.
     admission = Admission(settings.max_batch * MAX_GROUPS, settings.max_queue)
-    return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
+    return ProxyState(name, settings.model, settings.providers, admission, other_models=others,
+                      body_timeout=settings.body_timeout)
 
 
 class ProxyServer:
@@ -74,7 +70,7 @@ class ProxyServer:
         self.state = initial_state(settings)
         self.should_exit = asyncio.Event()
         self.exit_code = 0
-        self._runner: web.AppRunner | None = None
+        self._runner: ProxyRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def serve(self) -> int:
@@ -90,8 +86,12 @@ class ProxyServer:
         app = create_app(self.state, api_key=s.api_key, max_body=s.max_body)
         app.on_shutdown.append(self._drain)  # runs once the sites stop accepting, before connections close
         # The drain is ours (_drain); aiohttp's own timeout only bounds what is left after it.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0,
-                                     access_log=log if s.log_level == "debug" else None)
+        # lingering_time: after an error answered before the body was read (413, 408), aiohttp reads and
+        # drops the rest for this long so that the client sees the answer; 10 s by default, which a
+        # client sending its body a byte at a time would use to hold the connection.
+        self._runner = ProxyRunner(app, max_connections=s.max_connections, keepalive_timeout=s.idle_timeout,
+                                   lingering_time=1.0, handler_cancellation=True, shutdown_timeout=1.0,
+                                   access_log=log if s.log_level == "debug" else None)
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, s.host, s.port).start()

@@ -26,6 +26,7 @@ class ProxyState:
     # other name (claude-sonnet-4-5, ...) is served by the loaded model and echoed back.
     other_models: frozenset[str] = frozenset()
     engine: Engine | None = None
+    body_timeout: float = 60.0  # seconds to receive a request body
     load_error: str | None = None
     started: float = field(default_factory=time.monotonic)
     pid: int = field(default_factory=os.getpid)

@@ -29,8 +29,18 @@ SSE_HEADERS = {
 }
 
 
+class BodyTimeout(InvalidRequestError):
+    status = 408
+
+
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+    try:
+        # A client that sends its headers and then the body a byte at a time would hold a connection
+        # (and a descriptor) for as long as it likes.
+        async with asyncio.timeout(request.app[STATE].body_timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise BodyTimeout("the request body did not arrive in time") from None
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
