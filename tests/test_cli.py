@@ -418,17 +418,6 @@ def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: sup
     assert "wrong" not in line  # the key itself is never printed
 
 
-def test_a_malformed_agent_file_is_reported_with_its_path_and_others_still_run(tmp_path: Path) -> None:
-    folder = tmp_path / "agents"
-    folder.mkdir()
-    (folder / "broken.md").write_text("---\nname: [unclosed\n---\nbody\n")
-    problems: list[str] = []
-    settings = run_settings(provider="onnx", agents_dir=str(folder), env={})
-    spec = find_agent("coder", settings, tmp_path, on_problem=problems.append)
-    assert spec.name == "coder"
-    assert len(problems) == 1 and str(folder / "broken.md") in problems[0]
-
-
 STAND_IN_CLAUDE = '''#!{python}
 """A stand-in for Claude Code: an Anthropic client that reads the same variables Claude Code reads."""
 import os, sys

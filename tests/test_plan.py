@@ -89,3 +89,14 @@ def test_onnx_proxy_url_means_no_local_proxy_to_start(tmp_path: Path) -> None:
     settings = run_settings(provider="onnx", env={"ONNX_PROXY_URL": "http://127.0.0.1:9/"})
     the_plan = plan(TaskOptions("coder", "hi"), settings, find_agent("coder", settings, tmp_path))
     assert the_plan.local is None and settings.proxy_url.value == "http://127.0.0.1:9"
+
+
+def test_a_malformed_agent_file_is_reported_with_its_path_and_others_still_run(tmp_path: Path) -> None:
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    (folder / "broken.md").write_text("---\nname: [unclosed\n---\nbody\n")
+    problems: list[str] = []
+    settings = run_settings(provider="onnx", agents_dir=str(folder), env={})
+    spec = find_agent("coder", settings, tmp_path, on_problem=problems.append)
+    assert spec.name == "coder"
+    assert len(problems) == 1 and str(folder / "broken.md") in problems[0]
