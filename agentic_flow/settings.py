@@ -3,6 +3,9 @@
 This is the only module that reads `os.environ`.  Commands build a frozen settings object here and
 pass it down; a child process (the proxy) receives its settings as command-line arguments.
 Each resolved value remembers where it came from, so `--verbose` can explain it.
+
+One cohesive concept, kept in one module on purpose (a little over 350 lines): every flag and variable
+of the project, how it is parsed and validated, and where it came from.
 """
 
 from __future__ import annotations
