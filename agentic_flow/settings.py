@@ -3,15 +3,21 @@
 This is the only module that reads `os.environ`.  Commands build a frozen settings object here and
 pass it down; a child process (the proxy) receives its settings as command-line arguments.
 Each resolved value remembers where it came from, so `--verbose` can explain it.
+
+One cohesive concept, kept in one module on purpose (a little over 350 lines): every flag and variable
+of the project, how it is parsed and validated, and where it came from.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -22,11 +28,28 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_MAX_QUEUE = 64
-PROVIDERS = ("onnx", "anthropic")
 ANTHROPIC_API_URL = "https://api.anthropic.com"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class Provider(StrEnum):
+    ONNX = "onnx"
+    ANTHROPIC = "anthropic"
+
+
+PROVIDERS = tuple(p.value for p in Provider)
+
+
+class Origin(Enum):
+    """Where a resolved value came from, for decisions; `Resolved.source` is the words for people."""
+
+    FLAG = "flag"
+    ENV = "env"
+    DEFAULT = "default"
+    CHOSEN = "chosen"  # decided from other settings (the optimizer)
 
 
 def environ() -> Mapping[str, str]:
@@ -37,15 +60,16 @@ def environ() -> Mapping[str, str]:
 class Resolved(Generic[T]):
     value: T
     source: str  # "flag --x", "env X", "default", ...
+    origin: Origin = Origin.DEFAULT
 
 
 def pick(flag: T | None, flag_name: str, env: Mapping[str, str], var: str, default: T) -> Resolved[T]:
     """Flag if given, else the variable if set and non-empty, else the default (strings only from env)."""
     if flag is not None:
-        return Resolved(flag, f"flag {flag_name}")
+        return Resolved(flag, f"flag {flag_name}", Origin.FLAG)
     raw = env.get(var)
     if raw is not None and raw.strip() != "":
-        return Resolved(raw.strip(), f"env {var}")  # type: ignore[arg-type]
+        return Resolved(raw.strip(), f"env {var}", Origin.ENV)  # type: ignore[arg-type]
     return Resolved(default, "default")
 
 
@@ -58,15 +82,39 @@ def parse_bool(raw: str, var: str) -> bool:
     raise ConfigError(f"{var}={raw!r} is not a boolean (use true/false, 1/0, yes/no)")
 
 
+def parse_int(raw: object, what: str) -> int:
+    """An int from a flag or variable: ASCII digits only (int() also reads "٣٠٠١" as 3001)."""
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ConfigError(f"{what} {raw!r} is not a number")
+    return int(text)
+
+
 def parse_port(raw: object, source: str) -> int:
     try:
-        port = int(str(raw))
-    except ValueError:
+        port = parse_int(raw, "port")
+    except ConfigError:
         raise ConfigError(f"port {raw!r} ({source}) is not a number") from None
     # Port 0 would bind a random port that nobody could then find and probe.
     if not 1 <= port <= 65535:
         raise ConfigError(f"port {port} ({source}) is outside 1..65535")
     return port
+
+
+def parse_url(raw: str, source: str) -> str:
+    """An http(s) base URL without a trailing slash."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{raw!r} ({source}) is not an http:// or https:// URL")
+    return raw.rstrip("/")
+
+
+def clean_key(key: str | None) -> str | None:
+    """An API key; one of only whitespace is no key (it would otherwise pass the bind check)."""
+    return key.strip() or None if key is not None else None
 
 
 # ---------------------------------------------------------------- directories
@@ -100,37 +148,6 @@ def local_model(flag: str | None = None, env: Mapping[str, str] | None = None) -
 
 # ---------------------------------------------------------------- proxy
 
-@dataclass(frozen=True)
-class ProxySettings:
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    model: str = DEFAULT_MODEL  # a catalog name or a model folder path
-    model_dir: Path = field(default_factory=model_dir)
-    providers: tuple[str, ...] = ("cpu",)
-    threads: int = 0  # 0: all cores
-    api_key: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    max_queue: int = DEFAULT_MAX_QUEUE
-    max_batch: int = 4
-    grace_seconds: float = 10.0
-    log_level: str = "info"
-    parent_pid: int | None = None  # exit when this process dies (the CLI that started us)
-
-    def to_argv(self) -> list[str]:
-        """The arguments that make `python -m agentic_flow.proxy` run with these settings."""
-        argv = [
-            "--host", self.host, "--port", str(self.port), "--model", self.model,
-            "--model-dir", str(self.model_dir), "--providers", ",".join(self.providers),
-            "--threads", str(self.threads), "--max-body", str(self.max_body),
-            "--max-queue", str(self.max_queue), "--max-batch", str(self.max_batch),
-            "--grace", str(self.grace_seconds), "--log-level", self.log_level,
-        ]
-        # The API key is not here: it travels in the child's environment, where `ps` cannot see it.
-        if self.parent_pid is not None:
-            argv += ["--parent-pid", str(self.parent_pid)]
-        return argv
-
-
 def parse_providers(raw: str) -> tuple[str, ...]:
     names = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
     valid = {"cpu", "cuda", "dml", "webgpu", "openvino", "qnn"}
@@ -143,7 +160,110 @@ def parse_providers(raw: str) -> tuple[str, ...]:
     return names
 
 
-def proxy_settings(
+def _option(flag: str, help: str, parse: Callable[[str], Any] = str,
+            show: Callable[[Any], str] = str, *, in_argv: bool = True) -> dict[str, Any]:
+    """How a ProxySettings field is written as a flag of `python -m agentic_flow.proxy` and read back."""
+    return {"flag": flag, "help": help, "parse": parse, "show": show, "in_argv": in_argv}
+
+
+def _count(flag: str, minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = parse_int(raw, flag)
+        if value < minimum:
+            raise ConfigError(f"{flag} {value} is below {minimum}")
+        return value
+    return parse
+
+
+def _seconds(flag: str, minimum: float = 0.0) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{flag} {raw!r} is not a number of seconds") from None
+        if not minimum <= value < float("inf"):
+            raise ConfigError(f"{flag} {raw!r} must be {minimum:g} or more seconds")
+        return value
+    return parse
+
+
+def _log_level(raw: str) -> str:
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"--log-level {raw!r}; valid: {', '.join(LOG_LEVELS)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Everything the proxy process needs.  Each field's metadata says how it travels as a flag, so
+    `to_argv` and `from_argv` (the parser of `python -m agentic_flow.proxy`) follow the fields."""
+
+    host: str = field(default=DEFAULT_HOST, metadata=_option("--host", "address to listen on"))
+    port: int = field(default=DEFAULT_PORT, metadata=_option(
+        "--port", "port to listen on", lambda raw: parse_port(raw, "flag --port")))
+    model: str = field(default=DEFAULT_MODEL, metadata=_option("--model", "catalog name or model folder path"))
+    model_dir: Path = field(default_factory=lambda: model_dir(), metadata=_option("--model-dir", "the model store", Path))
+    providers: tuple[str, ...] = field(default=("cpu",), metadata=_option(
+        "--providers", "execution providers, comma-separated", parse_providers, ",".join))
+    threads: int = field(default=0, metadata=_option("--threads", "inference threads (0: all cores)",
+                                                     _count("--threads", 0)))
+    api_key: str | None = field(default=None, metadata=_option(
+        "--api-key", "require this key [env: AGENTIC_FLOW_API_KEY]", clean_key, in_argv=False))
+    max_body: int = field(default=DEFAULT_MAX_BODY, metadata=_option(
+        "--max-body", "largest request body in bytes", _count("--max-body", 1)))
+    max_queue: int = field(default=DEFAULT_MAX_QUEUE, metadata=_option(
+        "--max-queue", "requests that may wait before 529 overloaded", _count("--max-queue", 0)))
+    max_batch: int = field(default=4, metadata=_option("--max-batch", "rows in one batch", _count("--max-batch", 1)))
+    grace_seconds: float = field(default=10.0, metadata=_option(
+        "--grace", "seconds in-flight streams get to finish on shutdown", _seconds("--grace")))
+    idle_timeout: float = field(default=15.0, metadata=_option(
+        "--idle-timeout", "close a connection without a complete request head after this many seconds "
+        "(slow headers, idle keep-alive)", _seconds("--idle-timeout", 0.1)))
+    body_timeout: float = field(default=60.0, metadata=_option(
+        "--body-timeout", "seconds a client has to send a request body", _seconds("--body-timeout", 0.1)))
+    max_connections: int = field(default=512, metadata=_option(
+        "--max-connections", "open connections at most; one more gets 529", _count("--max-connections", 1)))
+    log_level: str = field(default="info", metadata=_option("--log-level", "debug, info, warning or error",
+                                                            _log_level))
+    # Exit when this process dies (the CLI that started us).
+    parent_pid: int | None = field(default=None, metadata=_option(
+        "--parent-pid", "exit when this process dies", _count("--parent-pid", 1)))
+
+    def to_argv(self) -> list[str]:
+        """The arguments that make `python -m agentic_flow.proxy` run with these settings.  The API key
+        is not among them: it travels in the child's environment, where `ps` cannot see it."""
+        argv: list[str] = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata["in_argv"] and value is not None:
+                argv += [f.metadata["flag"], f.metadata["show"](value)]
+        return argv
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> ProxySettings:
+        """Parse `python -m agentic_flow.proxy`'s arguments; a field not given keeps its default, and
+        the API key may come from AGENTIC_FLOW_API_KEY instead of --api-key."""
+        env = environ() if env is None else env
+        parser = argparse.ArgumentParser(prog="python -m agentic_flow.proxy",
+                                         description="Anthropic-compatible proxy for a local ONNX model.")
+        for f in fields(cls):
+            parser.add_argument(f.metadata["flag"], dest=f.name, help=f.metadata["help"], default=argparse.SUPPRESS)
+        given = vars(parser.parse_args(argv))
+        values = {f.name: f.metadata["parse"](given[f.name]) for f in fields(cls) if f.name in given}
+        values.setdefault("api_key", clean_key(env.get("AGENTIC_FLOW_API_KEY")))
+        values.setdefault("model_dir", model_dir(env))
+        settings = cls(**values)
+        check_bind(settings.host, settings.api_key)
+        return settings
+
+
+@dataclass(frozen=True)
+class ResolvedProxy:
+    settings: ProxySettings
+    sources: Mapping[str, str]  # field name -> where its value came from
+
+
+def resolve_proxy(
     *,
     host: str | None = None,
     port: int | None = None,
@@ -152,7 +272,8 @@ def proxy_settings(
     providers: str | None = None,
     max_queue: int | None = None,
     env: Mapping[str, str] | None = None,
-) -> ProxySettings:
+) -> ResolvedProxy:
+    """The proxy's settings from flags, then variables, then defaults; each with its source."""
     env = environ() if env is None else env
     port_r = pick(port, "--port", env, "ONNX_PROXY_PORT", DEFAULT_PORT)
     model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
@@ -164,18 +285,26 @@ def proxy_settings(
         model=str(model_r.value),
         model_dir=model_dir(env),
         providers=parse_providers(str(prov_r.value)),
-        api_key=str(key_r.value) or None,
-        max_queue=max_queue if max_queue is not None else DEFAULT_MAX_QUEUE,
+        api_key=clean_key(str(key_r.value)),
+        max_queue=_count("--max-queue", 0)(str(max_queue)) if max_queue is not None else DEFAULT_MAX_QUEUE,
     )
     check_bind(settings.host, settings.api_key)
-    return settings
+    sources = {
+        "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
+        "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
+    }
+    return ResolvedProxy(settings, sources)
+
+
+def proxy_settings(**kwargs: Any) -> ProxySettings:
+    return resolve_proxy(**kwargs).settings
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def check_bind(host: str, api_key: str | None) -> None:
-    if host not in LOOPBACK and not host.startswith("127.") and not api_key:
+    if host not in LOOPBACK and not host.startswith("127.") and not clean_key(api_key):
         raise ConfigError(
             f"refusing to listen on {host} without an API key: anyone on the network could use the model. "
             "Set --api-key or AGENTIC_FLOW_API_KEY, or bind to 127.0.0.1"
@@ -184,29 +313,29 @@ def check_bind(host: str, api_key: str | None) -> None:
 
 # ---------------------------------------------------------------- the main command
 
-def resolve_provider(flag: str | None, env: Mapping[str, str]) -> Resolved[str]:
+def resolve_provider(flag: str | None, env: Mapping[str, str]) -> Resolved[Provider]:
     """--provider, then PROVIDER, then USE_ONNX, then anthropic if ANTHROPIC_API_KEY is set, else onnx."""
     chosen = pick(flag, "--provider", env, "PROVIDER", "")
     if chosen.value:
-        name = str(chosen.value).strip().lower()
-        if name not in PROVIDERS:
+        try:
+            return Resolved(Provider(str(chosen.value).strip().lower()), chosen.source, chosen.origin)
+        except ValueError:
             raise ConfigError(
                 f"unknown provider {chosen.value!r} ({chosen.source}); valid providers: {', '.join(PROVIDERS)}"
-            )
-        return Resolved(name, chosen.source)
+            ) from None
     use_onnx = env.get("USE_ONNX")
     if use_onnx is not None and use_onnx.strip() and parse_bool(use_onnx, "USE_ONNX"):
-        return Resolved("onnx", "env USE_ONNX")
+        return Resolved(Provider.ONNX, "env USE_ONNX", Origin.ENV)
     if env.get("ANTHROPIC_API_KEY"):
-        return Resolved("anthropic", "default (ANTHROPIC_API_KEY is set)")
-    return Resolved("onnx", "default (no ANTHROPIC_API_KEY: using the local model)")
+        return Resolved(Provider.ANTHROPIC, "default (ANTHROPIC_API_KEY is set)")
+    return Resolved(Provider.ONNX, "default (no ANTHROPIC_API_KEY: using the local model)")
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """Everything the main command needs, each value with where it came from."""
 
-    provider: Resolved[str]
+    provider: Resolved[Provider]
     model: Resolved[str | None]
     anthropic_base_url: Resolved[str]
     anthropic_api_key: Resolved[str | None]
@@ -243,25 +372,21 @@ def run_settings(
 ) -> RunSettings:
     env = environ() if env is None else env
     prov = resolve_provider(provider, env)
-    proxy = proxy_settings(env=env)
-    sources = {
-        "port": pick(None, "", env, "ONNX_PROXY_PORT", None).source,
-        "model": pick(None, "", env, "ONNX_MODEL_PATH", None).source,
-        "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
-        "providers": pick(None, "", env, "ONNX_EXECUTION_PROVIDERS", None).source,
-    }
-    if prov.value == "onnx" and model is not None:
-        # --model with the onnx provider picks the local model (a catalog name or a folder).
-        proxy = replace(proxy, model=model)
-        sources["model"] = "flag --model"
+    # --model with the onnx provider picks the local model (a catalog name or a folder).
+    local = resolve_proxy(model=model if prov.value is Provider.ONNX else None, env=env)
+    proxy_url = pick(None, "", env, "ONNX_PROXY_URL", None)
+    base_url = pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL)
+    env_agents = pick(None, "", env, "AGENTS_DIR", None)
     return RunSettings(
         provider=prov,
-        model=Resolved(model, "flag --model") if model is not None else Resolved(None, "default"),
-        anthropic_base_url=pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL),  # type: ignore[arg-type]
+        model=Resolved(model, "flag --model", Origin.FLAG) if model is not None else Resolved(None, "default"),
+        anthropic_base_url=Resolved(parse_url(str(base_url.value), base_url.source), base_url.source,
+                                    base_url.origin),
         anthropic_api_key=pick(None, "", env, "ANTHROPIC_API_KEY", None),
-        proxy_url=pick(None, "", env, "ONNX_PROXY_URL", None),
-        proxy=proxy,
+        proxy_url=Resolved(parse_url(proxy_url.value, proxy_url.source), proxy_url.source, proxy_url.origin)
+        if proxy_url.value else proxy_url,
+        proxy=local.settings,
         agents_dir=pick(agents_dir, "--agents-dir", env, "AGENTS_DIR", None),
-        proxy_sources=sources,
-        agents_env_dir=pick(None, "", env, "AGENTS_DIR", None).value,
+        proxy_sources=local.sources,
+        agents_env_dir=env_agents.value,
     )

@@ -33,7 +33,8 @@ from agentic_flow.anthropic.responses import (  # noqa: E402
 from agentic_flow.anthropic.sse import iter_events  # noqa: E402
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
-from agentic_flow.settings import local_model  # noqa: E402
+from agentic_flow.launcher.supervisor import free_port, launch  # noqa: E402
+from agentic_flow.settings import ProxySettings, environ, local_model  # noqa: E402
 
 PROMPTS = [
     "Write a long story about a lighthouse keeper and a storm.",
@@ -194,11 +195,14 @@ def main() -> int:
     print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
 
     from agentic_flow.engine.ort import OrtModel
-    from tests.proxyproc import running_proxy
 
     model = OrtModel(model_path, ("cpu",), 0)
-    with tempfile.TemporaryDirectory() as home, running_proxy(model_path, Path(home)) as handle:
-        raw, proxied = asyncio.run(interleaved(model, handle.url, args.tokens, args.repeat))
+    with tempfile.TemporaryDirectory() as home:
+        # The product's launcher, on a free port, with its state (the log) in a throwaway home.
+        env = {**environ(), "XDG_STATE_HOME": home}
+        proxy_settings = ProxySettings(port=free_port(), model=str(model_path))
+        with launch(proxy_settings, deadline_s=120, env=env) as proxy:
+            raw, proxied = asyncio.run(interleaved(model, proxy.url, args.tokens, args.repeat))
 
     print(f"{'figure':32} {'raw engine':>12} {'proxy':>12}")
     for key in ("single_decode_tps", "single_ttft_ms", "single_total_tps", "four_aggregate_tps", "four_ttft_ms"):

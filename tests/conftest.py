@@ -7,12 +7,17 @@ redirection, from the store that `make model` fills.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from agentic_flow import settings
+from agentic_flow.launcher import supervisor
 
 _REAL_MODEL_DIR = settings.model_dir()
 _DEFAULT_MODEL = _REAL_MODEL_DIR / settings.DEFAULT_MODEL
@@ -35,9 +40,60 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     yield home
 
 
+def home_env(home: Path) -> dict[str, str]:
+    """This process's environment with HOME and the XDG folders in `home` and none of our variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTIC_FLOW_", "ONNX_"))}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_STATE_HOME=str(home / "state"))
+    return env
+
+
 @pytest.fixture(scope="session")
 def real_model_dir() -> Path:
     """The installed default model (SmolLM2-135M-Instruct, int4).  `make test` installs it first."""
     if not (_DEFAULT_MODEL / "genai_config.json").is_file():
         pytest.fail(f"the default model is not installed at {_DEFAULT_MODEL}; run `make model`")
     return _DEFAULT_MODEL
+
+
+ProxyFactory = Callable[..., AbstractContextManager[supervisor.ProxyProcess]]
+
+
+@pytest.fixture(scope="session")
+def proxy_factory(real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ProxyFactory:
+    """Start the real proxy process on a free port through the product's launcher:
+
+        with proxy_factory(api_key="k", max_batch=1) as proxy: ...
+
+    Keyword arguments are ProxySettings fields.  On exit the proxy is stopped, and no process of its
+    tree may survive."""
+
+    @contextmanager
+    def start(**overrides: Any) -> Iterator[supervisor.ProxyProcess]:
+        home = tmp_path_factory.mktemp("proxyhome")
+        env = home_env(home)
+        fields: dict[str, Any] = {"port": supervisor.free_port(), "model": str(real_model_dir),
+                                  "model_dir": settings.model_dir(env), **overrides}
+        with supervisor.launch(settings.ProxySettings(**fields), deadline_s=120, env=env) as proxy:
+            tree = _tree(proxy.pid)
+            yield proxy
+        # The resource tracker of multiprocessing leaves when its pipe from the proxy closes: a moment.
+        _, survivors = psutil.wait_procs([p for p in tree if _alive(p)], timeout=5)
+        survivors = [p for p in survivors if _alive(p)]
+        assert not survivors, f"processes left running after stop: {survivors}"
+
+    return start
+
+
+def _tree(pid: int | None) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

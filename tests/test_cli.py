@@ -25,12 +25,13 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from agentic_flow import __version__, pidfile, supervisor
+from agentic_flow import __version__
 from agentic_flow.cli.main import app
 from agentic_flow.errors import PortInUse, ProxyError
-from agentic_flow.settings import run_settings, state_dir
-from agentic_flow.task import TaskOptions, find_agent, plan
-from tests.proxyproc import free_port, running_proxy
+from agentic_flow.launcher import records, supervisor
+from agentic_flow.proxy.health import HealthStatus
+from agentic_flow.settings import ProxySettings, state_dir
+from tests.conftest import ProxyFactory
 
 AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
 KEY = "test-key-123"
@@ -67,21 +68,20 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.fixture()
 def local_model(real_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """The CLI will start its own proxy for the real model on a free port; returns the port."""
-    port = free_port()
+    port = supervisor.free_port()
     monkeypatch.setenv("ONNX_MODEL_PATH", str(real_model_dir))
     monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
     return port
 
 
 @pytest.fixture(scope="module")
-def keyed_proxy(real_model_dir: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[supervisor.ProxyHandle]:
+def keyed_proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
     """One real proxy that requires KEY, shared by the tests that only need a running proxy."""
-    with running_proxy(real_model_dir, tmp_path_factory.mktemp("keyed"), api_key=KEY) as handle:
+    with proxy_factory(api_key=KEY) as handle:
         yield handle
 
 
-def port_of(handle: supervisor.ProxyHandle) -> int:
+def port_of(handle: supervisor.ProxyProcess) -> int:
     return int(handle.url.rsplit(":", 1)[1])
 
 
@@ -169,6 +169,19 @@ def test_proxy_start_on_a_public_host_needs_a_key() -> None:
     assert "without an API key" in result.stderr
 
 
+@pytest.mark.parametrize("args", [["--max-queue", "-5"], ["--port", "\u0663\u0660\u0660\u0661"], ["--port", "0"]])
+def test_proxy_start_refuses_bad_numbers(args: list[str]) -> None:
+    result = runner.invoke(app, ["proxy", "start", *args])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.stderr
+
+
+def test_an_ftp_proxy_url_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["--agent", "coder", "--task", "x"], env={"ONNX_PROXY_URL": "ftp://127.0.0.1"})
+    assert result.exit_code == 2
+    assert "is not an http:// or https:// URL" in result.stderr
+
+
 def test_proxy_status_and_stop_with_nothing_running() -> None:
     status = runner.invoke(app, ["proxy", "status"])
     assert (status.exit_code, status.stderr.strip()) == (1, "no proxy is running")
@@ -181,61 +194,6 @@ def test_claude_code_not_installed_in_process(tmp_path: Path, monkeypatch: pytes
     result = runner.invoke(app, ["claude-code", "-p", "hi"])
     assert result.exit_code == 2
     assert "Claude Code is not installed" in result.stderr and "npm install" in result.stderr
-
-
-def test_optimize_plans_by_priority_and_keeps_the_configured_local_model(real_model_dir: Path,
-                                                                          tmp_path: Path) -> None:
-    settings = run_settings(env={"ONNX_MODEL_PATH": str(real_model_dir), "ANTHROPIC_API_KEY": "k"})
-    spec = find_agent("coder", settings, tmp_path)
-    private = plan(TaskOptions("coder", "hi", optimize=True, priority="privacy"), settings, spec)
-    # The store is empty: the optimizer's local pick runs on the folder ONNX_MODEL_PATH names.
-    assert (private.provider.value, private.model) == ("onnx", str(real_model_dir))
-    assert private.choice is not None and "<- chosen" in private.choice.explanation
-    best = plan(TaskOptions("coder", "hi", optimize=True, priority="quality"), settings, spec)
-    assert (best.provider.value, best.model) == ("anthropic", "claude-opus-4-5")
-    no_key = run_settings(env={"ONNX_MODEL_PATH": str(real_model_dir)})
-    assert plan(TaskOptions("coder", "hi", optimize=True, priority="quality"), no_key, spec).provider.value == "onnx"
-
-
-def write_agent(folder: Path, name: str, model: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.md").write_text(f"---\nname: {name}\ndescription: d\nmodel: {model}\n---\nBe brief.\n")
-
-
-@pytest.mark.parametrize(
-    ("agent_model", "flag", "provider", "planned"),
-    [
-        # Claude Code agent files name models by alias: never taken for a local model name
-        ("sonnet", None, "onnx", "LOCAL"),
-        ("opus", None, "anthropic", "claude-opus-4-5"),
-        ("inherit", None, "anthropic", "claude-sonnet-4-5"),
-        ("inherit", None, "onnx", "LOCAL"),
-        ("claude-haiku-4-5", None, "onnx", "LOCAL"),
-        ("smollm2-135m", None, "anthropic", "claude-sonnet-4-5"),
-        # an explicit --model is sent as given (ANTHROPIC_BASE_URL may serve any name)
-        ("sonnet", "my-gateway-model", "anthropic", "my-gateway-model"),
-        ("sonnet", "haiku", "anthropic", "claude-haiku-4-5"),
-    ],
-)
-def test_plan_picks_the_model_for_the_provider(tmp_path: Path, agent_model: str, flag: str | None,
-                                               provider: str, planned: str) -> None:
-    write_agent(tmp_path / "agents", "mine", agent_model)
-    env = {"ANTHROPIC_API_KEY": "k", "ONNX_MODEL_PATH": "/models/local"}
-    settings = run_settings(provider=provider, model=flag, agents_dir=str(tmp_path / "agents"), env=env)
-    the_plan = plan(TaskOptions("mine", "hi"), settings, find_agent("mine", settings, tmp_path))
-    assert the_plan.model == ("/models/local" if planned == "LOCAL" else planned)
-
-
-def test_agents_dir_flag_then_env_then_project_then_builtin(tmp_path: Path) -> None:
-    write_agent(tmp_path / "flag", "both", "from-flag")
-    write_agent(tmp_path / "env", "both", "from-env")
-    write_agent(tmp_path / "env", "only-env", "x")
-    write_agent(tmp_path / ".claude" / "agents", "only-project", "x")
-    settings = run_settings(agents_dir=str(tmp_path / "flag"), env={"AGENTS_DIR": str(tmp_path / "env")})
-    assert find_agent("both", settings, tmp_path).model == "from-flag"
-    assert find_agent("only-env", settings, tmp_path).folder == "AGENTS_DIR"  # still searched after the flag
-    assert find_agent("only-project", settings, tmp_path).folder == "project"
-    assert find_agent("coder", settings, tmp_path).folder == "builtin"
 
 
 # ---------------------------------------------------------------- pid files
@@ -256,13 +214,13 @@ def test_stale_pid_files_are_not_trusted(decoy: subprocess.Popen[bytes]) -> None
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     for pid, port in ((decoy.pid, 40001), (gone.pid, 40002)):
-        pidfile.write(pidfile.ProxyRecord(pid, "127.0.0.1", port, f"http://127.0.0.1:{port}", "m", True))
+        records.write(records.ProxyRecord(pid, "127.0.0.1", port, f"http://127.0.0.1:{port}", "m", True))
     result = runner.invoke(app, ["proxy", "stop"])
     assert result.exit_code == 1 and "no proxy is running" in result.stderr
     assert decoy.poll() is None  # `proxy stop` did not kill a stranger that reuses a recorded pid
-    assert pidfile.running() == ([], [])  # the stale records were removed
+    assert records.running() == ([], [])  # the stale records were removed
 
-    pidfile.write(pidfile.ProxyRecord(decoy.pid, "127.0.0.1", 40001, "http://127.0.0.1:40001", "m", True))
+    records.write(records.ProxyRecord(decoy.pid, "127.0.0.1", 40001, "http://127.0.0.1:40001", "m", True))
     status = runner.invoke(app, ["proxy", "status"])
     assert status.exit_code == 1
     assert "removed a stale record" in status.stderr and "no proxy is running" in status.stderr
@@ -295,7 +253,7 @@ def test_port_held_by_something_else(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_proxy_that_exits_early_is_reported_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
+    port = supervisor.free_port()
     monkeypatch.setenv("ONNX_MODEL_PATH", str(tmp_path))  # an empty folder is no model
     monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
     result = cli("--agent", "coder", "--task", "hi")
@@ -352,7 +310,7 @@ def test_sigint_mid_stream_exits_130_and_stops_the_proxy(local_model: int) -> No
 
 
 def test_proxy_start_detach_status_stop(real_model_dir: Path) -> None:
-    port = free_port()
+    port = supervisor.free_port()
     started = cli("proxy", "start", "--detach", "--port", str(port), "--model", str(real_model_dir))
     record_path = state_dir() / "proxies" / f"{port}.json"
     try:
@@ -383,7 +341,7 @@ def test_proxy_start_detach_status_stop(real_model_dir: Path) -> None:
 # ---------------------------------------------------------------- real subprocesses, a running proxy
 
 
-def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.ProxyProcess) -> None:
     port = port_of(keyed_proxy)
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "8", "--verbose",
                  env={"ONNX_PROXY_PORT": str(port), "AGENTIC_FLOW_API_KEY": KEY})
@@ -394,11 +352,11 @@ def test_reuses_a_running_proxy_and_leaves_it_running(keyed_proxy: supervisor.Pr
     assert KEY not in result.stderr + result.stdout
     assert result.stdout.strip()
     health = supervisor.probe(keyed_proxy.url)
-    assert health is not None and health["status"] == "ok" and health["pid"] == keyed_proxy.pid
+    assert health is not None and health.status is HealthStatus.OK and health.pid == keyed_proxy.pid
     assert keyed_proxy.process is not None and keyed_proxy.process.poll() is None
 
 
-def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--max-tokens", "12", "--temperature", "0", "--json",
                  stdin=FRANCE + "\n", env=env)
@@ -413,7 +371,7 @@ def test_json_output_with_piped_task(keyed_proxy: supervisor.ProxyHandle) -> Non
     assert data["request_id"].startswith("req_")
 
 
-def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY,
            "ANTHROPIC_API_KEY": "unused", "ANTHROPIC_BASE_URL": "http://127.0.0.1:1"}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "8", "--optimize",
@@ -423,7 +381,7 @@ def test_optimize_privacy_runs_locally_despite_an_api_key(keyed_proxy: superviso
     assert "priority privacy" in result.stderr and "<- chosen" in result.stderr
 
 
-def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ONNX_PROXY_PORT": str(port_of(keyed_proxy)), "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", "-", "--max-tokens", "12", "--temperature", "0",
                  "--no-stream", stdin=FRANCE, env=env)
@@ -431,8 +389,8 @@ def test_task_dash_reads_stdin(keyed_proxy: supervisor.ProxyHandle) -> None:
     assert "Paris" in result.stdout
 
 
-def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: supervisor.ProxyHandle) -> None:
-    unused_port = free_port()
+def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: supervisor.ProxyProcess) -> None:
+    unused_port = supervisor.free_port()
     env = {"ONNX_PROXY_URL": keyed_proxy.url + "/", "ONNX_PROXY_PORT": str(unused_port),
            "AGENTIC_FLOW_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "12", "--temperature", "0",
@@ -440,10 +398,10 @@ def test_onnx_proxy_url_is_used_without_starting_anything(keyed_proxy: superviso
     assert result.returncode == 0, result.stderr
     assert "Paris" in json.loads(result.stdout)["text"]
     assert proxy_processes(unused_port) == []
-    assert not supervisor.port_is_open("127.0.0.1", unused_port)
+    assert not supervisor.port_in_use(ProxySettings(port=unused_port))
 
 
-def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: supervisor.ProxyHandle) -> None:
+def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: supervisor.ProxyProcess) -> None:
     env = {"ANTHROPIC_BASE_URL": keyed_proxy.url, "ANTHROPIC_API_KEY": KEY}
     result = cli("--agent", "coder", "--task", FRANCE, "--max-tokens", "12", "--temperature", "0",
                  "--provider", "anthropic", "--json", env=env)
@@ -458,17 +416,6 @@ def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: sup
     [line] = error_lines(wrong.stderr)
     assert "401 authentication_error" in line and "check the API key (ANTHROPIC_API_KEY)" in line
     assert "wrong" not in line  # the key itself is never printed
-
-
-def test_a_malformed_agent_file_is_reported_with_its_path_and_others_still_run(tmp_path: Path) -> None:
-    folder = tmp_path / "agents"
-    folder.mkdir()
-    (folder / "broken.md").write_text("---\nname: [unclosed\n---\nbody\n")
-    problems: list[str] = []
-    settings = run_settings(provider="onnx", agents_dir=str(folder), env={})
-    spec = find_agent("coder", settings, tmp_path, on_problem=problems.append)
-    assert spec.name == "coder"
-    assert len(problems) == 1 and str(folder / "broken.md") in problems[0]
 
 
 STAND_IN_CLAUDE = '''#!{python}

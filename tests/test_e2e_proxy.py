@@ -9,13 +9,12 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import anthropic
 import pytest
 
-from agentic_flow import supervisor
-from tests.proxyproc import running_proxy
+from agentic_flow.launcher import supervisor
+from tests.conftest import ProxyFactory
 
 # anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.
 GREEDY = {"temperature": 0}
@@ -23,13 +22,13 @@ FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.fixture(scope="module")
-def proxy(real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[supervisor.ProxyHandle]:
-    with running_proxy(real_model_dir, tmp_path_factory.mktemp("proxyhome")) as handle:
+def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
+    with proxy_factory() as handle:
         yield handle
 
 
 @pytest.fixture()
-def client(proxy: supervisor.ProxyHandle) -> Iterator[anthropic.Anthropic]:
+def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
         yield sdk  # closed after the test: no pooled connection is left for the GC to find
 
@@ -93,7 +92,7 @@ def test_prefill_is_continued(client: anthropic.Anthropic) -> None:
 
 def test_models_list_paging_and_retrieve(client: anthropic.Anthropic) -> None:
     models = list(client.models.list(limit=1))
-    assert [m.id for m in models] == ["smollm2-135m"] or len(models) == 1
+    assert [m.id for m in models] == ["smollm2-135m"]
     model_id = models[0].id
     got = client.models.retrieve(model_id)
     assert got.id == model_id and got.type == "model" and got.display_name
@@ -148,7 +147,7 @@ def _events(raw: bytes) -> list[tuple[str, dict[str, object]]]:
     return events
 
 
-def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyHandle) -> None:
+def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyProcess) -> None:
     status, headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", {
         "model": "claude-haiku-4-5", "max_tokens": 12, "stream": True, "messages": FRANCE,
         "temperature": 0}, {"x-api-key": "anything", "anthropic-version": "2023-06-01"})
@@ -168,7 +167,7 @@ def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyHandle) -> No
     assert events["message_delta"]["delta"]["stop_reason"] == "max_tokens"  # type: ignore[index]
 
 
-def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyHandle) -> None:
+def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyProcess) -> None:
     body = {
         "model": "claude-sonnet-4-5", "max_tokens": 5, "stream": False,
         "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
@@ -186,7 +185,7 @@ def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyHand
     assert json.loads(raw)["content"][0]["type"] == "text"
 
 
-def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyHandle) -> None:
+def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyProcess) -> None:
     req = urllib.request.Request(f"{proxy.url}/v1/messages", data=b"{not json", method="POST")
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=10)
@@ -196,7 +195,7 @@ def test_error_envelope_on_invalid_json(proxy: supervisor.ProxyHandle) -> None:
     assert body["request_id"].startswith("req_")
 
 
-def test_wrong_method_is_405_in_envelope(proxy: supervisor.ProxyHandle) -> None:
+def test_wrong_method_is_405_in_envelope(proxy: supervisor.ProxyProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{proxy.url}/v1/messages", timeout=10)
     assert info.value.code == 405
@@ -208,16 +207,8 @@ def _health(url: str) -> dict[str, object]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyHandle) -> None:
-    body = json.dumps({"model": "m", "max_tokens": 2000, "stream": True, "messages": [
-        {"role": "user", "content": "Write a very long story about a dragon."}]}).encode()
-    host, port = proxy.url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)))
-    sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    received = b""
-    while received.count(b"content_block_delta") < 3:
-        received += sock.recv(4096)
+def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyProcess) -> None:
+    sock = _start_stream(proxy.url, 2000, deltas=3)
     assert _health(proxy.url)["requests_in_flight"] == 1
     sock.close()
     deadline = time.monotonic() + 10
@@ -226,7 +217,7 @@ def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyHandl
         time.sleep(0.02)
 
 
-def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.ProxyHandle) -> None:
+def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.ProxyProcess) -> None:
     with anthropic.Anthropic(base_url=proxy.url, api_key="x", max_retries=0) as client:
         worker = threading.Thread(target=lambda: client.messages.create(
             model="m", max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
@@ -244,8 +235,8 @@ def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.Proxy
 
 # ------------------------------------------------------------------ separate proxies
 
-def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path, api_key="s3cret") as handle:
+def test_required_api_key(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(api_key="s3cret") as handle:
         with anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0) as bad:
             with pytest.raises(anthropic.AuthenticationError):
                 bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
@@ -258,8 +249,8 @@ def test_required_api_key(real_model_dir: Path, tmp_path: Path) -> None:
         assert status == 200
 
 
-def test_full_queue_is_overloaded_error(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path, "--max-batch", "1", "--max-queue", "0") as handle:
+def test_full_queue_is_overloaded_error(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(max_batch=1, max_queue=0) as handle:
         with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
             long = [{"role": "user", "content": "Write a very long essay about the sea."}]
             streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
@@ -276,7 +267,9 @@ def test_full_queue_is_overloaded_error(real_model_dir: Path, tmp_path: Path) ->
                     s.__exit__(None, None, None)
 
 
-def _start_stream(url: str, max_tokens: int) -> socket.socket:
+def _start_stream(url: str, max_tokens: int, deltas: int = 1) -> socket.socket:
+    """A raw connection with a greedy stream under way (`deltas` text deltas received): tests that
+    disconnect or signal mid-stream need the socket itself, not an SDK client."""
     body = json.dumps({"model": "m", "max_tokens": max_tokens, "stream": True, "messages": [
         {"role": "user", "content": "Write a very long story about a dragon."}], "temperature": 0}).encode()
     host, port = url.removeprefix("http://").split(":")
@@ -284,7 +277,7 @@ def _start_stream(url: str, max_tokens: int) -> socket.socket:
     sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     received = b""
-    while b"content_block_delta" not in received:
+    while received.count(b"content_block_delta") < deltas:
         received += sock.recv(4096)
     return sock
 
@@ -296,8 +289,8 @@ def _read_to_end(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         assert handle.process is not None
         with _start_stream(handle.url, 150) as sock:
             handle.process.send_signal(signal.SIGTERM)
@@ -310,11 +303,32 @@ def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(real_model_dir: P
             socket.create_connection(("127.0.0.1", int(handle.url.rsplit(":", 1)[1])), timeout=2)
 
 
-def test_a_second_signal_exits_at_once(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory(grace_seconds=0.5) as handle:
+        assert handle.process is not None
+        with _start_stream(handle.url, 4000) as sock:
+            handle.process.send_signal(signal.SIGTERM)
+            rest = _read_to_end(sock)
+        assert b"message_stop" not in rest
+        # an error event, then a well-formed end of the chunked body: the client knows it was cut
+        assert b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"' in rest
+        assert rest.endswith(b"\n\n\r\n0\r\n\r\n")
+        assert handle.process.wait(timeout=30) == 0
+
+
+def test_a_second_signal_exits_at_once(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         assert handle.process is not None
         with _start_stream(handle.url, 4000):
             handle.process.send_signal(signal.SIGTERM)
-            time.sleep(0.3)
+            _wait_for_log(handle, "shutting down")  # the first signal was handled: the next one is a second
             handle.process.send_signal(signal.SIGINT)
             assert handle.process.wait(timeout=5) != 0
+
+
+def _wait_for_log(handle: supervisor.ProxyProcess, text: str, timeout: float = 10.0) -> None:
+    assert handle.log_path is not None
+    deadline = time.monotonic() + timeout
+    while text not in handle.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{text!r} never appeared in the proxy's log"
+        time.sleep(0.02)

@@ -121,4 +121,6 @@ async def test_a_huge_count_does_not_stall_a_stream(engine: WorkerEngine) -> Non
     assert task is not None
     await task
     print(f"count took {counted[0]:.2f} s; worst gap between deltas meanwhile {max(gaps) * 1000:.0f} ms")
-    assert max(gaps) < counted[0] / 3, (max(gaps), counted[0])
+    # Before the count left the decode loop, no delta arrived while it ran: the stream froze for all of it.
+    # The count of deltas, not a gap in ms, is the check: timings drift on a shared machine.
+    assert len(gaps) >= 3, (len(gaps), counted[0])

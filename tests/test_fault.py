@@ -8,18 +8,17 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import anthropic
 import psutil
 
-from agentic_flow import supervisor
-from tests.proxyproc import running_proxy
+from agentic_flow.launcher import supervisor
+from tests.conftest import ProxyFactory
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def inference_process(handle: supervisor.ProxyHandle) -> psutil.Process:
+def inference_process(handle: supervisor.ProxyProcess) -> psutil.Process:
     children = [c for c in psutil.Process(handle.pid).children() if "resource_tracker" not in " ".join(c.cmdline())]
     assert len(children) == 1, children
     return children[0]
@@ -74,9 +73,8 @@ def wait_for_status(url: str, wanted: str, deadline_s: float) -> list[str]:
 RECOVERY_BOUND_S = 20
 
 
-def test_sigkill_mid_stream_gives_an_error_event_then_the_proxy_serves_again(real_model_dir: Path,
-                                                                              tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_sigkill_mid_stream_gives_an_error_event_then_the_proxy_serves_again(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         victim = inference_process(handle)
         with start_stream(handle.url) as sock:
             killed = time.monotonic()
@@ -95,8 +93,8 @@ def test_sigkill_mid_stream_gives_an_error_event_then_the_proxy_serves_again(rea
         assert "Paris" in reply.content[0].text  # type: ignore[union-attr]
 
 
-def test_a_request_while_restarting_is_refused_as_overloaded(real_model_dir: Path, tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_a_request_while_restarting_is_refused_as_overloaded(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         inference_process(handle).kill()
         wait_for_status(handle.url, "restarting", 10)
         with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
@@ -108,9 +106,8 @@ def test_a_request_while_restarting_is_refused_as_overloaded(real_model_dir: Pat
         wait_for_status(handle.url, "ok", RECOVERY_BOUND_S)
 
 
-def test_an_inference_process_that_keeps_dying_stops_the_proxy_non_zero(real_model_dir: Path,
-                                                                        tmp_path: Path) -> None:
-    with running_proxy(real_model_dir, tmp_path) as handle:
+def test_an_inference_process_that_keeps_dying_stops_the_proxy_non_zero(proxy_factory: ProxyFactory) -> None:
+    with proxy_factory() as handle:
         assert handle.process is not None
         for _ in range(4):
             inference_process(handle).kill()

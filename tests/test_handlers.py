@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from agentic_flow.anthropic.validation import MAX_DEPTH
@@ -18,7 +17,8 @@ from agentic_flow.errors import EngineError
 from agentic_flow.proxy.admission import Admission
 from agentic_flow.proxy.app import create_app
 from agentic_flow.proxy.prompt import TOP_K_MAX
-from agentic_flow.proxy.state import ProxyState
+from agentic_flow.proxy.middlewares import API_KEY, auth_middleware, errors_middleware
+from agentic_flow.proxy.state import STATE, ProxyState
 from tests.fake_engine import FakeEngine
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -33,14 +33,21 @@ def make_state(engine: FakeEngine | None, running: int = 4, waiting: int = 8) ->
 
 
 @pytest.fixture()
-def serve(aiohttp_client: ClientMaker) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
-    async def start(engine: FakeEngine | None = None, *, api_key: str | None = None, max_body: int = 1 << 20,
-                    running: int = 4, waiting: int = 8) -> TestClient[Any, Any]:
-        state = make_state(engine if engine is not None else FakeEngine(), running, waiting)
-        if engine is None and api_key == "loading":
-            state.engine, api_key = None, None
+def app_client(aiohttp_client: ClientMaker) -> Callable[..., Awaitable[TestClient[Any, Any]]]:
+    """A test client for the proxy's app over `engine` (a default FakeEngine); `loaded=False` is a
+    proxy whose model is still loading."""
+    async def start(engine: FakeEngine | None = None, *, loaded: bool = True, api_key: str | None = None,
+                    max_body: int = 1 << 20, running: int = 4, waiting: int = 8) -> TestClient[Any, Any]:
+        state = make_state((engine or FakeEngine()) if loaded else None, running, waiting)
         return await aiohttp_client(create_app(state, api_key=api_key, max_body=max_body))
     return start
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Yield to the loop until `condition` holds (readiness by probing, never a fixed sleep)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.002)
 
 
 async def error_of(resp: Any, status: int, error_type: str) -> str:
@@ -52,8 +59,8 @@ async def error_of(resp: Any, status: int, error_type: str) -> str:
     return str(body["error"]["message"])
 
 
-async def test_golden_stream_through_the_handler(serve: Any) -> None:
-    client = await serve(FakeEngine(["Hel", "lo"], Completion("end_turn", None, 2)))
+async def test_golden_stream_through_the_handler(app_client: Any) -> None:
+    client = await app_client(FakeEngine(["Hel", "lo"], Completion("end_turn", None, 2)))
     resp = await client.post("/v1/messages?beta=true", json={**BODY, "stream": True})
     raw = await resp.read()
     assert resp.status == 200
@@ -76,9 +83,9 @@ async def test_golden_stream_through_the_handler(serve: Any) -> None:
     assert raw.decode() == expected
 
 
-async def test_non_streaming_body(serve: Any) -> None:
+async def test_non_streaming_body(app_client: Any) -> None:
     engine = FakeEngine(["Hel", "lo"], Completion("stop_sequence", "###", 2))
-    client = await serve(engine)
+    client = await app_client(engine)
     resp = await client.post("/v1/messages", json={**BODY, "temperature": 0.5, "stop_sequences": ["###"]})
     body = await resp.json()
     assert resp.status == 200 and resp.headers["request-id"].startswith("req_")
@@ -91,14 +98,14 @@ async def test_non_streaming_body(serve: Any) -> None:
     assert engine.generations[0].closed
 
 
-async def test_count_tokens(serve: Any) -> None:
-    client = await serve()
+async def test_count_tokens(app_client: Any) -> None:
+    client = await app_client()
     resp = await client.post("/v1/messages/count_tokens", json={"model": "x", "messages": BODY["messages"]})
     assert resp.status == 200 and await resp.json() == {"input_tokens": 4}
 
 
-async def test_invalid_json_and_fields(serve: Any) -> None:
-    client = await serve()
+async def test_invalid_json_and_fields(app_client: Any) -> None:
+    client = await app_client()
     resp = await client.post("/v1/messages", data=b"{oops", headers={"content-type": "application/json"})
     assert "not valid JSON" in await error_of(resp, 400, "invalid_request_error")
     resp = await client.post("/v1/messages", json={**BODY, "messages": [
@@ -108,31 +115,31 @@ async def test_invalid_json_and_fields(serve: Any) -> None:
     assert "max_tokens" in await error_of(resp, 400, "invalid_request_error")
 
 
-async def test_image_is_a_clear_400(serve: Any) -> None:
-    client = await serve()
+async def test_image_is_a_clear_400(app_client: Any) -> None:
+    client = await app_client()
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
     resp = await client.post("/v1/messages", json={**BODY, "messages": [{"role": "user", "content": [image]}]})
     assert "image" in await error_of(resp, 400, "invalid_request_error")
 
 
-async def test_unknown_route_and_wrong_method(serve: Any) -> None:
-    client = await serve()
+async def test_unknown_route_and_wrong_method(app_client: Any) -> None:
+    client = await app_client()
     assert "/v1/nothing" in await error_of(await client.get("/v1/nothing"), 404, "not_found_error")
     await error_of(await client.get("/v1/messages"), 405, "invalid_request_error")
     await error_of(await client.delete("/health"), 405, "invalid_request_error")
 
 
-async def test_body_over_the_limit_is_413(serve: Any) -> None:
-    client = await serve(max_body=1000)
+async def test_body_over_the_limit_is_413(app_client: Any) -> None:
+    client = await app_client(max_body=1000)
     big = {**BODY, "messages": [{"role": "user", "content": "x" * 5000}]}
     await error_of(await client.post("/v1/messages", json=big), 413, "request_too_large")
 
 
-async def test_models_list_and_retrieve(serve: Any) -> None:
-    client = await serve()
+async def test_models_list_and_retrieve(app_client: Any) -> None:
+    client = await app_client()
     body = await (await client.get("/v1/models")).json()
-    assert body["data"] == [{"type": "model", "id": "fake-model", "display_name": body["data"][0]["display_name"],
-                             "created_at": body["data"][0]["created_at"]}]
+    assert body["data"] == [{"type": "model", "id": "fake-model", "display_name": "fake-model (local, onnxruntime-genai)",
+                             "created_at": "2024-11-01T00:00:00Z"}]
     assert body["has_more"] is False and body["first_id"] == body["last_id"] == "fake-model"
     assert (await (await client.get("/v1/models?after_id=fake-model")).json())["data"] == []
     assert (await (await client.get("/v1/models?before_id=fake-model")).json())["data"] == []
@@ -141,36 +148,36 @@ async def test_models_list_and_retrieve(serve: Any) -> None:
     await error_of(await client.get("/v1/models/claude-opus-9"), 404, "not_found_error")
 
 
-async def test_another_installed_model_by_name_is_not_found(serve: Any) -> None:
-    client = await serve()
+async def test_another_installed_model_by_name_is_not_found(app_client: Any) -> None:
+    client = await app_client()
     resp = await client.post("/v1/messages", json={**BODY, "model": "phi-4-mini"})
     assert "--model phi-4-mini" in await error_of(resp, 404, "not_found_error")
 
 
 @pytest.mark.parametrize("headers", [{"x-api-key": "k3y"}, {"Authorization": "Bearer k3y"}])
-async def test_auth_accepts_both_header_styles(serve: Any, headers: dict[str, str]) -> None:
-    client = await serve(api_key="k3y")
+async def test_auth_accepts_both_header_styles(app_client: Any, headers: dict[str, str]) -> None:
+    client = await app_client(api_key="k3y")
     resp = await client.post("/v1/messages", json=BODY, headers={**headers, "anthropic-version": "2023-06-01"})
     assert resp.status == 200
 
 
-async def test_auth_rejects_missing_and_wrong_keys(serve: Any) -> None:
-    client = await serve(api_key="k3y")
+async def test_auth_rejects_missing_and_wrong_keys(app_client: Any) -> None:
+    client = await app_client(api_key="k3y")
     await error_of(await client.post("/v1/messages", json=BODY), 401, "authentication_error")
     resp = await client.post("/v1/messages", json=BODY, headers={"x-api-key": "nope"})
     await error_of(resp, 401, "authentication_error")
     assert (await client.get("/health")).status == 200  # health stays open for supervisors
 
 
-async def test_loading_answers_503(serve: Any) -> None:
-    client = await serve(None, api_key="loading")
+async def test_loading_answers_503(app_client: Any) -> None:
+    client = await app_client(loaded=False)
     health = await client.get("/health")
     assert health.status == 503 and (await health.json())["status"] == "loading"
     await error_of(await client.post("/v1/messages", json=BODY), 503, "api_error")
 
 
-async def test_health_fields(serve: Any) -> None:
-    client = await serve()
+async def test_health_fields(app_client: Any) -> None:
+    client = await app_client()
     body = await (await client.get("/health")).json()
     for key in ("status", "model", "model_path", "providers", "loaded", "uptime_seconds",
                 "requests_in_flight", "requests_waiting", "version"):
@@ -178,13 +185,14 @@ async def test_health_fields(serve: Any) -> None:
     assert body["status"] == "ok" and body["loaded"] is True
 
 
-async def test_full_queue_is_529_at_once(serve: Any) -> None:
+async def test_full_queue_is_529_at_once(app_client: Any) -> None:
     engine = FakeEngine(["a"] * 50, delay=0.02)
-    client = await serve(engine, running=1, waiting=1)
+    client = await app_client(engine, running=1, waiting=1)
+    admission = client.app[STATE].admission  # type: ignore[index]
     first = asyncio.create_task(client.post("/v1/messages", json=BODY))
-    await asyncio.sleep(0.1)
+    await until(lambda: admission.running == 1)
     second = asyncio.create_task(client.post("/v1/messages", json=BODY))  # waits in the queue
-    await asyncio.sleep(0.1)
+    await until(lambda: admission.waiting == 1)
     health = await (await client.get("/health")).json()
     assert health["requests_in_flight"] == 1 and health["requests_waiting"] == 1
     third = await client.post("/v1/messages", json=BODY)
@@ -192,8 +200,8 @@ async def test_full_queue_is_529_at_once(serve: Any) -> None:
     assert (await first).status == 200 and (await second).status == 200
 
 
-async def test_engine_failure_mid_stream_is_an_error_event(serve: Any) -> None:
-    client = await serve(FakeEngine(["partial"], fail=EngineError("the inference process exited")))
+async def test_engine_failure_mid_stream_is_an_error_event(app_client: Any) -> None:
+    client = await app_client(FakeEngine(["partial"], fail=EngineError("the inference process exited")))
     resp = await client.post("/v1/messages", json={**BODY, "stream": True})
     raw = (await resp.read()).decode()
     assert resp.status == 200
@@ -202,25 +210,21 @@ async def test_engine_failure_mid_stream_is_an_error_event(serve: Any) -> None:
     assert "message_stop" not in raw
 
 
-async def test_unexpected_error_is_500_without_a_trace(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
-    client = await serve(FakeEngine(fail=ZeroDivisionError("secret detail")))
+async def test_unexpected_error_is_500_without_a_trace(app_client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    client = await app_client(FakeEngine(fail=ZeroDivisionError("secret detail")))
     resp = await client.post("/v1/messages", json=BODY)
     message = await error_of(resp, 500, "api_error")
     assert "secret" not in message and "Traceback" not in message
     assert "ZeroDivisionError" in caplog.text  # the trace goes to the log
 
 
-async def test_client_gone_mid_stream_closes_the_generation(serve: Any) -> None:
+async def test_client_gone_mid_stream_closes_the_generation(app_client: Any) -> None:
     engine = FakeEngine(["tok "] * 500, delay=0.01)
-    client = await serve(engine)
+    client = await app_client(engine)
     resp = await client.post("/v1/messages", json={**BODY, "stream": True})
     await resp.content.readuntil(b"content_block_delta")
     resp.close()
-    for _ in range(200):
-        if engine.generations[0].closed:
-            break
-        await asyncio.sleep(0.01)
-    assert engine.generations[0].closed
+    await until(lambda: engine.generations[0].closed)
 
 
 def test_app_has_the_documented_routes() -> None:
@@ -228,7 +232,8 @@ def test_app_has_the_documented_routes() -> None:
     routes = {(r.method, r.resource.canonical) for r in app.router.routes()}  # type: ignore[union-attr]
     assert {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models"),
             ("GET", "/v1/models/{model_id}"), ("GET", "/health")} <= routes
-    assert isinstance(app, web.Application)
+    assert list(app.middlewares) == [errors_middleware, auth_middleware]  # errors wrap auth: 401s are envelopes
+    assert app[STATE].model_name == "fake-model" and app[API_KEY] == ""
 
 
 # --- bodies and headers that once gave a 500 (issue 8, items 3-6) -----------------------------------
@@ -249,9 +254,9 @@ async def post_raw(client: Any, path: str, body: bytes) -> Any:
     return await client.post(path, data=body, headers={"content-type": "application/json"})
 
 
-async def test_lone_surrogates_anywhere_are_replaced_and_the_stream_completes(serve: Any) -> None:
+async def test_lone_surrogates_anywhere_are_replaced_and_the_stream_completes(app_client: Any) -> None:
     engine = FakeEngine(["ok"])
-    client = await serve(engine)
+    client = await app_client(engine)
     body = raw_json(
         r'{"model":"claude\ud800","max_tokens":16,"stream":true,"system":"sys\udfff",'
         r'"messages":[{"role":"user","content":"a\ud800b \ud83d\ude00"},'
@@ -271,8 +276,8 @@ async def test_lone_surrogates_anywhere_are_replaced_and_the_stream_completes(se
     assert '{"p\ufffd": "\ufffd"}' in text
 
 
-async def test_lone_surrogates_in_count_tokens_and_a_plain_reply(serve: Any) -> None:
-    client = await serve()
+async def test_lone_surrogates_in_count_tokens_and_a_plain_reply(app_client: Any) -> None:
+    client = await app_client()
     body = raw_json(r'{"model":"m\ud800","max_tokens":4,"messages":[{"role":"user","content":"\ud800"}]}')
     resp = await post_raw(client, "/v1/messages/count_tokens", body)
     assert resp.status == 200 and (await resp.json())["input_tokens"] > 0
@@ -281,17 +286,17 @@ async def test_lone_surrogates_in_count_tokens_and_a_plain_reply(serve: Any) -> 
 
 
 @pytest.mark.parametrize("top_k", [49153, 2**31, 2**63 + 1])
-async def test_top_k_beyond_the_vocabulary_never_reaches_the_engine(serve: Any, top_k: int) -> None:
+async def test_top_k_beyond_the_vocabulary_never_reaches_the_engine(app_client: Any, top_k: int) -> None:
     engine = FakeEngine()
-    client = await serve(engine)
+    client = await app_client(engine)
     resp = await client.post("/v1/messages", json={**BODY, "top_k": top_k})
     assert resp.status == 200
     assert engine.requests[0].options.top_k == TOP_K_MAX
 
 
 @pytest.mark.parametrize("header", [b"x-api-key: k\xff\xfe3y", b"Authorization: Bearer \xc3\x28k3y"])
-async def test_api_key_that_is_not_utf8_is_a_401(serve: Any, header: bytes) -> None:
-    client = await serve(api_key="k3y")
+async def test_api_key_that_is_not_utf8_is_a_401(app_client: Any, header: bytes) -> None:
+    client = await app_client(api_key="k3y")
     body = json.dumps(BODY).encode()
     request = (b"POST /v1/messages HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" + header +
                b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
@@ -324,15 +329,15 @@ UNUSABLE_BODIES = {
 
 @pytest.mark.parametrize("path", MESSAGES_PATHS)
 @pytest.mark.parametrize("body", UNUSABLE_BODIES.values(), ids=UNUSABLE_BODIES.keys())
-async def test_json_python_cannot_use_is_a_400(serve: Any, path: str, body: str) -> None:
-    client = await serve()
+async def test_json_python_cannot_use_is_a_400(app_client: Any, path: str, body: str) -> None:
+    client = await app_client()
     message = await error_of(await post_raw(client, path, body.encode()), 400, "invalid_request_error")
     assert "request body" in message
 
 
 @pytest.mark.parametrize("path", MESSAGES_PATHS)
-async def test_nesting_up_to_the_limit_is_accepted(serve: Any, path: str) -> None:
-    client = await serve()
+async def test_nesting_up_to_the_limit_is_accepted(app_client: Any, path: str) -> None:
+    client = await app_client()
     # Six levels lead to the input's value: body, messages, message, content, block, input.
     body = ('{"model":"m","max_tokens":4,"messages":[{"role":"assistant","content":[{"type":"tool_use",'
             '"id":"t","name":"n","input":{"a":' + nested(MAX_DEPTH - 6) + '}}]},'

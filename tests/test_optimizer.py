@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentic_flow.errors import ConfigError
-from agentic_flow.optimizer import (
+from agentic_flow.agents.optimizer import (
     PRIORITIES,
     PROFILES,
     WEIGHTS,

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.proxyproc import running_proxy
+from tests.conftest import ProxyFactory
 
 SDK0_PYTHON = Path(__file__).resolve().parents[1] / ".venv-sdk0" / "bin" / "python"
 CLIENT = Path(__file__).with_name("sdk0_client.py")
 
 
-def test_anthropic_0x_sdk(real_model_dir: Path, tmp_path: Path) -> None:
+def test_anthropic_0x_sdk(proxy_factory: ProxyFactory) -> None:
     if not SDK0_PYTHON.exists():
         pytest.skip("the 0.x SDK venv is missing: `make test` creates .venv-sdk0")
     version = subprocess.run([str(SDK0_PYTHON), "-c", "import anthropic; print(anthropic.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version.startswith("0."), version
-    with running_proxy(real_model_dir, tmp_path) as handle:
+    with proxy_factory() as handle:
         result = subprocess.run([str(SDK0_PYTHON), str(CLIENT), handle.url], capture_output=True, text=True,
                                 timeout=120, check=False)
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,8 @@ Every test passes its own `env` mapping, so none depends on (or changes) the pro
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,51 @@ def test_settings_are_frozen() -> None:
     s = cfg.proxy_settings(env={})
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- hardening (issue 8, item 11)
+
+
+@pytest.mark.parametrize("key", ["   ", "\t\n"])
+def test_a_whitespace_key_is_no_key_for_the_bind_check(key: str) -> None:
+    with pytest.raises(ConfigError, match="without an API key"):
+        cfg.proxy_settings(host="0.0.0.0", api_key=key, env={})
+    with pytest.raises(ConfigError, match="without an API key"):
+        cfg.proxy_settings(host="0.0.0.0", env={"AGENTIC_FLOW_API_KEY": key})
+    with pytest.raises(ConfigError, match="without an API key"):
+        parse_args(["--host", "0.0.0.0", "--api-key", key])
+
+
+@pytest.mark.parametrize("raw", ["\u0663\u0660\u0660\u0661", "\uff13\uff10\uff10\uff11", "3\u00b9"])
+def test_a_port_in_other_digits_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigError, match="is not a number"):
+        cfg.proxy_settings(env={"ONNX_PROXY_PORT": raw})
+    with pytest.raises(ConfigError, match="is not a number"):
+        parse_args(["--port", raw])
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:21", "127.0.0.1:3001", "http://"])
+def test_a_proxy_url_that_is_not_http_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"\(env ONNX_PROXY_URL\) is not an http:// or https:// URL"):
+        cfg.run_settings(env={"ONNX_PROXY_URL": url})
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-queue", "-5"], "--max-queue -5 is below 0"),
+    (["--max-batch", "0"], "--max-batch 0 is below 1"),
+    (["--grace", "nan"], "--grace 'nan' must be 0 or more seconds"),
+    (["--log-level", "loud"], "--log-level 'loud'"),
+])
+def test_the_proxy_parser_refuses_bad_numbers(args: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_args(args)
+
+
+def test_the_proxy_process_takes_an_api_key_flag() -> None:
+    assert parse_args(["--api-key", "s3cret", "--host", "0.0.0.0"]).api_key == "s3cret"
+
+
+def test_argv_follows_the_fields() -> None:
+    flags = [arg for arg in cfg.ProxySettings(parent_pid=1).to_argv() if arg.startswith("--")]
+    assert len(flags) == len(dataclasses.fields(cfg.ProxySettings)) - 1  # all but the key
+    assert "--api-key" not in flags

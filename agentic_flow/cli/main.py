@@ -16,11 +16,13 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import ConfigError
-from ..optimizer import PRIORITIES
-from ..settings import environ, run_settings
-from ..task import Hooks, TaskOptions, find_agent, plan, run_task
+from ..proxy.health import Health
+from ..agents.client import AgentResult
+from ..agents.optimizer import Priority
+from ..settings import Provider, RunSettings, environ, run_settings
+from ..agents.plan import Hooks, Plan, TaskOptions, prepare, run_task
 from . import agents_cmd, models_cmd, proxy_cmd
-from .common import EXIT_INTERRUPTED, cli_errors, err, out
+from .common import EXIT_INTERRUPTED, choice, cli_errors, err, metavar, out
 
 app = typer.Typer(
     # No help= here: the main callback's docstring is the --help text, so its examples show.
@@ -50,12 +52,12 @@ class ConsoleHooks(Hooks):
             sys.stdout.flush()
 
     def notice(self, message: str) -> None:
-        err.print(message, highlight=False)
+        err.print(message, highlight=False, markup=False)
 
     @contextmanager
-    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
         with err.status(message) as status:
-            yield lambda health: status.update(f"{message} ({health.get('status')})")
+            yield lambda health: status.update(f"{message} ({health.status.value})")
 
 
 def read_task(task: str | None) -> str | None:
@@ -73,7 +75,8 @@ def main(
     ctx: typer.Context,
     agent: str | None = typer.Option(None, "--agent", "-a", help="Agent to run (see `agentic-flow agents list`)."),
     task: str | None = typer.Option(None, "--task", "-t", help="The task; `-` or piped input reads stdin."),
-    provider: str | None = typer.Option(None, help="onnx or anthropic [env: PROVIDER, USE_ONNX]."),
+    provider: Provider | None = typer.Option(None, parser=choice(Provider, "provider", "providers"),
+                                             metavar=metavar(Provider), help="[env: PROVIDER, USE_ONNX]."),
     model: str | None = typer.Option(None, help="Model id (anthropic) or local model name/folder (onnx)."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Print text as it arrives."),
     max_tokens: int | None = typer.Option(None, min=1, help="Answer length limit (default: the agent's)."),
@@ -82,8 +85,9 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, usage, timings)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
-    priority: str = typer.Option("balanced", "--priority", "--optimize-priority",
-                                 help=f"Optimizer priority: {', '.join(PRIORITIES)}."),
+    priority: Priority = typer.Option(Priority.BALANCED.value, "--priority", "--optimize-priority",
+                                      parser=choice(Priority, "priority", "priorities"),
+                                      metavar=metavar(Priority), help="Optimizer priority."),
     max_cost: float | None = typer.Option(None, min=0.0, help="Optimizer: most USD the task may cost."),
     agents_dir: str | None = typer.Option(None, help="Folder of agent files, searched first [env: AGENTS_DIR]."),
     list_agents: bool = typer.Option(False, "--list", help="List the agents and exit."),
@@ -106,36 +110,35 @@ def main(
         if list_agents:
             agents_cmd.print_agents(Path(agents_dir) if agents_dir else None)
             return
-        if priority not in PRIORITIES:
-            raise ConfigError(f"--priority {priority!r} is not one of: {', '.join(PRIORITIES)}")
         text = read_task(task)
         if agent is None or not text:
             err.print(ctx.get_help(), highlight=False)
             err.print("error: --agent and --task are required (or pipe the task on stdin)")
             raise typer.Exit(2)
-        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
-        spec = find_agent(agent, settings, Path.cwd(), on_problem=lambda line: err.print(line, highlight=False,
-                                                                                        markup=False))
-        the_plan = plan(opts, settings, spec)
-        if the_plan.provider.source.startswith("default (no"):
-            err.print("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)", highlight=False)
+        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir)
+        hooks = ConsoleHooks(show_text=not json_out)
+        the_plan = prepare(opts, settings, Path.cwd(), hooks)
         if verbose:
             _explain(settings, the_plan)
-        hooks = ConsoleHooks(show_text=not json_out)
         result = run_task(opts, settings, the_plan, hooks)
-        if json_out:
-            print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
-        elif hooks.tty or not result.text.endswith("\n"):
-            print()
-        if verbose:
-            t = result.timings
-            err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
-                      f"first token {t.first_token_s if t.first_token_s is not None else '-'} s, total {t.total_s:.2f} s, "
-                      f"stop reason {result.stop_reason}", highlight=False)
+        _report(result, the_plan, hooks, json_out=json_out, verbose=verbose)
 
 
-def _explain(settings: Any, the_plan: Any) -> None:
+def _report(result: AgentResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
+    if json_out:
+        print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
+    elif hooks.tty or not result.text.endswith("\n"):
+        print()
+    if verbose:
+        t = result.timings
+        first = t.first_token_s if t.first_token_s is not None else "-"
+        err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
+                  f"first token {first} s, total {t.total_s:.2f} s, stop reason {result.stop_reason}",
+                  highlight=False)
+
+
+def _explain(settings: RunSettings, the_plan: Plan) -> None:
     table = Table("setting", "value", "from", title="resolved settings")
     for row in settings.explain():
         table.add_row(*row)
@@ -147,7 +150,7 @@ def _explain(settings: Any, the_plan: Any) -> None:
         err.print(the_plan.choice.explanation, highlight=False)
 
 
-def _result_json(result: Any, the_plan: Any) -> dict[str, Any]:
+def _result_json(result: AgentResult, the_plan: Plan) -> dict[str, Any]:
     return {
         "agent": the_plan.agent.name,
         "provider": the_plan.provider.value,
@@ -172,9 +175,9 @@ def claude_code(ctx: typer.Context) -> None:
         if claude is None:
             raise ConfigError("Claude Code is not installed (no `claude` on PATH); "
                               "install it with `npm install -g @anthropic-ai/claude-code`")
-        settings = run_settings(provider="onnx")
+        settings = run_settings(provider=Provider.ONNX)
         hooks = ConsoleHooks(show_text=False)
-        from ..task import LOCAL_PLACEHOLDER_KEY, local_proxy
+        from ..agents.plan import LOCAL_PLACEHOLDER_KEY, local_proxy
 
         with local_proxy(settings.proxy, hooks) as url:
             env = {**environ(), "ANTHROPIC_BASE_URL": url,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import typer
 from rich.table import Table
 
-from .. import pidfile, supervisor
-from ..errors import PortInUse, ProxyError
+from ..launcher import records, supervisor
+from ..errors import ProxyError
 from ..settings import proxy_settings
-from .common import cli_errors, err, out
+from .common import cli_errors, count, err, out
 
 app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_help=True)
 
@@ -19,10 +18,11 @@ app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_h
 @app.command()
 def start(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (non-loopback needs --api-key)."),
-    port: int | None = typer.Option(None, help="Port [env: ONNX_PROXY_PORT, default 3001]."),
+    port: int | None = typer.Option(None, parser=count(1), help="Port [env: ONNX_PROXY_PORT, default 3001]."),
     model: str | None = typer.Option(None, help="Catalog name or model folder [env: ONNX_MODEL_PATH]."),
     api_key: str | None = typer.Option(None, help="Require this key [env: AGENTIC_FLOW_API_KEY]."),
-    max_queue: int | None = typer.Option(None, help="Requests that may wait before 529 overloaded (64)."),
+    max_queue: int | None = typer.Option(None, parser=count(0),
+                                         help="Requests that may wait before 529 overloaded (64)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
 ) -> None:
     """Start the proxy: verify and load the model, then serve the Anthropic Messages API.
@@ -34,32 +34,21 @@ def start(
         url = supervisor.base_url(settings)
         if supervisor.probe(url) is not None:
             raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
-        # Checked here because a detached child's own PortInUse would only reach us as "exited early".
-        if supervisor.port_is_open("127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host,
-                                   settings.port):
-            raise PortInUse(f"port {settings.port} is in use by something that is not an agentic-flow proxy; "
-                            "choose another with --port or ONNX_PROXY_PORT")
+        supervisor.check_port_free(settings)
         if detach:
-            handle = supervisor.spawn(settings, detach=True)
             with err.status(f"loading {settings.model} ..."):
-                try:
-                    supervisor.wait_healthy(handle, 300)
-                except BaseException:
-                    supervisor.stop(handle)
-                    raise
-            pidfile.write(pidfile.ProxyRecord(handle.pid or 0, settings.host, settings.port, url,
+                proxy = supervisor.start(settings, detach=True, deadline_s=300)
+            records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, url,
                                               settings.model, True))
             out.print(url)
             return
-        from ..proxy.server import configure_logging, serve
+        from ..proxy.server import run
 
-        configure_logging(settings.log_level)
-
-        pidfile.write(pidfile.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
+        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
         try:
-            code = asyncio.run(serve(settings))
+            code = run(settings)
         finally:
-            pidfile.remove(settings.port)
+            records.remove(settings.port)
         raise typer.Exit(code)
 
 
@@ -70,7 +59,7 @@ def status() -> None:
     Example: agentic-flow proxy status
     """
     with cli_errors():
-        live, stale = pidfile.running()
+        live, stale = records.running()
         for path in stale:
             err.print(f"removed a stale record: {path}", highlight=False)
         if not live:
@@ -78,9 +67,12 @@ def status() -> None:
             raise typer.Exit(1)
         table = Table("pid", "url", "model", "status", "in flight", "uptime (s)")
         for rec in live:
-            health = supervisor.probe(rec.url) or {}
-            table.add_row(str(rec.pid), rec.url, rec.model, str(health.get("status", "not answering")),
-                          str(health.get("requests_in_flight", "-")), str(health.get("uptime_seconds", "-")))
+            health = supervisor.probe(rec.url)
+            if health is None:
+                table.add_row(str(rec.pid), rec.url, rec.model, "not answering", "-", "-")
+            else:
+                table.add_row(str(rec.pid), rec.url, rec.model, health.status.value,
+                              str(health.requests_in_flight), str(health.uptime_seconds))
         out.print(table)
 
 
@@ -93,12 +85,12 @@ def stop(
     Example: agentic-flow proxy stop --port 3001
     """
     with cli_errors():
-        live, _ = pidfile.running()
+        live, _ = records.running()
         targets = [r for r in live if port is None or r.port == port]
         if not targets:
             err.print("no proxy is running" + (f" on port {port}" if port else ""))
             raise typer.Exit(1)
         for rec in targets:
             supervisor.terminate_tree(rec.pid)
-            pidfile.remove(rec.port)
+            records.remove(rec.port)
             out.print(f"stopped the proxy on port {rec.port} (pid {rec.pid})")

@@ -20,6 +20,8 @@ class Admission:
         self._slots = asyncio.Semaphore(max_running)
         self.running = 0
         self.waiting = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -29,6 +31,7 @@ class Admission:
                 f"(the limit is {self.max_waiting}); retry shortly"
             )
         self.waiting += 1
+        self._idle.clear()
         try:
             await self._slots.acquire()
         finally:
@@ -39,3 +42,9 @@ class Admission:
         finally:
             self.running -= 1
             self._slots.release()
+            if self.running == 0 and self.waiting == 0:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once nothing runs or waits (shutdown drains with this)."""
+        await self._idle.wait()

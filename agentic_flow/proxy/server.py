@@ -26,17 +26,12 @@ from ..errors import AgenticFlowError, EngineError, PortInUse
 from ..settings import ProxySettings
 from .admission import Admission
 from .app import create_app
+from .connections import ProxyRunner
+from .logs import configure_logging
 from .state import ProxyState
 
 log = logging.getLogger(__name__)
 
-
-
-def configure_logging(level: str) -> None:
-    """The proxy logs to stderr, whether it runs as `python -m agentic_flow.proxy` or in the foreground
-    of `agentic-flow proxy start`."""
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 async def load_engine(settings: ProxySettings, state: ProxyState,
@@ -62,61 +57,102 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     others = frozenset(n for n in installed if n != name)
     # As many generations run as the inference process can step at once; the rest wait here.
     admission = Admission(settings.max_batch * MAX_BATCHES, settings.max_queue)
-    return ProxyState(name, settings.model, settings.providers, admission, other_models=others)
+    return ProxyState(name, settings.model, settings.providers, admission, other_models=others,
+                      body_timeout=settings.body_timeout)
 
 
-async def serve(settings: ProxySettings) -> int:
-    state = initial_state(settings)
-    app = create_app(state, api_key=settings.api_key, max_body=settings.max_body)
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=settings.grace_seconds,
-                           access_log=log if settings.log_level == "debug" else None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(
-                f"port {settings.port} on {settings.host} is already in use; choose another with "
-                "--port or ONNX_PROXY_PORT"
-            ) from None
-        raise
-    print(f"agentic-flow proxy listening on http://{settings.host}:{settings.port}", file=sys.stderr,
-          flush=True)
+class ProxyServer:
+    """One run of the proxy, in three steps as uvicorn's Server: `startup` binds the port and starts
+    loading the model (so /health answers "loading" at once), `main_loop` waits for a signal, a dead
+    parent or a failed load, and `shutdown` stops accepting, drains in-flight requests within the grace
+    period, cuts what remains with an `error` event, and stops the inference process."""
 
-    stop = asyncio.Event()
-    _install_signal_handlers(stop)
-    exit_code = 0
+    def __init__(self, settings: ProxySettings) -> None:
+        self.settings = settings
+        self.state = initial_state(settings)
+        self.should_exit = asyncio.Event()
+        self.exit_code = 0
+        self._runner: ProxyRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def engine_gave_up(reason: str) -> None:
-        # The inference process keeps dying: exit non-zero so the supervisor above sees it.
-        nonlocal exit_code
-        print(f"error: {reason}", file=sys.stderr, flush=True)
-        exit_code = EngineError.exit_code
-        stop.set()
-
-    async def load() -> None:
-        nonlocal exit_code
+    async def serve(self) -> int:
+        await self.startup()
         try:
-            state.engine = await load_engine(settings, state, on_fatal=engine_gave_up)
+            await self.main_loop()
+        finally:
+            await self.shutdown()
+        return self.exit_code
+
+    async def startup(self) -> None:
+        s = self.settings
+        app = create_app(self.state, api_key=s.api_key, max_body=s.max_body)
+        app.on_shutdown.append(self._drain)  # runs once the sites stop accepting, before connections close
+        # The drain is ours (_drain); aiohttp's own timeout only bounds what is left after it.
+        # lingering_time: after an error answered before the body was read (413, 408), aiohttp reads and
+        # drops the rest for this long so that the client sees the answer; 10 s by default, which a
+        # client sending its body a byte at a time would use to hold the connection.
+        self._runner = ProxyRunner(app, max_connections=s.max_connections, keepalive_timeout=s.idle_timeout,
+                                   lingering_time=1.0, handler_cancellation=True, shutdown_timeout=1.0,
+                                   access_log=log if s.log_level == "debug" else None)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, s.host, s.port).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {s.port} on {s.host} is already in use; choose another with "
+                                "--port or ONNX_PROXY_PORT") from None
+            raise
+        print(f"agentic-flow proxy listening on http://{s.host}:{s.port}", file=sys.stderr, flush=True)
+        _install_signal_handlers(self.should_exit)
+        self._tasks = [asyncio.create_task(self._load()),
+                       asyncio.create_task(_watch_parent(s.parent_pid, self.should_exit))]
+
+    async def main_loop(self) -> None:
+        await self.should_exit.wait()
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._runner is not None:
+            log.info("shutting down: draining in-flight requests (up to %ss)", self.settings.grace_seconds)
+            await self._runner.cleanup()
+        if self.state.engine is not None:
+            await self.state.engine.close()
+
+    def _engine_gave_up(self, reason: str) -> None:
+        # The inference process keeps dying: exit non-zero so the supervisor above (the CLI, systemd) sees it.
+        print(f"error: {reason}", file=sys.stderr, flush=True)
+        self.exit_code = EngineError.exit_code
+        self.should_exit.set()
+
+    async def _load(self) -> None:
+        try:
+            self.state.engine = await load_engine(self.settings, self.state, on_fatal=self._engine_gave_up)
             log.info("model loaded; ready")
         except AgenticFlowError as exc:
-            state.load_error = str(exc)
+            self.state.load_error = str(exc)
             print(f"error: {exc}", file=sys.stderr, flush=True)
-            exit_code = exc.exit_code
-            stop.set()
+            self.exit_code = exc.exit_code
+            self.should_exit.set()
 
-    loader = asyncio.create_task(load())
-    watchdog = asyncio.create_task(_watch_parent(settings.parent_pid, stop))
-    await stop.wait()
-    loader.cancel()
-    watchdog.cancel()
-    log.info("shutting down: draining in-flight requests (up to %ss)", settings.grace_seconds)
-    await runner.cleanup()
-    if state.engine is not None:
-        await state.engine.close()
-    return exit_code
+    async def _drain(self, app: web.Application) -> None:
+        admission = self.state.admission
+        try:
+            await asyncio.wait_for(admission.idle(), self.settings.grace_seconds)
+        except TimeoutError:
+            cut = self.state.cut_streams()
+            log.warning("grace period over: ending %d stream(s) with an error event", len(cut))
+            if cut:
+                await asyncio.wait(cut, timeout=2.0)
+
+
+def run(settings: ProxySettings) -> int:
+    """Serve until stopped; the exit code.  The one entry point of `python -m agentic_flow.proxy` and
+    `agentic-flow proxy start` (foreground)."""
+    configure_logging(settings.log_level)
+    return asyncio.run(ProxyServer(settings).serve())
 
 
 async def _watch_parent(parent_pid: int | None, stop: asyncio.Event) -> None:
@@ -141,7 +177,12 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
     def first_then_force(signum: int) -> None:
         if stop.is_set():
-            # A second signal: the user does not want to wait for the drain.
+            # A second signal: the user does not want to wait for the drain.  The inference process
+            # goes with us; orphaned, it would finish its batch first.
+            children = psutil.Process().children(recursive=True)
+            for child in children:
+                child.kill()
+            psutil.wait_procs(children, timeout=2)  # a SIGKILL lands when the child is next scheduled
             os._exit(128 + signum)
         log.info("received %s", signal.Signals(signum).name)
         stop.set()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from .. import __version__
 from ..engine.base import Engine
 from ..errors import NotFound
 from .admission import Admission
+from .health import Health, HealthStatus
 
 
 @dataclass
@@ -23,9 +26,21 @@ class ProxyState:
     # other name (claude-sonnet-4-5, ...) is served by the loaded model and echoed back.
     other_models: frozenset[str] = frozenset()
     engine: Engine | None = None
+    body_timeout: float = 60.0  # seconds to receive a request body
     load_error: str | None = None
     started: float = field(default_factory=time.monotonic)
     pid: int = field(default_factory=os.getpid)
+    # Streams being written, so that shutdown can end them with an error event when the grace is over.
+    streams: set[asyncio.Task[object]] = field(default_factory=set)
+    grace_over: bool = False
+
+    def cut_streams(self) -> list[asyncio.Task[object]]:
+        """Cancel every stream; each sees `grace_over` and ends with an error event, not a silent cut."""
+        self.grace_over = True
+        tasks = list(self.streams)
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     def check_model_name(self, requested: str) -> None:
         if requested in self.other_models:
@@ -33,6 +48,25 @@ class ProxyState:
                 f"model: {requested} is installed but this proxy serves {self.model_name}; "
                 f"start it with --model {requested} to use it"
             )
+
+    def health(self) -> Health:
+        stats = self.engine.stats() if self.engine is not None else None
+        error = self.load_error or (stats.error if stats is not None else None)
+        if error:
+            status = HealthStatus.ERROR
+        elif stats is None:
+            status = HealthStatus.LOADING
+        elif stats.state == "fatal":  # it kept dying: the proxy is exiting
+            status = HealthStatus.ERROR
+        else:  # the engine says whether its inference process is up or being restarted
+            status = HealthStatus(stats.state)
+        return Health(
+            status=status, version=__version__, model=self.model_name, model_path=self.model_path,
+            providers=self.providers, loaded=self.engine is not None,
+            uptime_seconds=round(time.monotonic() - self.started, 3),
+            requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting,
+            pid=self.pid, error=error,
+        )
 
 
 STATE = web.AppKey("state", ProxyState)

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
 
-from .. import __version__
 from ..engine.base import Engine, GenerationRequest
 from ..errors import InvalidRequestError, NotFound, NotReady
 from ..anthropic import sse
 from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
-from .admission import Admission
 from .middlewares import REQUEST_ID
 from .prompt import sampling_options, to_chat_prompt
 from .state import STATE, ProxyState
@@ -31,8 +28,19 @@ SSE_HEADERS = {
 }
 
 
+class BodyTimeout(InvalidRequestError):
+    status = 408
+
+
 async def read_json(request: web.Request) -> object:
-    return decode_body(await request.read())
+    try:
+        # A client that sends its headers and then the body a byte at a time would hold a connection
+        # (and a descriptor) for as long as it likes.
+        async with asyncio.timeout(request.app[STATE].body_timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise BodyTimeout("the request body did not arrive in time") from None
+    return decode_body(raw)
 
 
 def ready_engine(state: ProxyState) -> Engine:
@@ -63,8 +71,27 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(request: web.Request, model: str, generation: Any) -> web.StreamResponse:
+    state = request.app[STATE]
     response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
     await response.prepare(request)
+    task = asyncio.current_task()
+    assert task is not None
+    state.streams.add(task)
+    try:
+        await _write_events(request, response, model, generation)
+    except asyncio.CancelledError:
+        if not state.grace_over:
+            raise  # the client went away
+        # The proxy is stopping and the grace period is over: say so, as Anthropic does when it goes
+        # away, rather than end the stream as if the answer were complete.
+        await response.write(sse.error_event("overloaded_error", "the server is shutting down; retry"))
+    finally:
+        state.streams.discard(task)
+    await response.write_eof()
+    return response
+
+
+async def _write_events(request: web.Request, response: web.StreamResponse, model: str, generation: Any) -> None:
     # aclosing: when the client goes away (a failed write, or the handler cancelled), the event
     # generator closes at once, and with it the generation, freeing the engine within one token.
     async with aclosing(sse.message_events(sse.new_message_id(), model, generation)) as events:
@@ -76,8 +103,6 @@ async def _stream(request: web.Request, model: str, generation: Any) -> web.Stre
         except Exception as exc:  # headers are sent: report it inside the stream, as Anthropic does
             log.exception("generation failed mid-stream (%s)", request[REQUEST_ID])
             await response.write(sse.error_event("api_error", f"generation failed: {type(exc).__name__}"))
-    await response.write_eof()
-    return response
 
 
 async def count_tokens(request: web.Request) -> web.Response:
@@ -140,25 +165,5 @@ async def get_model(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    admission: Admission = state.admission
-    loaded = state.engine is not None
-    engine_stats = state.engine.stats() if state.engine is not None else None
-    error = state.load_error or (engine_stats.error if engine_stats is not None else None)
-    status = "error" if error else ("loading" if engine_stats is None else engine_stats.state)
-    body = {
-        "status": status,
-        "service": "agentic-flow-proxy",
-        "version": __version__,
-        "model": state.model_name,
-        "model_path": state.model_path,
-        "providers": list(state.providers),
-        "loaded": loaded,
-        "uptime_seconds": round(time.monotonic() - state.started, 3),
-        "requests_in_flight": admission.running,
-        "requests_waiting": admission.waiting,
-        "pid": state.pid,
-    }
-    if error:
-        body["error"] = error
-    return web.json_response(body, status=200 if status == "ok" else 503)
+    report = request.app[STATE].health()
+    return web.json_response(report.to_json(), status=report.status.http_status)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from . import optimizer, supervisor
-from .agents.loader import AgentSpec, default_search_dirs, discover
-from .errors import ConfigError
-from .models import store
-from .runner import AgentResult, AgentRun, run_agent
-from .settings import DEFAULT_MODEL, Resolved, RunSettings
+from . import optimizer
+from ..launcher import supervisor
+from .loader import AgentSpec, default_search_dirs, discover
+from ..errors import ConfigError
+from ..models import store
+from .client import AgentResult, AgentRun, run_agent
+from ..proxy.health import Health
+from ..settings import DEFAULT_MODEL, Origin, Provider, ProxySettings, Resolved, RunSettings
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
@@ -36,7 +37,7 @@ class TaskOptions:
     temperature: float | None = None
     timeout: float = 600.0
     optimize: bool = False
-    priority: str = "balanced"
+    priority: optimizer.Priority = optimizer.Priority.BALANCED
     max_cost: float | None = None
 
 
@@ -45,9 +46,15 @@ class Plan:
     """What will run, decided before anything starts."""
 
     agent: AgentSpec
-    provider: Resolved[str]
+    provider: Resolved[Provider]
     model: str
     choice: optimizer.Choice | None
+    local: ProxySettings | None = None  # the local proxy to reuse or start (None: the API, ONNX_PROXY_URL)
+
+    @property
+    def local_by_default(self) -> bool:
+        """Nothing asked for the local model: it runs because no API key is set."""
+        return self.provider.value is Provider.ONNX and self.provider.origin is Origin.DEFAULT
 
 
 class Hooks:
@@ -58,7 +65,7 @@ class Hooks:
     def notice(self, message: str) -> None: ...
 
     @contextmanager
-    def loading(self, message: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
         yield lambda health: None
 
 
@@ -76,7 +83,16 @@ def find_agent(name: str, settings: RunSettings, cwd: Path,
     return catalog.get(name)
 
 
+def prepare(opts: TaskOptions, settings: RunSettings, cwd: Path, hooks: Hooks) -> Plan:
+    """Find the agent (a malformed agent file is a notice, not a failure) and plan the run."""
+    the_plan = plan(opts, settings, find_agent(opts.agent, settings, cwd, on_problem=hooks.notice))
+    if the_plan.local_by_default:
+        hooks.notice("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)")
+    return the_plan
+
+
 def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
+    """Provider and model, decided once: the flag or agent's model, or the optimizer's choice."""
     provider = settings.provider
     model = settings.model.value or agent.model
     model = CLAUDE_ALIASES.get(model, model) if model else None
@@ -89,19 +105,21 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
             opts.priority, opts.max_cost, available, optimizer.estimate_tokens(agent.prompt + opts.task),
             opts.max_tokens or agent.max_tokens or 1024, installed_local=installed or {DEFAULT_MODEL},
         )
-        provider = Resolved(choice.profile.provider, f"--optimize --priority {opts.priority}")
+        provider = Resolved(Provider(choice.profile.provider), f"--optimize --priority {opts.priority}",
+                            Origin.CHOSEN)
         model = choice.profile.model_id
-        if provider.value == "onnx" and model not in installed:
+        if provider.value is Provider.ONNX and model not in installed:
             # Nothing in the store: the local model is the configured one (ONNX_MODEL_PATH may be a folder).
             model = settings.proxy.model
-    if provider.value == "anthropic":
+    if provider.value is Provider.ANTHROPIC:
         if not settings.anthropic_api_key.value:
             raise ConfigError("ANTHROPIC_API_KEY is not set: set it, or run on the local model with --provider onnx")
         if not (explicit and model):  # --model goes to the API as given: ANTHROPIC_BASE_URL may serve others
             model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
-    else:
-        model = model if model and _is_local_name(model) else settings.proxy.model
-    return Plan(agent, provider, model, choice)
+        return Plan(agent, provider, model, choice)
+    model = model if model and _is_local_name(model) else settings.proxy.model
+    local = None if settings.proxy_url.value else replace(settings.proxy, model=model)
+    return Plan(agent, provider, model, choice, local)
 
 
 def _is_local_name(model: str) -> bool:
@@ -117,28 +135,23 @@ def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Ho
         temperature=opts.temperature if opts.temperature is not None else spec.temperature,
         stream=opts.stream, timeout=opts.timeout,
     )
-    if the_plan.provider.value == "anthropic":
+    if the_plan.provider.value is Provider.ANTHROPIC:
         return asyncio.run(run_agent(run, on_text=hooks.text))
-    if settings.proxy_url.value:
-        run = replace(run, base_url=settings.proxy_url.value.rstrip("/"),
+    if the_plan.local is None:  # ONNX_PROXY_URL: a proxy someone else runs
+        run = replace(run, base_url=str(settings.proxy_url.value),
                       api_key=settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY)
         return asyncio.run(run_agent(run, on_text=hooks.text))
-    proxy = settings.proxy
-    if the_plan.model != proxy.model:
-        proxy = replace(proxy, model=the_plan.model)
-    with local_proxy(proxy, hooks) as url:
-        run = replace(run, base_url=url, api_key=proxy.api_key or LOCAL_PLACEHOLDER_KEY)
+    with local_proxy(the_plan.local, hooks) as url:
+        run = replace(run, base_url=url, api_key=the_plan.local.api_key or LOCAL_PLACEHOLDER_KEY)
         return asyncio.run(run_agent(run, on_text=hooks.text))
 
 
 @contextmanager
-def local_proxy(proxy: Any, hooks: Hooks) -> Iterator[str]:
+def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
     """Reuse a healthy proxy on the port or start one; stop only the one we started."""
-    with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
-        handle = supervisor.ensure_proxy(proxy, on_status=on_status)
-    if handle.reused:
-        hooks.notice(f"using the proxy already running at {handle.url}")
-    try:
-        yield handle.url
-    finally:
-        supervisor.stop(handle)
+    with ExitStack() as stack:
+        with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
+            running = stack.enter_context(supervisor.reuse_or_launch(proxy, on_status=on_status))
+        if running.reused:
+            hooks.notice(f"using the proxy already running at {running.url}")
+        yield running.url

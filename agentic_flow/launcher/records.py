@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from .settings import state_dir
+from ..settings import state_dir
 
 
 @dataclass(frozen=True)

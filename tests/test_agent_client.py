@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from agentic_flow.errors import AgentError, ConfigError
 from agentic_flow.anthropic.errors import parse_error_body
 from agentic_flow.anthropic.sse import SSEDecoder, SSEEvent
-from agentic_flow.runner import AgentRun, backoff_delay, parse_retry_after, run_agent
+from agentic_flow.agents.client import AgentRun, backoff_delay, parse_retry_after, run_agent
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
@@ -54,7 +54,7 @@ Start = Callable[..., Awaitable[tuple[FakeAnthropic, str]]]
 
 
 @pytest.fixture
-def serve(aiohttp_server: ServerFactory) -> Start:
+def fake_api(aiohttp_server: ServerFactory) -> Start:
     async def start(*script: Handler) -> tuple[FakeAnthropic, str]:
         fake = FakeAnthropic(*script)
         server = await aiohttp_server(fake.app())
@@ -140,8 +140,8 @@ def failing(status: int, error_type: str, message: str, headers: dict[str, str] 
 
 # ---------------------------------------------------------------- streaming
 
-async def test_stream_delivers_each_text_delta_as_it_arrives_and_reports_usage(serve: Any) -> None:
-    _, url = await serve(answer("Hello", ",", " world"))
+async def test_stream_delivers_each_text_delta_as_it_arrives_and_reports_usage(fake_api: Any) -> None:
+    _, url = await fake_api(answer("Hello", ",", " world"))
     seen: list[str] = []
 
     result = await run_agent(run(url), on_text=seen.append)
@@ -157,8 +157,8 @@ async def test_stream_delivers_each_text_delta_as_it_arrives_and_reports_usage(s
     assert 0 <= result.timings.first_token_s <= result.timings.total_s
 
 
-async def test_request_carries_anthropic_headers_and_body(serve: Any) -> None:
-    fake, url = await serve(answer("ok"))
+async def test_request_carries_anthropic_headers_and_body(fake_api: Any) -> None:
+    fake, url = await fake_api(answer("ok"))
 
     await run_agent(run(url + "/v1"), on_text=None)  # a base URL ending in /v1 is tolerated
 
@@ -172,9 +172,9 @@ async def test_request_carries_anthropic_headers_and_body(serve: Any) -> None:
     }
 
 
-async def test_first_token_arrives_before_the_stream_ends(serve: Any) -> None:
+async def test_first_token_arrives_before_the_stream_ends(fake_api: Any) -> None:
     gate = asyncio.Event()
-    _, url = await serve(streamed(message_start(), *text_events("early"), pause=gate))
+    _, url = await fake_api(streamed(message_start(), *text_events("early"), pause=gate))
     seen: list[str] = []
 
     def on_text(text: str) -> None:
@@ -189,17 +189,17 @@ async def test_first_token_arrives_before_the_stream_ends(serve: Any) -> None:
         await task
 
 
-async def test_max_tokens_stop_reason_is_reported(serve: Any) -> None:
-    _, url = await serve(streamed(message_start(), *text_events("cut"), *message_end(64, "max_tokens")))
+async def test_max_tokens_stop_reason_is_reported(fake_api: Any) -> None:
+    _, url = await fake_api(streamed(message_start(), *text_events("cut"), *message_end(64, "max_tokens")))
 
     result = await run_agent(run(url), on_text=None)
 
     assert (result.text, result.stop_reason, result.usage.output_tokens) == ("cut", "max_tokens", 64)
 
 
-async def test_official_sdk_accepts_the_fake_stream(serve: Any) -> None:
+async def test_official_sdk_accepts_the_fake_stream(fake_api: Any) -> None:
     """Guards the fake itself: what the runner is tested against is what the real SDK parses."""
-    _, url = await serve(answer("Hello", " there"))
+    _, url = await fake_api(answer("Hello", " there"))
     client = anthropic.AsyncAnthropic(base_url=url, api_key="sk-test", max_retries=0)
     async with client.messages.stream(model="claude-haiku-4-5", max_tokens=64,
                                       messages=[{"role": "user", "content": "hi"}]) as stream:
@@ -211,7 +211,7 @@ async def test_official_sdk_accepts_the_fake_stream(serve: Any) -> None:
 
 # ---------------------------------------------------------------- non-streaming
 
-async def test_non_streaming_reads_the_json_message(serve: Any) -> None:
+async def test_non_streaming_reads_the_json_message(fake_api: Any) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         return web.json_response({
             "id": "msg_02", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
@@ -220,7 +220,7 @@ async def test_non_streaming_reads_the_json_message(serve: Any) -> None:
             "usage": {"input_tokens": 9, "output_tokens": 2},
         }, headers={"request-id": "req_json"})
 
-    fake, url = await serve(handler)
+    fake, url = await fake_api(handler)
     seen: list[str] = []
 
     result = await run_agent(run(url, stream=False), on_text=seen.append)
@@ -233,8 +233,8 @@ async def test_non_streaming_reads_the_json_message(serve: Any) -> None:
 
 # ---------------------------------------------------------------- errors and retries
 
-async def test_client_error_reports_the_api_type_message_and_status_without_retrying(serve: Any) -> None:
-    fake, url = await serve(failing(400, "invalid_request_error", "max_tokens: must be at least 1"))
+async def test_client_error_reports_the_api_type_message_and_status_without_retrying(fake_api: Any) -> None:
+    fake, url = await fake_api(failing(400, "invalid_request_error", "max_tokens: must be at least 1"))
 
     with pytest.raises(AgentError) as err:
         await run_agent(run(url), on_text=None)
@@ -245,16 +245,16 @@ async def test_client_error_reports_the_api_type_message_and_status_without_retr
     assert len(fake.received) == 1
 
 
-async def test_unauthorized_points_at_the_api_key(serve: Any) -> None:
-    _, url = await serve(failing(401, "authentication_error", "invalid x-api-key"))
+async def test_unauthorized_points_at_the_api_key(fake_api: Any) -> None:
+    _, url = await fake_api(failing(401, "authentication_error", "invalid x-api-key"))
 
     with pytest.raises(AgentError, match=r"401 authentication_error: invalid x-api-key.*ANTHROPIC_API_KEY"):
         await run_agent(run(url), on_text=None)
 
 
-async def test_overloaded_529_is_retried_honouring_retry_after(serve: Any) -> None:
+async def test_overloaded_529_is_retried_honouring_retry_after(fake_api: Any) -> None:
     overloaded = failing(529, "overloaded_error", "Overloaded", {"retry-after": "0"})
-    fake, url = await serve(overloaded, answer("fine"))
+    fake, url = await fake_api(overloaded, answer("fine"))
     started = time.monotonic()
 
     result = await run_agent(run(url), on_text=None)
@@ -265,18 +265,18 @@ async def test_overloaded_529_is_retried_honouring_retry_after(serve: Any) -> No
     assert time.monotonic() - started < 0.3  # retry-after: 0 replaced the backoff (at least 0.375 s)
 
 
-async def test_gives_up_after_max_retries(serve: Any) -> None:
+async def test_gives_up_after_max_retries(fake_api: Any) -> None:
     busy = failing(500, "api_error", "Internal server error", {"retry-after": "0"})
-    fake, url = await serve(busy, busy, busy, answer("too late"))
+    fake, url = await fake_api(busy, busy, busy, answer("too late"))
 
     with pytest.raises(AgentError, match=r"500 api_error: Internal server error.*gave up after 3 attempts"):
         await run_agent(run(url, max_retries=2), on_text=None)
     assert len(fake.received) == 3
 
 
-async def test_error_event_inside_a_200_stream_after_text_raises_without_retry(serve: Any) -> None:
+async def test_error_event_inside_a_200_stream_after_text_raises_without_retry(fake_api: Any) -> None:
     overloaded = sse("error", error_envelope("overloaded_error", "Overloaded"))
-    fake, url = await serve(streamed(message_start(), *text_events("partial"), overloaded), answer("again"))
+    fake, url = await fake_api(streamed(message_start(), *text_events("partial"), overloaded), answer("again"))
     seen: list[str] = []
 
     with pytest.raises(AgentError, match=r"overloaded_error: Overloaded.*not retried"):
@@ -285,9 +285,9 @@ async def test_error_event_inside_a_200_stream_after_text_raises_without_retry(s
     assert len(fake.received) == 1
 
 
-async def test_overloaded_event_before_any_text_is_retried(serve: Any) -> None:
+async def test_overloaded_event_before_any_text_is_retried(fake_api: Any) -> None:
     overloaded = sse("error", error_envelope("overloaded_error", "Overloaded"))
-    _, url = await serve(streamed(message_start(), overloaded), answer("recovered"))
+    _, url = await fake_api(streamed(message_start(), overloaded), answer("recovered"))
     seen: list[str] = []
 
     result = await run_agent(run(url), on_text=seen.append)
@@ -295,16 +295,16 @@ async def test_overloaded_event_before_any_text_is_retried(serve: Any) -> None:
     assert (seen, result.attempts) == (["recovered"], 2)
 
 
-async def test_error_event_that_cannot_succeed_on_retry_is_raised_at_once(serve: Any) -> None:
+async def test_error_event_that_cannot_succeed_on_retry_is_raised_at_once(fake_api: Any) -> None:
     invalid = sse("error", error_envelope("invalid_request_error", "prompt is too long"))
-    fake, url = await serve(streamed(message_start(), invalid), answer("unused"))
+    fake, url = await fake_api(streamed(message_start(), invalid), answer("unused"))
 
     with pytest.raises(AgentError, match="invalid_request_error: prompt is too long"):
         await run_agent(run(url), on_text=None)
     assert len(fake.received) == 1
 
 
-async def test_dropped_connection_before_any_text_is_retried(serve: Any) -> None:
+async def test_dropped_connection_before_any_text_is_retried(fake_api: Any) -> None:
     async def drop(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await resp.prepare(request)
@@ -313,7 +313,7 @@ async def test_dropped_connection_before_any_text_is_retried(serve: Any) -> None
         request.transport.close()
         return resp
 
-    _, url = await serve(drop, answer("second time"))
+    _, url = await fake_api(drop, answer("second time"))
 
     result = await run_agent(run(url), on_text=None)
 
@@ -329,9 +329,9 @@ async def test_nothing_listening_is_a_connection_error() -> None:
             await run_agent(run(f"http://127.0.0.1:{port}", max_retries=0), on_text=None)
 
 
-async def test_total_timeout_is_reported_in_seconds(serve: Any) -> None:
+async def test_total_timeout_is_reported_in_seconds(fake_api: Any) -> None:
     never = asyncio.Event()
-    _, url = await serve(streamed(message_start(), pause=never))
+    _, url = await fake_api(streamed(message_start(), pause=never))
     started = time.monotonic()
 
     with pytest.raises(AgentError, match=r"timed out after 0.3 s"):

@@ -13,13 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from enum import StrEnum
+from typing import Literal
 
-from .errors import ConfigError
-from .settings import DEFAULT_MODEL
+from ..errors import ConfigError
+from ..settings import DEFAULT_MODEL
 
-Priority = Literal["quality", "balanced", "cost", "speed", "privacy"]
-PRIORITIES: tuple[str, ...] = get_args(Priority)
+class Priority(StrEnum):
+    QUALITY = "quality"
+    BALANCED = "balanced"
+    COST = "cost"
+    SPEED = "speed"
+    PRIVACY = "privacy"
+
+
+PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,12 @@ class Weights:
     cost: float
 
 
-WEIGHTS: dict[str, Weights] = {
-    "quality": Weights(quality=0.7, speed=0.2, cost=0.1),
-    "cost": Weights(quality=0.2, speed=0.1, cost=0.7),
-    "speed": Weights(quality=0.2, speed=0.7, cost=0.1),
-    "balanced": Weights(quality=0.4, speed=0.2, cost=0.4),
-    "privacy": Weights(quality=1.0, speed=0.0, cost=0.0),  # and local models only
+WEIGHTS: dict[Priority, Weights] = {
+    Priority.QUALITY: Weights(quality=0.7, speed=0.2, cost=0.1),
+    Priority.COST: Weights(quality=0.2, speed=0.1, cost=0.7),
+    Priority.SPEED: Weights(quality=0.2, speed=0.7, cost=0.1),
+    Priority.BALANCED: Weights(quality=0.4, speed=0.2, cost=0.4),
+    Priority.PRIVACY: Weights(quality=1.0, speed=0.0, cost=0.0),  # and local models only
 }
 
 
@@ -128,8 +136,8 @@ def estimate_tokens(text: str) -> int:
 
 def _weights(priority: str) -> Weights:
     try:
-        return WEIGHTS[priority]
-    except KeyError:
+        return WEIGHTS[Priority(priority)]
+    except ValueError:
         raise ConfigError(f"unknown priority {priority!r}; choose one of: {', '.join(PRIORITIES)}") from None
 
 

@@ -1,4 +1,4 @@
-"""The agent runner: one call to the Anthropic Messages API (POST {base_url}/v1/messages).
+"""The agent client: one call to the Anthropic Messages API (POST {base_url}/v1/messages).
 
 It talks to api.anthropic.com and to the local proxy alike.  Streaming responses are read as server-sent
 events and each text delta goes to `on_text` as soon as it arrives.  Failures worth another try (429, 529,
@@ -20,9 +20,9 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from . import __version__
-from .anthropic.errors import parse_error_body
-from .anthropic.responses import (
+from .. import __version__
+from ..anthropic.errors import parse_error_body
+from ..anthropic.responses import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
     ErrorEvent,
@@ -34,8 +34,8 @@ from .anthropic.responses import (
     read_event,
     read_message,
 )
-from .anthropic.sse import SSEEvent, iter_events
-from .errors import AgentError, ConfigError
+from ..anthropic.sse import SSEEvent, iter_events
+from ..errors import AgentError, ConfigError
 
 log = logging.getLogger(__name__)
 
