@@ -157,7 +157,6 @@ class _RichProgress:
     def step(self, text: str) -> None:
         self.finish()
         self.step_task = self.progress.add_task(text, total=None, bytes=False)
-        self.bytes_task = None  # a step that moves bytes gets its own bar
 
     def transfer(self, done: int, total: int) -> None:
         if self.bytes_task is None:
@@ -165,11 +164,10 @@ class _RichProgress:
         self.progress.update(self.bytes_task, completed=done, total=total)
 
     def finish(self) -> None:
-        """Mark the current step done (its spinner turns into a check mark, its bar is removed)."""
+        """Mark the current step done (its spinner turns into a check mark; its bar stays, full)."""
         if self.step_task is not None:
             self.progress.update(self.step_task, completed=1, total=1)
-        if self.bytes_task is not None:
-            self.progress.remove_task(self.bytes_task)
+        self.bytes_task = None  # the next step that moves bytes gets a bar of its own
 
 
 class _BytesOnly(ProgressColumn):
