@@ -316,3 +316,93 @@ def test_show_unknown_agent_exits_2_with_a_suggestion(cli: typer.Typer) -> None:
 
     assert result.exit_code == 2
     assert result.stderr == "error: unknown agent 'planer'; did you mean: planner?\n"
+
+
+# ---------------------------------------------------------------- hostile files (issue 8, item 7)
+
+def _alias_bomb(levels: int) -> str:
+    """The billion-laughs shape: each level lists the previous one 9 times (444 bytes at 9 levels)."""
+    lines = ['l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ",".join([f"*l{level - 1}"] * 9) + "]")
+    lines.append(f"tools: *l{levels - 1}")
+    return "---\nname: bomb\ndescription: d\n" + "\n".join(lines) + "\n---\nBody\n"
+
+
+HOSTILE = {
+    "deep.md": ("---\nname: deep\ndescription: d\ntools: " + "[" * 5000 + "]" * 5000 + "\n---\nBody\n",
+                "nested deeper than"),
+    "digits.md": ("---\nname: digits\ndescription: d\nmax_tokens: " + "9" * 5000 + "\n---\nBody\n",
+                  "a number longer than"),
+    "bomb.md": (_alias_bomb(6), "aliases"),
+    "huge.md": ("---\nname: huge\ndescription: d\n---\n" + "x" * (2 * 1024 * 1024) + "\n", "too large"),
+    "long.md": ("---\nname: long\ndescription: " + "[" + "1," * 20000 + "1]\n---\nBody\n", "a list of 20001"),
+}
+
+
+@pytest.mark.parametrize("filename", sorted(HOSTILE))
+def test_a_hostile_file_is_one_short_line_and_the_others_still_load(tmp_path: Path, filename: str) -> None:
+    text, reason = HOSTILE[filename]
+    folder = tmp_path / "agents"
+    write(folder, filename, text)
+    write(folder, "good.md", agent_text("good"))
+
+    catalog = discover([("mine", folder)])
+
+    assert catalog.names() == ["good"]
+    (problem,) = catalog.problems
+    assert reason in problem.message
+    assert len(str(problem)) < len(str(problem.path)) + 200  # never the expanded or huge value
+    assert "\n" not in str(problem)
+
+
+def test_big_but_valid_numbers_are_bounded_in_range_and_in_the_message(tmp_path: Path) -> None:
+    folder = tmp_path / "agents"
+    write(folder, "big.md", "---\nname: big\ndescription: d\nmax_tokens: " + "9" * 30 + "\n---\nBody\n")
+
+    (problem,) = discover([folder]).problems
+
+    assert "up to 1000000" in problem.message and "9" * 30 in problem.message
+
+
+def test_a_newline_in_a_file_name_cannot_split_the_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "agents"
+    write(folder, "two\nlines.md", "no front matter\n")
+
+    (problem,) = discover([folder]).problems
+
+    assert "\n" not in str(problem) and "two\\nlines.md" in str(problem)
+
+
+def test_anchors_without_aliases_and_nesting_within_the_bound_still_load(tmp_path: Path) -> None:
+    folder = tmp_path / "agents"
+    write(folder, "ok.md", "---\nname: ok\ndescription: &d fine\ntools: [[Read]]\n---\nBody\n")
+
+    catalog = discover([folder])
+
+    assert "ok" not in catalog.names()  # nested tools are wrong, but reported, not a crash
+    assert "'tools' must be a list of names, got a list of 1 items" in catalog.problems[0].message
+    write(folder, "ok.md", "---\nname: ok\ndescription: &d fine\ntools: [Read]\n---\nBody\n")
+    assert discover([folder]).get("ok").description == "fine"
+
+
+def test_agents_list_and_the_main_command_survive_a_folder_of_hostile_files(
+    cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentic_flow.cli.main import app as main_app
+
+    monkeypatch.chdir(tmp_path)
+    project = tmp_path / ".claude" / "agents"
+    for filename, (text, _reason) in HOSTILE.items():
+        write(project, filename, text)
+    write(project, "good.md", agent_text("good", "Still works"))
+
+    for app, args in ((cli, ["list"]), (main_app, ["--list"])):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "Still works" in result.stdout
+        warnings = result.stderr.splitlines()
+        assert len(warnings) == len(HOSTILE) and all(w.startswith("warning: skipped") for w in warnings)
+        assert all(len(w) < 400 for w in warnings)
+    # The lookup `agentic-flow --agent good` makes (task.find_agent) goes through the same discovery.
+    assert discover(default_search_dirs(None, None, tmp_path)).get("good").description == "Still works"

