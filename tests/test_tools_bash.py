@@ -4,7 +4,11 @@ command starts (background jobs, forks, setsid daemons) outlives the call on exi
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -119,3 +123,40 @@ async def test_commands_cannot_read_stdin_and_timeout_is_checked(bash: Tool) -> 
     assert result.content == "got:1"  # stdin is closed: no hang waiting for input
     too_long = await bash.run({"command": "true", "timeout": 600_001})
     assert too_long.is_error and "field 'timeout' must be at most 600000" in too_long.content
+
+
+CTRL_C_SCRIPT = """
+import asyncio, sys
+from agentic_flow.agents.tools import Permissions, Workspace, build_tools
+bash = build_tools(["Bash"], Workspace(sys.argv[1]), Permissions(mode="bypassPermissions"))["Bash"]
+asyncio.run(bash.run({"command": "echo $$ > pids; (sleep 1000 &); sleep 1000 & echo $! >> pids; sleep 1000"}))
+"""
+
+
+def test_ctrl_c_in_a_real_run_kills_the_tree(ws: Path) -> None:
+    """SIGINT to a process in asyncio.run, as a terminal's Ctrl-C would send it."""
+    child = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT, str(ws)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while len(pids := _written_pids(ws / "pids")) < 2:
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            assert time.monotonic() < deadline, "the command did not start"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+        child.wait()
+    assert b"KeyboardInterrupt" in stderr
+    assert all(_gone(pid) for pid in pids)
+    sleepers = [p for p in psutil.process_iter(["cmdline", "status"])
+                if p.info["cmdline"] == ["sleep", "1000"] and p.info["status"] != psutil.STATUS_ZOMBIE
+                and _started_by(p, ws)]  # the subshell's job, whose pid the command does not print
+    assert not sleepers
+
+
+def _started_by(process: psutil.Process, ws: Path) -> bool:
+    try:
+        return process.cwd() == os.path.realpath(ws)
+    except psutil.Error:
+        return False

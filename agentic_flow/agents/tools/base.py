@@ -15,6 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .result import ToolError, ToolResult
+from .schema import validate
+
+__all__ = ["Tool", "ToolContext", "ToolError", "ToolResult", "failure", "shorten"]
+
 if TYPE_CHECKING:
     from .permissions import Permissions, ToolKind
     from .workspace import Workspace
@@ -22,18 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUMMARY_WIDTH = 100
-
-
-class ToolError(Exception):
-    """A failure the model should see: `run()` turns it into an is_error ToolResult with this message."""
-
-
-@dataclass(frozen=True)
-class ToolResult:
-    content: str  # what goes back to the model as the tool_result's content
-    is_error: bool = False
-    summary: str = ""  # one line for the user: "Read src/x.py (120 lines)"
-    diff: str | None = None  # a unified diff, for edits
 
 
 @dataclass(frozen=True)
@@ -67,8 +60,6 @@ class Tool:
         return shorten(text)
 
     async def run(self, tool_input: object) -> ToolResult:
-        from .schema import validate  # schema imports ToolError from here
-
         action = self.describe(tool_input) if isinstance(tool_input, Mapping) else self.name
         try:
             args = validate(self.input_schema, tool_input)

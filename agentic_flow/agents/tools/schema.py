@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ToolError
+from .result import ToolError
 
 _TYPE_NAMES = {"string": "a string", "integer": "a whole number", "boolean": "true or false",
                "array": "a list", "object": "an object"}

@@ -125,8 +125,9 @@ class Grep(Tool):
             if len(results) > limit:
                 break
         text, capped = _cap(results, limit)
-        unit = "lines" if mode == "content" else "files"
-        summary = shorten(f"Grep {args['pattern']} ({'over ' if capped else ''}{len(results[:limit])} {unit})")
+        found = f"{len(results[:limit])}{'+' if capped else ''}"
+        unit = f"lines in {files} files" if mode == "content" else "files"
+        summary = shorten(f"Grep {args['pattern']} ({found} {unit})")
         return ToolResult(text or "No matches found", summary=summary)
 
     def _files(self, args: dict[str, Any]) -> Iterator[tuple[Path, str]]:

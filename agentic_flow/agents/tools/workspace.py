@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from ...errors import ConfigError
-from .base import ToolError
+from .result import ToolError
 
 
 class Workspace:
