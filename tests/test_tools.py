@@ -1,5 +1,6 @@
 """The agent tools on real files in a temporary workspace: Read, Write, Edit, Glob, Grep, LS, the input
-checks and the registry.  Safety (paths, permissions) is in test_tools_safety.py, Bash in test_tools_bash.py."""
+checks and the registry.  Safety (paths, permissions) is in test_tools_safety.py, Bash in
+test_tools_bash.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from agentic_flow.agents.tools import (
-    TOOL_NAMES, Permissions, Tool, Workspace, build_tools, tool_definitions,
+    TOOL_NAMES,
+    Permissions,
+    Tool,
+    Workspace,
+    build_tools,
+    tool_definitions,
 )
 from agentic_flow.errors import ConfigError
 
@@ -27,7 +33,7 @@ def tools(ws: Path) -> dict[str, Tool]:
     return build_tools(list(TOOL_NAMES), Workspace(ws), Permissions(mode="bypassPermissions"))
 
 
-# --- registry -------------------------------------------------------------------------------------------------
+# --- registry -------------------------------------------------------------------------------------
 
 
 def test_registry_names_and_definitions(tools: dict[str, Tool]) -> None:
@@ -54,20 +60,24 @@ def test_workspace_must_be_a_folder(tmp_path: Path) -> None:
         Workspace(tmp_path / "missing")
 
 
-# --- input validation -----------------------------------------------------------------------------------------
+# --- input validation -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tool_input", "message"), [
-    ({}, "missing required field 'file_path'"),
-    ({"file_path": 7}, "field 'file_path' must be a string"),
-    ({"file_path": "a", "limit": "ten"}, "field 'limit' must be a whole number"),
-    ({"file_path": "a", "limit": True}, "field 'limit' must be a whole number"),
-    ({"file_path": "a", "limit": 0}, "field 'limit' must be at least 1"),
-    ({"file_path": "a", "path": "b"}, "unknown field 'path'"),
-    (["a"], "the input must be a JSON object"),
-])
-async def test_bad_input_is_an_error_naming_the_field(tools: dict[str, Tool], tool_input: object,
-                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("tool_input", "message"),
+    [
+        ({}, "missing required field 'file_path'"),
+        ({"file_path": 7}, "field 'file_path' must be a string"),
+        ({"file_path": "a", "limit": "ten"}, "field 'limit' must be a whole number"),
+        ({"file_path": "a", "limit": True}, "field 'limit' must be a whole number"),
+        ({"file_path": "a", "limit": 0}, "field 'limit' must be at least 1"),
+        ({"file_path": "a", "path": "b"}, "unknown field 'path'"),
+        (["a"], "the input must be a JSON object"),
+    ],
+)
+async def test_bad_input_is_an_error_naming_the_field(
+    tools: dict[str, Tool], tool_input: object, message: str
+) -> None:
     result = await tools["Read"].run(tool_input)
     assert result.is_error
     assert message in result.content
@@ -81,7 +91,7 @@ async def test_quoted_numbers_are_accepted(tools: dict[str, Tool], ws: Path) -> 
     assert result.content.startswith("     2\ttwo\n")
 
 
-# --- Read -----------------------------------------------------------------------------------------------------
+# --- Read -----------------------------------------------------------------------------------------
 
 
 async def test_read_numbers_lines_like_cat_n(tools: dict[str, Tool], ws: Path) -> None:
@@ -118,7 +128,7 @@ async def test_read_caps_long_lines_and_refuses_binary_and_folders(tools: dict[s
     assert (await tools["Read"].run({"file_path": "empty.txt"})).content == "(the file is empty)"
 
 
-# --- Write ----------------------------------------------------------------------------------------------------
+# --- Write ----------------------------------------------------------------------------------------
 
 
 async def test_write_creates_folders_and_replaces_atomically(tools: dict[str, Tool], ws: Path) -> None:
@@ -141,7 +151,7 @@ async def test_write_refuses_a_folder(tools: dict[str, Tool], ws: Path) -> None:
     assert result.is_error and "is a folder" in result.content
 
 
-# --- Edit -----------------------------------------------------------------------------------------------------
+# --- Edit -----------------------------------------------------------------------------------------
 
 
 async def test_edit_replaces_a_unique_string_and_returns_a_diff(tools: dict[str, Tool], ws: Path) -> None:
@@ -149,8 +159,9 @@ async def test_edit_replaces_a_unique_string_and_returns_a_diff(tools: dict[str,
     result = await tools["Edit"].run({"file_path": "m.py", "old_string": "a - b", "new_string": "a + b"})
     assert not result.is_error, result.content
     assert (ws / "m.py").read_text() == "def add(a, b):\n    return a + b\n"
-    assert result.diff == ("--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n"
-                           "+    return a + b\n")
+    assert result.diff == (
+        "--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n"
+    )
     assert result.summary == "Edit m.py (+1 -1)"
     assert "     2\t    return a + b" in result.content  # the model sees the changed lines
 
@@ -161,10 +172,15 @@ async def test_edit_unique_match_rule(tools: dict[str, Tool], ws: Path) -> None:
     absent = await tools["Edit"].run({"file_path": "m.py", "old_string": "z = 1", "new_string": "z = 2"})
     assert absent.is_error and "old_string was not found in m.py" in absent.content
     twice = await tools["Edit"].run({"file_path": "m.py", "old_string": "= 1", "new_string": "= 2"})
-    assert twice.is_error and "old_string occurs 2 times in m.py" in twice.content and "replace_all" in twice.content
+    assert (
+        twice.is_error
+        and "old_string occurs 2 times in m.py" in twice.content
+        and "replace_all" in twice.content
+    )
     assert path.read_text() == "x = 1\ny = 1\n"  # a refused edit changes nothing
-    every = await tools["Edit"].run({"file_path": "m.py", "old_string": "= 1", "new_string": "= 2",
-                                     "replace_all": True})
+    every = await tools["Edit"].run(
+        {"file_path": "m.py", "old_string": "= 1", "new_string": "= 2", "replace_all": True}
+    )
     assert not every.is_error and "replaced 2 occurrences" in every.content
     assert path.read_text() == "x = 2\ny = 2\n"
 
@@ -183,12 +199,20 @@ async def test_edit_edge_cases(tools: dict[str, Tool], ws: Path) -> None:
     assert not crlf.is_error and (ws / "win.txt").read_bytes() == b"1\r\n2\r\n"
 
 
-# --- Glob and LS ----------------------------------------------------------------------------------------------
+# --- Glob and LS ----------------------------------------------------------------------------------
 
 
 def _tree(ws: Path) -> None:
-    for name in ("a.py", "src/b.py", "src/deep/c.py", "src/d.ts", "src/e.tsx", "README.md", ".git/x.py",
-                 "node_modules/m/index.js"):
+    for name in (
+        "a.py",
+        "src/b.py",
+        "src/deep/c.py",
+        "src/d.ts",
+        "src/e.tsx",
+        "README.md",
+        ".git/x.py",
+        "node_modules/m/index.js",
+    ):
         (ws / name).parent.mkdir(parents=True, exist_ok=True)
         (ws / name).write_text(f"# {name}\nneedle here\n")
 
@@ -233,22 +257,30 @@ async def test_ls(tools: dict[str, Tool], ws: Path) -> None:
     assert missing.is_error and "does not exist" in missing.content
 
 
-# --- Grep -----------------------------------------------------------------------------------------------------
+# --- Grep -----------------------------------------------------------------------------------------
 
 
 async def test_grep_modes_and_filters(tools: dict[str, Tool], ws: Path) -> None:
     _tree(ws)
     (ws / "bin.dat").write_bytes(b"needle\x00\x01")
     files = await tools["Grep"].run({"pattern": "needle"})
-    assert sorted(files.content.splitlines()) == ["README.md", "a.py", "src/b.py", "src/d.ts", "src/deep/c.py",
-                                                   "src/e.tsx"]  # no .git, node_modules or binary file
+    assert sorted(files.content.splitlines()) == [
+        "README.md",
+        "a.py",
+        "src/b.py",
+        "src/d.ts",
+        "src/deep/c.py",
+        "src/e.tsx",
+    ]  # no .git, node_modules or binary file
     only_py = await tools["Grep"].run({"pattern": "NEEDLE", "-i": True, "glob": "*.py"})
     assert sorted(only_py.content.splitlines()) == ["a.py", "src/b.py", "src/deep/c.py"]
     by_type = await tools["Grep"].run({"pattern": "needle", "type": "ts", "path": "src"})
     assert sorted(by_type.content.splitlines()) == ["src/d.ts", "src/e.tsx"]
     by_path_glob = await tools["Grep"].run({"pattern": "needle", "glob": "src/deep/*.py"})
     assert by_path_glob.content == "src/deep/c.py"
-    content = await tools["Grep"].run({"pattern": r"need\w+", "path": "a.py", "output_mode": "content", "-B": 1})
+    content = await tools["Grep"].run(
+        {"pattern": r"need\w+", "path": "a.py", "output_mode": "content", "-B": 1}
+    )
     assert content.content == "a.py-1-# a.py\na.py:2:needle here"
     count = await tools["Grep"].run({"pattern": "e", "path": "src/b.py", "output_mode": "count"})
     assert count.content == "src/b.py:1"
@@ -266,6 +298,7 @@ async def test_grep_caps_results(tools: dict[str, Tool], ws: Path) -> None:
     limited = await tools["Grep"].run({"pattern": "hit", "output_mode": "content", "head_limit": 5})
     assert len(limited.content.splitlines()) == 6
     (ws / "wide.txt").write_text(("y" * 400 + "\n") * 200)
-    wide = await tools["Grep"].run({"pattern": "y", "output_mode": "content", "path": "wide.txt",
-                                    "head_limit": 200})
+    wide = await tools["Grep"].run(
+        {"pattern": "y", "output_mode": "content", "path": "wide.txt", "head_limit": 200}
+    )
     assert len(wide.content) < 31_000 and "results capped" in wide.content  # the character cap

@@ -57,10 +57,18 @@ async def test_output_exit_code_and_cwd(bash: Tool, ws: Path) -> None:
 
 
 async def test_the_environment_carries_no_secrets(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "AGENTIC_FLOW_API_KEY", "OPENAI_API_KEY",
-                 "GITHUB_TOKEN", "SOME_SECRET"):
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "AGENTIC_FLOW_API_KEY",
+        "OPENAI_API_KEY",
+        "GITHUB_TOKEN",
+        "SOME_SECRET",
+    ):
         monkeypatch.setenv(name, "s3cr3t")
-    bash = build_tools(["Bash"], Workspace(ws), Permissions(mode="bypassPermissions"))["Bash"]  # reads the env
+    bash = build_tools(["Bash"], Workspace(ws), Permissions(mode="bypassPermissions"))[
+        "Bash"
+    ]  # reads the env
     result = await bash.run({"command": "env"})
     assert "s3cr3t" not in result.content
     names = {line.split("=", 1)[0] for line in result.content.splitlines() if "=" in line}
@@ -81,8 +89,12 @@ async def test_output_is_capped_keeping_head_and_tail(bash: Tool) -> None:
 
 async def test_background_jobs_are_stopped_when_the_command_ends(bash: Tool) -> None:
     started = time.monotonic()
-    result = await bash.run({"command": "sleep 1000 & echo pid:$!; (sleep 1000 & echo pid:$!); "
-                                        "setsid sleep 1000 & echo pid:$!; echo done"})
+    result = await bash.run(
+        {
+            "command": "sleep 1000 & echo pid:$!; (sleep 1000 & echo pid:$!); "
+            "setsid sleep 1000 & echo pid:$!; echo done"
+        }
+    )
     assert time.monotonic() - started < 10  # bash's exit ends the call, not its jobs' open pipe
     assert not result.is_error
     pids = _pids(result.content)
@@ -93,10 +105,14 @@ async def test_background_jobs_are_stopped_when_the_command_ends(bash: Tool) -> 
 
 async def test_a_timeout_kills_the_whole_tree(bash: Tool) -> None:
     started = time.monotonic()
-    result = await bash.run({"command": "echo pid:$$; sleep 1000 & echo pid:$!; (sleep 1000 & echo pid:$!); "
-                                        "(setsid bash -c 'sleep 1000 & echo pid:$!; sleep 1000' &); sleep 0.3; "
-                                        "sleep 1000",
-                             "timeout": 1500})
+    result = await bash.run(
+        {
+            "command": "echo pid:$$; sleep 1000 & echo pid:$!; (sleep 1000 & echo pid:$!); "
+            "(setsid bash -c 'sleep 1000 & echo pid:$!; sleep 1000' &); sleep 0.3; "
+            "sleep 1000",
+            "timeout": 1500,
+        }
+    )
     assert time.monotonic() - started < 10
     assert result.is_error
     assert "[timed out after 1.5 s; the command and everything it started were killed]" in result.content
@@ -106,7 +122,9 @@ async def test_a_timeout_kills_the_whole_tree(bash: Tool) -> None:
 
 
 async def test_cancellation_kills_the_tree(bash: Tool, ws: Path) -> None:
-    task = asyncio.create_task(bash.run({"command": "echo $$ > pids; sleep 1000 & echo $! >> pids; sleep 1000"}))
+    task = asyncio.create_task(
+        bash.run({"command": "echo $$ > pids; sleep 1000 & echo $! >> pids; sleep 1000"})
+    )
     deadline = time.monotonic() + 10
     while len(pids := _written_pids(ws / "pids")) < 2:  # poll until both processes have started
         assert time.monotonic() < deadline, "the command did not start"
@@ -116,6 +134,17 @@ async def test_cancellation_kills_the_tree(bash: Tool, ws: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert all(_gone(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("delay", [0, 0.001, 0.005, 0.02, 0.05])
+async def test_cancellation_at_any_moment_leaves_nothing(bash: Tool, ws: Path, delay: float) -> None:
+    """Cancelled while bash starts, forks or runs: nothing it started is left (found by its cwd)."""
+    task = asyncio.create_task(bash.run({"command": "sleep 1000 & (sleep 1000 &); sleep 1000"}))
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not _running_in(ws)
 
 
 async def test_commands_cannot_read_stdin_and_timeout_is_checked(bash: Tool) -> None:
@@ -149,10 +178,16 @@ def test_ctrl_c_in_a_real_run_kills_the_tree(ws: Path) -> None:
         child.wait()
     assert b"KeyboardInterrupt" in stderr
     assert all(_gone(pid) for pid in pids)
-    sleepers = [p for p in psutil.process_iter(["cmdline", "status"])
-                if p.info["cmdline"] == ["sleep", "1000"] and p.info["status"] != psutil.STATUS_ZOMBIE
-                and _started_by(p, ws)]  # the subshell's job, whose pid the command does not print
-    assert not sleepers
+    assert not _running_in(ws)  # the subshell's job too, whose pid the command does not print
+
+
+def _running_in(ws: Path) -> list[psutil.Process]:
+    """Live processes whose current folder is the workspace: what a command there started."""
+    return [
+        p
+        for p in psutil.process_iter(["status"])
+        if p.info["status"] != psutil.STATUS_ZOMBIE and p.pid != os.getpid() and _started_by(p, ws)
+    ]
 
 
 def _started_by(process: psutil.Process, ws: Path) -> bool:

@@ -11,7 +11,7 @@ from typing import TextIO
 
 import pytest
 
-from agentic_flow.agents.tools import TOOL_NAMES, Permissions, PermissionMode, Tool, Workspace, build_tools
+from agentic_flow.agents.tools import TOOL_NAMES, PermissionMode, Permissions, Tool, Workspace, build_tools
 from agentic_flow.errors import ConfigError
 
 
@@ -35,17 +35,21 @@ def _tools(ws: Path, mode: PermissionMode = "bypassPermissions", **kwargs: objec
     return build_tools(list(TOOL_NAMES), Workspace(ws), Permissions(mode=mode, **kwargs))  # type: ignore[arg-type]
 
 
-# --- the workspace boundary -----------------------------------------------------------------------------------
+# --- the workspace boundary -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("spelled", ["../outside/secret.txt", "sub/../../outside/secret.txt", "ABS"])
 async def test_paths_outside_are_refused(ws: Path, outside: Path, spelled: str) -> None:
     path = str(outside / "secret.txt") if spelled == "ABS" else spelled
     tools = _tools(ws)
-    for name, tool_input in [("Read", {"file_path": path}), ("Write", {"file_path": path, "content": "x"}),
-                             ("Edit", {"file_path": path, "old_string": "SECRET", "new_string": "x"}),
-                             ("Grep", {"pattern": "SECRET", "path": path}), ("LS", {"path": path}),
-                             ("Glob", {"pattern": "*", "path": path})]:
+    for name, tool_input in [
+        ("Read", {"file_path": path}),
+        ("Write", {"file_path": path, "content": "x"}),
+        ("Edit", {"file_path": path, "old_string": "SECRET", "new_string": "x"}),
+        ("Grep", {"pattern": "SECRET", "path": path}),
+        ("LS", {"path": path}),
+        ("Glob", {"pattern": "*", "path": path}),
+    ]:
         result = await tools[name].run(tool_input)
         assert result.is_error, name
         assert "is outside the workspace" in result.content, (name, result.content)
@@ -112,7 +116,7 @@ async def test_a_symlinked_workspace_is_resolved_once(tmp_path: Path, ws: Path, 
     assert moved.is_error and "outside the workspace" in moved.content
 
 
-# --- permissions ----------------------------------------------------------------------------------------------
+# --- permissions ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -166,12 +170,14 @@ async def test_without_a_terminal_changes_are_refused_with_the_flag(ws: Path) ->
     try:
         tools = _asking(ws, stream, out)
         write = await tools["Write"].run({"file_path": "a.txt", "content": "a"})
-        assert write.content == ("Write needs permission: rerun with --permission-mode acceptEdits "
-                                 "or --allow-tools Write")
+        assert write.content == (
+            "Write needs permission: rerun with --permission-mode acceptEdits or --allow-tools Write"
+        )
         assert write.is_error and not (ws / "a.txt").exists()
         bash = await tools["Bash"].run({"command": "touch made"})
-        assert bash.content == ("Bash needs permission: rerun with --permission-mode bypassPermissions "
-                                "or --allow-tools Bash")
+        assert bash.content == (
+            "Bash needs permission: rerun with --permission-mode bypassPermissions or --allow-tools Bash"
+        )
         assert not (ws / "made").exists()
         read = await tools["Read"].run({"file_path": "inside.txt"})  # reads never ask
         assert not read.is_error
@@ -190,7 +196,10 @@ async def test_accept_edits_and_allow_tools(ws: Path) -> None:
         assert "Bash needs permission" in (await edits["Bash"].run({"command": "true"})).content
         granted = _tools(ws, "default", input=stream, allow_tools=frozenset({"Bash"}))
         assert not (await granted["Bash"].run({"command": "true"})).is_error
-        assert "Write needs permission" in (await granted["Write"].run({"file_path": "b", "content": ""})).content
+        assert (
+            "Write needs permission"
+            in (await granted["Write"].run({"file_path": "b", "content": ""})).content
+        )
     finally:
         stream.close()
         os.close(write_end)
@@ -198,18 +207,26 @@ async def test_accept_edits_and_allow_tools(ws: Path) -> None:
 
 async def test_plan_mode_allows_no_changes(ws: Path) -> None:
     tools = _tools(ws, "plan", allow_tools=frozenset({"Bash", "Write", "Edit"}))  # plan wins over grants
-    for name, tool_input in [("Write", {"file_path": "a.txt", "content": "a"}),
-                             ("Edit", {"file_path": "inside.txt", "old_string": "inside", "new_string": "x"}),
-                             ("Bash", {"command": "touch made"})]:
+    for name, tool_input in [
+        ("Write", {"file_path": "a.txt", "content": "a"}),
+        ("Edit", {"file_path": "inside.txt", "old_string": "inside", "new_string": "x"}),
+        ("Bash", {"command": "touch made"}),
+    ]:
         result = await tools[name].run(tool_input)
         assert result.is_error and "not allowed in plan mode" in result.content, name
     assert sorted(os.listdir(ws)) == ["inside.txt"] and (ws / "inside.txt").read_text() == "inside\n"
-    for name, tool_input in [("Read", {"file_path": "inside.txt"}), ("Grep", {"pattern": "in"}),
-                             ("Glob", {"pattern": "*"}), ("LS", {})]:
+    for name, tool_input in [
+        ("Read", {"file_path": "inside.txt"}),
+        ("Grep", {"pattern": "in"}),
+        ("Glob", {"pattern": "*"}),
+        ("LS", {}),
+    ]:
         assert not (await tools[name].run(tool_input)).is_error, name
 
 
-async def test_a_path_outside_is_refused_before_anyone_is_asked(ws: Path, terminal: tuple[int, TextIO]) -> None:
+async def test_a_path_outside_is_refused_before_anyone_is_asked(
+    ws: Path, terminal: tuple[int, TextIO]
+) -> None:
     _, stream = terminal
     out = io.StringIO()
     result = await _asking(ws, stream, out)["Write"].run({"file_path": "../x", "content": "x"})
@@ -218,5 +235,7 @@ async def test_a_path_outside_is_refused_before_anyone_is_asked(ws: Path, termin
 
 
 def test_unknown_mode_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown permission mode 'yolo'; choose one of: default, acceptEdits"):
+    with pytest.raises(
+        ConfigError, match="unknown permission mode 'yolo'; choose one of: default, acceptEdits"
+    ):
         Permissions(mode="yolo")  # type: ignore[arg-type]

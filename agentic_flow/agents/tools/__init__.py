@@ -39,8 +39,9 @@ def check_tool_names(names: Iterable[str], what: str = "tool") -> list[str]:
     return checked
 
 
-def build_tools(names: Iterable[str], workspace: Workspace, permissions: Permissions,
-                env: Mapping[str, str] | None = None) -> dict[str, Tool]:
+def build_tools(
+    names: Iterable[str], workspace: Workspace, permissions: Permissions, env: Mapping[str, str] | None = None
+) -> dict[str, Tool]:
     """The named tools, ready to run.  `env` is the environment Bash's commands start from (filtered by
     `command_env`); by default the process's own, read through settings like all configuration."""
     check_tool_names(permissions.allow_tools, "tool in --allow-tools")
@@ -55,7 +56,27 @@ def tool_definitions(tools: Mapping[str, Tool] | Iterable[Tool]) -> list[dict[st
 
 
 __all__ = [
-    "PERMISSION_MODES", "TOOL_CLASSES", "TOOL_NAMES", "Bash", "Decision", "Edit", "Glob", "Grep", "LS",
-    "PermissionMode", "Permissions", "Read", "Tool", "ToolContext", "ToolError", "ToolResult", "Workspace", "Write",
-    "build_tools", "check_tool_names", "command_env", "needs_permission_message", "tool_definitions",
+    "LS",
+    "PERMISSION_MODES",
+    "TOOL_CLASSES",
+    "TOOL_NAMES",
+    "Bash",
+    "Decision",
+    "Edit",
+    "Glob",
+    "Grep",
+    "PermissionMode",
+    "Permissions",
+    "Read",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolResult",
+    "Workspace",
+    "Write",
+    "build_tools",
+    "check_tool_names",
+    "command_env",
+    "needs_permission_message",
+    "tool_definitions",
 ]

@@ -16,6 +16,7 @@ import secrets
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
@@ -77,18 +78,22 @@ class Bash(Tool):
     kind = "execute"
     target_field = "command"
     description = (
-        "Runs a bash command in the workspace folder and returns its output (stdout and stderr together) and exit "
-        f"code. Default timeout {DEFAULT_TIMEOUT_MS // 1000} s, at most {MAX_TIMEOUT_MS // 1000} s (timeout is in "
-        f"milliseconds). Output over {OUTPUT_MAX_BYTES:,} bytes is cut in the middle. stdin is closed: commands "
-        "cannot be interactive. Background processes are stopped when the command ends. Prefer Read, Grep, Glob "
-        "and Edit for reading and changing files."
+        "Runs a bash command in the workspace folder and returns its output (stdout and stderr together) "
+        f"and exit code. Default timeout {DEFAULT_TIMEOUT_MS // 1000} s, at most {MAX_TIMEOUT_MS // 1000} s "
+        f"(timeout is in milliseconds). Output over {OUTPUT_MAX_BYTES:,} bytes is cut in the middle. stdin "
+        "is closed: commands cannot be interactive. Background processes are stopped when the command "
+        "ends. Prefer Read, Grep, Glob and Edit for reading and changing files."
     )
     input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "command": {"type": "string", "description": "The command to run"},
-            "timeout": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_MS,
-                        "description": f"Timeout in milliseconds (default {DEFAULT_TIMEOUT_MS})"},
+            "timeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_TIMEOUT_MS,
+                "description": f"Timeout in milliseconds (default {DEFAULT_TIMEOUT_MS})",
+            },
             "description": {"type": "string", "description": "What the command does, in 5-10 words"},
         },
         "required": ["command"],
@@ -105,10 +110,7 @@ class Bash(Tool):
     async def execute_async(self, args: dict[str, Any]) -> ToolResult:
         marker = secrets.token_hex(8)
         timeout_s = args.get("timeout", DEFAULT_TIMEOUT_MS) / 1000
-        process = await asyncio.create_subprocess_exec(
-            "bash", "-c", args["command"], cwd=self.workspace.root, env={**self.context.env, RUN_MARKER: marker},
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+        process = await _start(args["command"], self.workspace.root, {**self.context.env, RUN_MARKER: marker})
         output = CappedOutput()
         assert process.stdout is not None
         reader = asyncio.create_task(_pump(process.stdout, output))
@@ -123,29 +125,70 @@ class Bash(Tool):
         return self._result(args["command"], process.returncode, output, timed_out, timeout_s, leftovers)
 
     @staticmethod
-    def _result(command: str, code: int | None, output: CappedOutput, timed_out: bool, timeout_s: float,
-                leftovers: int) -> ToolResult:
+    def _result(
+        command: str,
+        code: int | None,
+        output: CappedOutput,
+        timed_out: bool,
+        timeout_s: float,
+        leftovers: int,
+    ) -> ToolResult:
         text = output.text().rstrip("\n")
         lines = len(text.splitlines())
         notes: list[str] = []
         if timed_out:
-            notes.append(f"timed out after {timeout_s:g} s; the command and everything it started were killed")
+            notes.append(
+                f"timed out after {timeout_s:g} s; the command and everything it started were killed"
+            )
         elif code is not None and code < 0:
             notes.append(f"killed by signal {-code}")
         elif code:
             notes.append(f"exit code {code}")
         if leftovers and not timed_out:
-            notes.append(f"stopped {leftovers} process{'es' if leftovers > 1 else ''} it left running in the "
-                         "background (nothing a command starts outlives it)")
+            notes.append(
+                f"stopped {leftovers} process{'es' if leftovers > 1 else ''} it left running in the "
+                "background (nothing a command starts outlives it)"
+            )
         content = (text or "(no output)") + "".join(f"\n[{note}]" for note in notes)
         status = "timed out" if timed_out else f"exit {code}"
-        return ToolResult(content, is_error=timed_out or code != 0,
-                          summary=shorten(f"Bash({command}): {status}, {lines} lines"))
+        return ToolResult(
+            content,
+            is_error=timed_out or code != 0,
+            summary=shorten(f"Bash({command}): {status}, {lines} lines"),
+        )
 
 
 async def _pump(stream: asyncio.StreamReader, output: CappedOutput) -> None:
     while chunk := await stream.read(65536):
         output.feed(chunk)
+
+
+async def _start(command: str, cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Starts `bash -c command`.  A cancellation that arrives meanwhile waits for the start to finish,
+    then kills what it started: bash runs (and may fork) before the start returns, and in Python 3.11
+    cancelling asyncio's pipe setup can hang it for good."""
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group and session: the unit we kill
+        )
+    )
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        process = await starting
+        kill_tree(process.pid, env[RUN_MARKER])
+        raise
+    except BaseException:  # KeyboardInterrupt outside asyncio's handler: find what started by its marker
+        kill_tree(None, env[RUN_MARKER])
+        raise
 
 
 async def _exited(process: asyncio.subprocess.Process, timeout_s: float) -> bool:
@@ -171,14 +214,15 @@ async def _finish(process: asyncio.subprocess.Process, reader: asyncio.Task[None
     await process.wait()
 
 
-def kill_tree(leader: int, marker: str) -> int:
+def kill_tree(leader: int | None, marker: str) -> int:
     """SIGKILLs every process the call started, in rounds until none is left; returns how many it killed."""
     members = _members(leader, marker)  # before the group kill, to count what it kills
     killed: set[int] = set()
-    try:
-        os.killpg(leader, signal.SIGKILL)  # the kernel kills the whole group at once, forks included
-    except ProcessLookupError:
-        pass  # the group is empty: bash and its jobs are gone
+    if leader is not None:
+        try:
+            os.killpg(leader, signal.SIGKILL)  # the kernel kills the whole group at once, forks included
+        except ProcessLookupError:
+            pass  # the group is empty: bash and its jobs are gone
     for _ in range(10):
         if not members:
             break
@@ -190,11 +234,12 @@ def kill_tree(leader: int, marker: str) -> int:
                 pass  # it died meanwhile (the group kill got it first)
         _wait_dead(members)
         members = _members(leader, marker)
-    killed.discard(leader)
+    if leader is not None:
+        killed.discard(leader)
     return len(killed)
 
 
-def _members(leader: int, marker: str) -> list[psutil.Process]:
+def _members(leader: int | None, marker: str) -> list[psutil.Process]:
     """Live processes that belong to the call: in its group or session, below bash, or carrying its marker."""
     found: dict[int, psutil.Process] = {}
     me = os.getpid()
@@ -202,8 +247,11 @@ def _members(leader: int, marker: str) -> list[psutil.Process]:
         try:
             if process.pid == me or process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if os.getpgid(process.pid) == leader or os.getsid(process.pid) == leader \
-                    or process.environ().get(RUN_MARKER) == marker:
+            if (
+                os.getpgid(process.pid) == leader
+                or os.getsid(process.pid) == leader
+                or process.environ().get(RUN_MARKER) == marker
+            ):
                 found[process.pid] = process
         except (psutil.Error, OSError):
             continue  # gone, or another user's process whose environment we may not read

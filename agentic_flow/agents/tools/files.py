@@ -71,9 +71,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def unified_diff(before: str, after: str, shown: str) -> str:
-    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                 fromfile=f"a/{shown}", tofile=f"b/{shown}")
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{shown}",
+        tofile=f"b/{shown}",
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
 def diff_counts(diff: str) -> tuple[int, int]:
@@ -90,16 +96,21 @@ def count_lines(text: str) -> int:
 class Read(Tool):
     name = "Read"
     description = (
-        "Reads a text file in the workspace. Lines are numbered like `cat -n` (number, tab, text). By default up "
-        f"to {READ_DEFAULT_LINES} lines from the start; for a long file pass offset (the first line to read, "
-        f"counting from 1) and limit (how many lines). Lines longer than {READ_MAX_LINE_CHARS} characters are cut. "
-        "file_path is relative to the workspace, or absolute inside it."
+        "Reads a text file in the workspace. Lines are numbered like `cat -n` (number, tab, text). By "
+        f"default up to {READ_DEFAULT_LINES} lines from the start; for a long file pass offset (the first "
+        "line to read, counting from 1) and limit (how many lines). Lines longer than "
+        f"{READ_MAX_LINE_CHARS} characters are cut. file_path is relative to the workspace, or absolute "
+        "inside it."
     )
     input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "file_path": {"type": "string", "description": "The file to read"},
-            "offset": {"type": "integer", "minimum": 0, "description": "The line number to start from (1 = first)"},
+            "offset": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The line number to start from (1 = first)",
+            },
             "limit": {"type": "integer", "minimum": 1, "description": "The number of lines to read"},
         },
         "required": ["file_path"],
@@ -120,8 +131,14 @@ class Read(Tool):
         text = "\n".join(numbered)
         if last < total:
             text += f"\n\n(lines {first}-{last} of {total}; read more with offset={last + 1})"
-        return ToolResult(text, summary=shorten(f"Read {shown} ({last - first + 1} of {total} lines)"
-                                                if last - first + 1 < total else f"Read {shown} ({total} lines)"))
+        return ToolResult(
+            text,
+            summary=shorten(
+                f"Read {shown} ({last - first + 1} of {total} lines)"
+                if last - first + 1 < total
+                else f"Read {shown} ({total} lines)"
+            ),
+        )
 
     @staticmethod
     def _numbered_lines(path: Path, first: int, limit: int) -> tuple[list[str], int, int]:
@@ -145,9 +162,9 @@ class Write(Tool):
     name = "Write"
     kind = "edit"
     description = (
-        "Writes a file in the workspace, replacing it if it exists and creating missing folders. Pass the whole "
-        "new content. To change part of an existing file, prefer Edit. "
-        "file_path is relative to the workspace, or absolute inside it."
+        "Writes a file in the workspace, replacing it if it exists and creating missing folders. Pass the "
+        "whole new content. To change part of an existing file, prefer Edit. file_path is relative to the "
+        "workspace, or absolute inside it."
     )
     input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -169,11 +186,16 @@ class Write(Tool):
         write_atomic(path, content)
         lines = count_lines(content)
         if before is None:
-            return ToolResult(f"Created {shown} ({lines} lines)", summary=shorten(f"Write {shown} ({lines} lines, new)"))
+            return ToolResult(
+                f"Created {shown} ({lines} lines)", summary=shorten(f"Write {shown} ({lines} lines, new)")
+            )
         diff = unified_diff(before, content, shown)
         added, removed = diff_counts(diff)
-        return ToolResult(f"Wrote {shown} ({lines} lines, replacing the old content)",
-                          summary=shorten(f"Write {shown} ({lines} lines, +{added} -{removed})"), diff=diff or None)
+        return ToolResult(
+            f"Wrote {shown} ({lines} lines, replacing the old content)",
+            summary=shorten(f"Write {shown} ({lines} lines, +{added} -{removed})"),
+            diff=diff or None,
+        )
 
 
 class Edit(Tool):
@@ -191,8 +213,11 @@ class Edit(Tool):
             "file_path": {"type": "string", "description": "The file to change"},
             "old_string": {"type": "string", "description": "The exact text to replace"},
             "new_string": {"type": "string", "description": "The text to put in its place"},
-            "replace_all": {"type": "boolean", "default": False,
-                            "description": "Replace every occurrence of old_string (default false)"},
+            "replace_all": {
+                "type": "boolean",
+                "default": False,
+                "description": "Replace every occurrence of old_string (default false)",
+            },
         },
         "required": ["file_path", "old_string", "new_string"],
         "additionalProperties": False,
@@ -206,14 +231,18 @@ class Edit(Tool):
             raise ToolError("old_string and new_string are the same; there is nothing to change")
         before = read_text_exact(path, shown) if path.exists() or old else ""
         if old == "" and before:
-            raise ToolError(f"old_string is empty but {shown} is not; give the text to replace (or use Write)")
+            raise ToolError(
+                f"old_string is empty but {shown} is not; give the text to replace (or use Write)"
+            )
         after, count = self._replace(before, old, new, args["replace_all"], shown)
         write_atomic(path, after)
         diff = unified_diff(before, after, shown)
         added, removed = diff_counts(diff)
         return ToolResult(
             f"Edited {shown}: replaced {count} occurrence{'s' if count != 1 else ''}.\n{snippet(after, new)}",
-            summary=shorten(f"Edit {shown} (+{added} -{removed})"), diff=diff)
+            summary=shorten(f"Edit {shown} (+{added} -{removed})"),
+            diff=diff,
+        )
 
     @staticmethod
     def _replace(text: str, old: str, new: str, replace_all: bool, shown: str) -> tuple[str, int]:
@@ -225,11 +254,15 @@ class Edit(Tool):
             old, new = old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
             count = text.count(old)
         if count == 0:
-            raise ToolError(f"old_string was not found in {shown}; it must match the file exactly, whitespace "
-                            "and indentation included (Read the file to see its current text)")
+            raise ToolError(
+                f"old_string was not found in {shown}; it must match the file exactly, whitespace "
+                "and indentation included (Read the file to see its current text)"
+            )
         if count > 1 and not replace_all:
-            raise ToolError(f"old_string occurs {count} times in {shown}; include more surrounding lines to make "
-                            "it unique, or set replace_all to true to replace every occurrence")
+            raise ToolError(
+                f"old_string occurs {count} times in {shown}; include more surrounding lines to make "
+                "it unique, or set replace_all to true to replace every occurrence"
+            )
         return text.replace(old, new) if replace_all else text.replace(old, new, 1), count
 
 

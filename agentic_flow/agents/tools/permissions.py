@@ -49,7 +49,9 @@ class Permissions:
 
     def __post_init__(self) -> None:
         if self.mode not in PERMISSION_MODES:
-            raise ConfigError(f"unknown permission mode {self.mode!r}; choose one of: {', '.join(PERMISSION_MODES)}")
+            raise ConfigError(
+                f"unknown permission mode {self.mode!r}; choose one of: {', '.join(PERMISSION_MODES)}"
+            )
         self.allow_tools = frozenset(self.allow_tools)
 
     def check(self, tool: str, kind: ToolKind, action: str) -> Decision:
@@ -57,8 +59,11 @@ class Permissions:
         if kind == "read" or self.mode == "bypassPermissions":
             return Decision(True)
         if self.mode == "plan":
-            return Decision(False, f"{tool} is not allowed in plan mode: --permission-mode plan allows no changes "
-                                   "(read-only tools only)")
+            return Decision(
+                False,
+                f"{tool} is not allowed in plan mode: --permission-mode plan allows no changes "
+                "(read-only tools only)",
+            )
         if tool in self.allow_tools or tool in self.granted:
             return Decision(True)
         if kind == "edit" and self.mode == "acceptEdits":
@@ -84,8 +89,10 @@ class Permissions:
                 return Decision(True)
             if answer in _NO:
                 break
-        return Decision(False, f"the user refused permission for {action}; do not retry it, "
-                               "ask the user or choose another way")
+        return Decision(
+            False,
+            f"the user refused permission for {action}; do not retry it, ask the user or choose another way",
+        )
 
 
 def needs_permission_message(tool: str, kind: ToolKind) -> str:

@@ -11,8 +11,13 @@ from typing import Any
 
 from .result import ToolError
 
-_TYPE_NAMES = {"string": "a string", "integer": "a whole number", "boolean": "true or false",
-               "array": "a list", "object": "an object"}
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+}
 
 
 def validate(schema: dict[str, Any], value: object) -> dict[str, Any]:
@@ -52,7 +57,9 @@ def _check_field(name: str, spec: dict[str, Any], item: object) -> Any:
         assert isinstance(item, list)
         for element in item:
             if not _has_type(spec.get("items", {}).get("type", "string"), element):
-                raise ToolError(f"field {name!r} must be a list of strings, got an element {_describe(element)}")
+                raise ToolError(
+                    f"field {name!r} must be a list of strings, got an element {_describe(element)}"
+                )
     return item
 
 

@@ -19,9 +19,20 @@ GREP_MAX_FILE_BYTES = 20_000_000
 LS_MAX_ENTRIES = 1000
 SKIPPED_NOTE = "Skips " + ", ".join(sorted(SKIPPED_DIRS)) + "."
 # ripgrep's --type names a model may use, as file globs.
-FILE_TYPES = {"py": "*.{py,pyi}", "python": "*.{py,pyi}", "js": "*.{js,jsx,mjs,cjs}", "ts": "*.{ts,tsx}",
-              "typescript": "*.{ts,tsx}", "rust": "*.rs", "c": "*.{c,h}", "cpp": "*.{cpp,cc,cxx,hpp,hh,h}",
-              "markdown": "*.{md,markdown}", "md": "*.{md,markdown}", "ruby": "*.rb", "sh": "*.{sh,bash}"}
+FILE_TYPES = {
+    "py": "*.{py,pyi}",
+    "python": "*.{py,pyi}",
+    "js": "*.{js,jsx,mjs,cjs}",
+    "ts": "*.{ts,tsx}",
+    "typescript": "*.{ts,tsx}",
+    "rust": "*.rs",
+    "c": "*.{c,h}",
+    "cpp": "*.{cpp,cc,cxx,hpp,hh,h}",
+    "markdown": "*.{md,markdown}",
+    "md": "*.{md,markdown}",
+    "ruby": "*.rb",
+    "sh": "*.{sh,bash}",
+}
 
 
 class Glob(Tool):
@@ -29,9 +40,9 @@ class Glob(Tool):
     target_field = "pattern"
     blocking = True
     description = (
-        "Finds files by name pattern, like '**/*.py' or 'src/**/test_*.{js,ts}'. `*` matches within one folder, "
-        f"`**/` any number of folders. Returns paths relative to the workspace, newest first, at most "
-        f"{GLOB_MAX_RESULTS}. {SKIPPED_NOTE}"
+        f"Finds files by name pattern, like '**/*.py' or 'src/**/test_*.{{js,ts}}'. `*` matches within one "
+        "folder, `**/` any number of folders. Returns paths relative to the workspace, newest first, at "
+        f"most {GLOB_MAX_RESULTS}. {SKIPPED_NOTE}"
     )
     input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -49,13 +60,18 @@ class Glob(Tool):
 
     def execute(self, args: dict[str, Any]) -> ToolResult:
         prefix, rest = split_glob(args["pattern"])
-        base = self.workspace.resolve(os.path.join(args.get("path", "."), prefix) if prefix else args.get("path", "."),
-                                      "path")
+        base = self.workspace.resolve(
+            os.path.join(args.get("path", "."), prefix) if prefix else args.get("path", "."), "path"
+        )
         if not base.is_dir():
             return ToolResult("No files found", summary=shorten(f"Glob {args['pattern']} (0 files)"))
         regex = glob_regex(rest)
         depth = None if "**" in rest else rest.count("/") + 1
-        found = [path for path, relative in walk_files(base, self.workspace.root, depth) if regex.fullmatch(relative)]
+        found = [
+            path
+            for path, relative in walk_files(base, self.workspace.root, depth)
+            if regex.fullmatch(relative)
+        ]
         found.sort(key=lambda path: (-_mtime(path), str(path)))
         shown = [self.workspace.relative(path) for path in found[:GLOB_MAX_RESULTS]]
         text = "\n".join(shown) if shown else "No files found"
@@ -77,26 +93,55 @@ class Grep(Tool):
     blocking = True
     description = (
         "Searches file contents with a regular expression (Python `re` syntax, close to ripgrep's). "
-        "output_mode: 'files_with_matches' (default: the paths), 'content' (matching lines as path:line:text; "
-        "-A/-B/-C add context lines) or 'count'. Filter files with glob ('*.py', '**/*.{ts,tsx}') or type "
-        f"('py', 'js', ...). Results stop at head_limit (default {GREP_DEFAULT_LIMIT}). Binary files are skipped. "
-        f"{SKIPPED_NOTE}"
+        "output_mode: 'files_with_matches' (default: the paths), 'content' (matching lines as "
+        "path:line:text; -A/-B/-C add context lines) or 'count'. Filter files with glob ('*.py', "
+        f"'**/*.{{ts,tsx}}') or type ('py', 'js', ...). Results stop at head_limit (default "
+        f"{GREP_DEFAULT_LIMIT}). Binary files are skipped. {SKIPPED_NOTE}"
     )
     input_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "pattern": {"type": "string", "description": "The regular expression to search for"},
-            "path": {"type": "string", "description": "The file or folder to search (default: the workspace)"},
+            "path": {
+                "type": "string",
+                "description": "The file or folder to search (default: the workspace)",
+            },
             "glob": {"type": "string", "description": "Only files matching this glob, e.g. '*.py'"},
             "type": {"type": "string", "description": "Only files of this type, e.g. 'py', 'js', 'rust'"},
-            "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"],
-                            "default": "files_with_matches"},
+            "output_mode": {
+                "type": "string",
+                "enum": ["content", "files_with_matches", "count"],
+                "default": "files_with_matches",
+            },
             "-i": {"type": "boolean", "default": False, "description": "Case-insensitive search"},
-            "-n": {"type": "boolean", "default": True, "description": "Show line numbers (content mode; always on)"},
-            "-A": {"type": "integer", "minimum": 0, "default": 0, "description": "Lines of context after a match"},
-            "-B": {"type": "integer", "minimum": 0, "default": 0, "description": "Lines of context before a match"},
-            "-C": {"type": "integer", "minimum": 0, "default": 0, "description": "Lines of context around a match"},
-            "multiline": {"type": "boolean", "default": False, "description": "Let . and patterns span lines"},
+            "-n": {
+                "type": "boolean",
+                "default": True,
+                "description": "Show line numbers (content mode; always on)",
+            },
+            "-A": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "Lines of context after a match",
+            },
+            "-B": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "Lines of context before a match",
+            },
+            "-C": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "Lines of context around a match",
+            },
+            "multiline": {
+                "type": "boolean",
+                "default": False,
+                "description": "Let . and patterns span lines",
+            },
             "head_limit": {"type": "integer", "minimum": 1, "description": "At most this many results"},
         },
         "required": ["pattern"],
@@ -112,7 +157,7 @@ class Grep(Tool):
         mode = args["output_mode"]
         results: list[str] = []
         files = 0
-        for path, relative in self._files(args):
+        for path, _ in self._files(args):
             lines = _search_file(path, regex, args, mode)
             if not lines:
                 continue
@@ -204,8 +249,10 @@ def _cap(results: list[str], limit: int) -> tuple[str, bool]:
     capped = len(shown) < len(results)
     text = "\n".join(shown)
     if capped:
-        text += (f"\n(results capped at {len(shown)}; there are more: narrow the pattern, path or glob, "
-                 "or raise head_limit)")
+        text += (
+            f"\n(results capped at {len(shown)}; there are more: narrow the pattern, path or glob, "
+            "or raise head_limit)"
+        )
     return text, capped
 
 
@@ -217,7 +264,11 @@ class LS(Tool):
         "type": "object",
         "properties": {
             "path": {"type": "string", "description": "The folder to list (default: the workspace)"},
-            "ignore": {"type": "array", "items": {"type": "string"}, "description": "Glob patterns of names to leave out"},
+            "ignore": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Glob patterns of names to leave out",
+            },
         },
         "additionalProperties": False,
     }
@@ -228,8 +279,10 @@ class LS(Tool):
         if not folder.is_dir():
             raise ToolError(f"{shown} is not a folder" if folder.exists() else f"{shown} does not exist")
         ignore = [glob_regex(pattern) for pattern in args.get("ignore", [])]
-        entries = sorted((entry for entry in os.scandir(folder) if not any(r.fullmatch(entry.name) for r in ignore)),
-                         key=lambda entry: (not entry.is_dir(), entry.name))
+        entries = sorted(
+            (entry for entry in os.scandir(folder) if not any(r.fullmatch(entry.name) for r in ignore)),
+            key=lambda entry: (not entry.is_dir(), entry.name),
+        )
         names = [entry.name + ("/" if entry.is_dir() else "") for entry in entries]
         text = "\n".join(names[:LS_MAX_ENTRIES]) or "(empty folder)"
         if len(names) > LS_MAX_ENTRIES:

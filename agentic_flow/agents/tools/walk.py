@@ -15,8 +15,20 @@ from pathlib import Path
 from .result import ToolError
 
 # Version-control data and caches: never what a model searches for, and often most of the files.
-SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".mypy_cache",
-                          ".pytest_cache", ".ruff_cache", ".tox"})
+SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+    }
+)
 _MAGIC = re.compile(r"[*?\[{]")
 
 
@@ -24,7 +36,7 @@ _MAGIC = re.compile(r"[*?\[{]")
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """A glob as a regex over '/'-separated relative paths: `*` and `?` stay within a folder, `**/` spans
     any number of folders (none included), `[abc]` is a class and `{a,b}` alternatives."""
-    return re.compile(_translate(pattern), re.S)
+    return re.compile(_translate(pattern), re.DOTALL)
 
 
 def _translate(pattern: str) -> str:
@@ -51,10 +63,10 @@ def _translate_one(pattern: str, i: int) -> tuple[str, int]:
         return "[^/]", i + 1
     end = pattern.find("]" if char == "[" else "}", i + 1)
     if char == "[" and end > i + 1:
-        body = pattern[i + 1:end].replace("\\", "\\\\")
+        body = pattern[i + 1 : end].replace("\\", "\\\\")
         return "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", end + 1
     if char == "{" and end > i:
-        alternatives = pattern[i + 1:end].split(",")
+        alternatives = pattern[i + 1 : end].split(",")
         return "(?:" + "|".join(_translate(alternative) for alternative in alternatives) + ")", end + 1
     return re.escape(char), i + 1
 

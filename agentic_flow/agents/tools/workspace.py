@@ -56,6 +56,8 @@ class Workspace:
         lexical = Path(os.path.normpath(spelled))
         if self.contains(lexical):
             # Inside by its spelling, outside once links are followed: a link points out.
-            return (f"{path!r} resolves through a symbolic link to {real}, which is outside the workspace "
-                    f"{self.root}; tools may only use paths inside it")
+            return (
+                f"{path!r} resolves through a symbolic link to {real}, which is outside the workspace "
+                f"{self.root}; tools may only use paths inside it"
+            )
         return f"{path!r} is outside the workspace {self.root}; tools may only use paths inside it"
