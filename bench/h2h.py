@@ -37,7 +37,8 @@ CC_REQUEST = PROJECT.parent / "shared" / "data" / "claude-code-2.1.331-first-req
 ROWS = [
     ("single-stream decode", "single_decode_tok_s", "tok/s", "high"),
     ("four streams, aggregate", "four_aggregate_tok_s", "tok/s", "high"),
-    ("short-prompt time to first token", "single_ttft_ms", "ms", "low"),
+    ("short-prompt time to first token (prompt repeated)", "single_ttft_ms", "ms", "low"),
+    ("short-prompt time to first token (unique prompt)", "unique_ttft_ms", "ms", "low"),
     ("Claude Code's first request, time to first token", "cc_cold_ttft_ms", "ms", "low"),
     ("  its prompt, as each server renders it", "cc_input_tokens", "tokens", "none"),
     ("  prefill rate", "cc_prefill_tok_s", "tok/s", "high"),

@@ -2,7 +2,11 @@
 
 Adapted from ../shared/bench/h2h.py (the tool behind the figures in issue 12). Every request is streamed
 and greedy; both servers get byte-identical bodies.
-  single   a warm-up, then 3 sequential short prompts, 128 new tokens: median decode tok/s and TTFT
+  single   a warm-up, then 3 sequential short prompts, 128 new tokens: median decode tok/s and TTFT.
+           The prompts repeat from round to round (as in issue 12), so a server that caches whole prompts
+           (llama-server does, per slot) reads only the last token again.
+  unique   3 short prompts that differ from their first word (a nonce), 8 new tokens: median TTFT when
+           only the chat template's fixed preamble can come from a cache
   four     4 concurrent requests, 128 new tokens: aggregate tok/s over the wall time
   cc_cold  a real Claude Code first request (tools included), made unique so that no cache helps: TTFT
   cc_warm  the same conversation's next turn (one more exchange): TTFT, i.e. how well the prefix is reused
@@ -63,9 +67,10 @@ async def _stream(session: aiohttp.ClientSession, base: str, body: dict[str, Any
     return {"ttft": first - t0, "in": inp, "out": out, "decode": (out - 1) / max(t1 - first, 1e-9)}
 
 
-def chat(i: int, max_tokens: int) -> dict[str, Any]:
+def chat(i: int, max_tokens: int, nonce: int | None = None) -> dict[str, Any]:
+    text = PROMPTS[i % len(PROMPTS)] if nonce is None else f"Request {nonce}. {PROMPTS[i % len(PROMPTS)]}"
     return {"model": "default", "max_tokens": max_tokens, "stream": True, "temperature": 0,
-            "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]}
+            "messages": [{"role": "user", "content": text}]}
 
 
 def cc_body(request: dict[str, Any], nonce: int, extra_turn: bool = False) -> dict[str, Any]:
@@ -92,11 +97,15 @@ async def measure(base: str, cc_request: Path | None) -> Result:
         if ok:
             res["single_decode_tok_s"] = round(statistics.median(r["decode"] for r in ok), 1)
             res["single_ttft_ms"] = round(statistics.median(r["ttft"] for r in ok) * 1000, 1)
+        unique = [await stream(s, base, chat(i, 8, random.randrange(10**9))) for i in range(3)]
+        ok = [r for r in unique if "error" not in r]
+        if ok:
+            res["unique_ttft_ms"] = round(statistics.median(r["ttft"] for r in ok) * 1000, 1)
         t0 = time.perf_counter()
         four = await asyncio.gather(*(stream(s, base, chat(i, 128)) for i in range(4)))
         wall = time.perf_counter() - t0
         res["four_aggregate_tok_s"] = round(sum(r["out"] for r in four if "error" not in r) / wall, 1)
-        errors += single + list(four)
+        errors += single + unique + list(four)
         if cc_request is not None:
             errors += await _claude_code(s, base, json.loads(cc_request.read_text()), res)
     res["errors"] = [r["error"] for r in errors if "error" in r][:3]
