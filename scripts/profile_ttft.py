@@ -12,7 +12,7 @@ after the first, which is reported apart as the first run of a new session):
   prefill    append_tokens: the forward pass over the prompt
   sample     generate_next_token: picks the first token (its logits came from the prefill)
   detok      the streaming detokenizer on that token
-  step       one decode step after it (for scale: a prompt token's cost in decode steps)
+  step       the median decode step over --steps after it (for scale: a prompt token's cost in steps)
 Then: the same prompt with KV sized to the context (max_length), a new prompt length after warm-up
 (the first run of a new shape), a --long prompt's prefill rate, and optionally onnxruntime's own
 per-operator profile of a prefill (--ort-profile).
@@ -83,11 +83,13 @@ def one_request(model: Any, tok: Any, template: str | None, text: str, max_lengt
     t = time.perf_counter()
     tok.create_stream().decode(token)
     st["detok"] = ms(t)
+    times = []
     for _ in range(steps):
         t = time.perf_counter()
         gen.generate_next_token()
         gen.get_next_tokens()
-        st["step"] = ms(t)
+        times.append(ms(t))
+    st["step"] = round(statistics.median(times), 2)
     st["ttft"] = round(sum(st[k] for k in ("render", "encode", "generator", "prefill", "sample", "detok")), 2)
     del gen
     return st
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=16, help="decode steps after each short prompt's first token")
     ap.add_argument("--long", type=int, default=1000, help="approximate tokens of the long prompt (0: skip)")
     ap.add_argument("--ort-profile", type=Path, help="write onnxruntime's per-operator profile here")
     ap.add_argument("--overlay", default="{}", help="more decoder session_options, as JSON")
@@ -138,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     template = template_file.read_text() if template_file.is_file() else None
     report: dict[str, Any] = {"model": str(folder), "threads": a.threads, "load_ms": out}
     report["first_request"] = one_request(model, tok, template, SHORT, None)
-    report["short"] = median([one_request(model, tok, template, SHORT, None) for _ in range(a.repeat)])
+    report["short"] = median([one_request(model, tok, template, SHORT, None, a.steps) for _ in range(a.repeat)])
+    report["decode_tok_s"] = round(1000 / report["short"]["step"], 1)
     context = json.loads((folder / "genai_config.json").read_text())["model"]["context_length"]
     report["short_kv_to_context"] = median(
         [one_request(model, tok, template, SHORT, context) for _ in range(max(1, a.repeat // 2))])
