@@ -2,7 +2,7 @@
 """Where a short prompt's time to first token goes, stage by stage, on onnxruntime-genai directly.
 
 usage: python scripts/profile_ttft.py [--model smollm2-135m|FOLDER] [--threads 2] [--repeat 5]
-           [--max-length fit|N] [--long 1000] [--ort-profile DIR] [--overlay JSON] [--json FILE]
+           [--long 1000 [--chunks 128 512]] [--ort-profile DIR] [--overlay JSON] [--json FILE]
 
 What the inference process does for one request, timed separately (milliseconds, median of --repeat
 after the first, which is reported apart as the first run of a new session):
@@ -95,6 +95,27 @@ def one_request(model: Any, tok: Any, template: str | None, text: str, max_lengt
     return st
 
 
+def long_prefill(model: Any, tok: Any, template: str | None, tokens: int, chunks: list[int]) -> dict[str, Any]:
+    """Prefill rate of a long prompt, read at once (chunk 0) or in chunks of N tokens."""
+    text = FILLER * max(1, tokens // 17)
+    prompt = tok.apply_chat_template(json.dumps([{"role": "user", "content": text}]),
+                                     template_str=template, add_generation_prompt=True)
+    ids = np.asarray([tok.encode(str(prompt))], dtype=np.int32)
+    out: dict[str, Any] = {"tokens": ids.shape[1]}
+    for chunk in [0, 0] + chunks:  # the first whole read is a warm-up for this shape
+        params = og.GeneratorParams(model)
+        params.set_search_options(max_length=ids.shape[1] + 2, batch_size=1, do_sample=False)
+        gen = og.Generator(model, params)
+        t = time.perf_counter()
+        step = chunk or ids.shape[1]
+        for i in range(0, ids.shape[1], step):
+            gen.append_tokens(ids[:, i:i + step])
+        gen.generate_next_token()
+        out[f"chunk_{chunk}_tok_s"] = round(ids.shape[1] / (time.perf_counter() - t), 1)
+        del gen
+    return out
+
+
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
 
@@ -127,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--steps", type=int, default=16, help="decode steps after each short prompt's first token")
     ap.add_argument("--long", type=int, default=1000, help="approximate tokens of the long prompt (0: skip)")
+    ap.add_argument("--chunks", type=int, nargs="*", default=[128, 512], help="chunk sizes to try on it")
     ap.add_argument("--ort-profile", type=Path, help="write onnxruntime's per-operator profile here")
     ap.add_argument("--overlay", default="{}", help="more decoder session_options, as JSON")
     ap.add_argument("--json", type=Path)
@@ -148,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         [one_request(model, tok, template, SHORT, context) for _ in range(max(1, a.repeat // 2))])
     report["new_shape_first"] = one_request(model, tok, template, SHORT + " Use slicing, please.", None)
     if a.long:
-        text = FILLER * max(1, a.long // 17)
-        runs = [one_request(model, tok, template, text, None) for _ in range(2)]
-        long = runs[-1]
-        long["prefill_tok_s"] = round(long["tokens"] / long["prefill"] * 1000, 1)
-        report["long"] = long
+        report["long"] = long_prefill(model, tok, template, a.long, a.chunks)
     if a.ort_profile:
         del model  # the profile is written when the session closes
         report["ort_prefill_ops_ms"] = top_ops(a.ort_profile)
