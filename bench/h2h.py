@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
 from pathlib import Path
@@ -119,6 +120,8 @@ def table(model: str, runs: dict[str, list[dict[str, Any]]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    # SIGTERM would end the interpreter without running `finally`, leaving both servers behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         pair = peers.resolve(a.model, a.gguf)
     except peers.Skip as exc:
