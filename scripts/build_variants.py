@@ -26,7 +26,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "bs128": ("int4", ["block_size=128"]),
     "acc1": ("int4", ["accuracy_level=1"]),  # fp32 activations: weights de-quantized in the kernel
     "acc3": ("int4", ["accuracy_level=3"]),  # bf16 activations
-    "asym": ("int4", ["is_symmetric=false"]),
+    "asym": ("int4", ["is_symmetric=false"]),  # 0.18: fails to load (uint8 Reshape on the embedding)
+    "prune": ("int4", ["prune_lm_head=true"]),  # logits for the last prompt token only
+    "bs128prune": ("int4", ["block_size=128", "prune_lm_head=true"]),
     "int8": ("int8", []),
     "fp32": ("fp32", []),  # reference: no quantization at all
 }
