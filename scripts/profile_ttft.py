@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -29,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 T0 = time.perf_counter()
-import numpy as np  # noqa: E402
-import onnxruntime_genai as og  # noqa: E402
+import numpy as np
+import onnxruntime_genai as og
 
 IMPORT_MS = (time.perf_counter() - T0) * 1000
 SHORT = "Write a Python function that reverses a string."
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.ort_profile:
         del model  # the profile is written when the session closes
         report["ort_prefill_ops_ms"] = top_ops(a.ort_profile)
+    report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000)
     print(json.dumps(report, indent=1))
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))
