@@ -5,17 +5,29 @@ and pings while the engine is silent."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestClient
+
 from agentic_flow.engine.base import Completion
+from agentic_flow.proxy.app import create_app
 from agentic_flow.proxy.state import STATE
 from tests.fake_engine import FakeEngine
-from tests.test_handlers import app_client  # noqa: F401  (the fixture)
+from tests.test_handlers import ClientMaker, make_state
 
 READ = {"name": "Read", "description": "Read a file.",
         "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}
 BODY = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "Read a.txt"}], "tools": [READ]}
 CALL = ['Let me look.', "\n<tool_call>\n", '{"name": "Read", "arguments": {"path": "a', '.txt"}}', "\n</tool_call>"]
+
+
+@pytest.fixture()
+def app_client(aiohttp_client: ClientMaker) -> Callable[[FakeEngine], Awaitable[TestClient[Any, Any]]]:
+    async def start(engine: FakeEngine) -> TestClient[Any, Any]:
+        return await aiohttp_client(create_app(make_state(engine), api_key=None, max_body=1 << 20))
+    return start
 
 
 def events(raw: bytes) -> list[dict[str, Any]]:

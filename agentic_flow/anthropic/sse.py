@@ -181,8 +181,8 @@ class _Blocks:
     def write(self, event: object) -> list[bytes]:
         if isinstance(event, TextDelta):
             out = [] if self.open_kind == "text" else [*self.close(), self.open(r.TextContent())]
-            delta = r.TextDelta(text=event.text)
-            return [*out, frame_event(r.ContentBlockDeltaEvent(index=self.count, delta=delta))]
+            text = r.TextDelta(text=event.text)
+            return [*out, frame_event(r.ContentBlockDeltaEvent(index=self.count, delta=text))]
         if isinstance(event, CallStart):
             return [*self.close(), self.open(r.ToolUseContent(id=event.id, name=event.name))]
         if isinstance(event, ArgsDelta):

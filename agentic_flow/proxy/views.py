@@ -9,11 +9,11 @@ from contextlib import aclosing
 
 from aiohttp import web
 
-from ..engine.base import Engine, GenerationRequest
-from ..errors import InvalidRequestError, NotFound, NotReady
 from ..anthropic import sse
 from ..anthropic.reply import Reply, engine_options
 from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
+from ..engine.base import Engine, GenerationRequest
+from ..errors import InvalidRequestError, NotFound, NotReady
 from .middlewares import REQUEST_ID
 from .prompt import sampling_options, to_chat_prompt
 from .state import STATE, ProxyState
