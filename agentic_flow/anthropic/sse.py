@@ -24,6 +24,7 @@ import json
 import secrets
 import string
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from ..engine.base import Completion, Generation
@@ -51,6 +52,14 @@ def _random_id() -> str:
 
 
 # --- writing -------------------------------------------------------------------------------------
+
+# The response headers of every stream the proxy writes (X-Accel-Buffering: nginx must not buffer it).
+HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
 
 
 def frame(event: str, data: Mapping[str, object]) -> bytes:
@@ -85,33 +94,42 @@ def message_json(
 
 
 async def message_events(message_id: str, model: str, generation: Generation) -> AsyncGenerator[bytes, None]:
-    """The byte chunks of a streamed Messages response, `model` echoed as the client sent it.
+    """The byte chunks of a streamed Messages response: `stream_events`, each one framed.
 
-    A generation that fails with an EngineError ends the stream with an `error` event.  If the caller
-    stops iterating (the client went away) and closes this generator, the generation is cancelled;
-    wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
+    If the caller stops iterating (the client went away) and closes this generator, the generation is
+    cancelled; wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
+    async with aclosing(stream_events(message_id, model, generation)) as events:
+        async for event in events:
+            yield frame_event(event)
+
+
+async def stream_events(
+    message_id: str, model: str, generation: Generation
+) -> AsyncGenerator[r.StreamEvent, None]:
+    """The typed events of a streamed Messages response, `model` echoed as the client sent it; other
+    APIs' encoders (openai.serve_response) consume these, not our framed bytes.
+
+    A generation that fails with an EngineError ends the stream with an `error` event.  Closing this
+    generator early cancels the generation."""
     usage = r.Usage(input_tokens=generation.input_tokens, output_tokens=_START_OUTPUT_TOKENS)
-    yield frame_event(r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage)))
-    yield _BLOCK_START
-    yield PING
+    yield r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage))
+    yield r.ContentBlockStartEvent(index=0, content_block=r.TextContent())
+    yield r.PingEvent()
     finished = False
     try:
         async for text in generation:
             if text:
-                yield frame_event(r.ContentBlockDeltaEvent(index=0, delta=r.TextDelta(text=text)))
+                yield r.ContentBlockDeltaEvent(index=0, delta=r.TextDelta(text=text))
         finished = True
     except EngineError as exc:
-        yield error_event("api_error", str(exc))
+        yield r.ErrorEvent(error=r.ErrorDetail(type="api_error", message=str(exc)))
         return
     finally:
         if not finished:
             await generation.aclose()
-    yield frame_event(r.ContentBlockStopEvent(index=0))
-    yield frame_event(_message_delta(generation.completion))
-    yield frame_event(r.MessageStopEvent())
-
-
-_BLOCK_START = frame_event(r.ContentBlockStartEvent(index=0, content_block=r.TextContent()))
+    yield r.ContentBlockStopEvent(index=0)
+    yield _message_delta(generation.completion)
+    yield r.MessageStopEvent()
 
 
 def _message_delta(completion: Completion) -> r.MessageDeltaEvent:
