@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..anthropic import sse
+from ..anthropic.reply import Reply, engine_options
 from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
 from ..anthropic.responses import StreamEvent
 from ..anthropic.types import MessagesRequest
@@ -84,22 +85,21 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
     state = request.app[STATE]
     state.check_model_name(req.model)
     prompt = to_chat_prompt(req)
-    options = replace(sampling_options(req), seed=seed)
+    options = replace(sampling_options(req, prompt), seed=seed)
     engine = ready_engine(state)
     async with state.admission.slot():
-        generation = await engine.generate(GenerationRequest(prompt, options))
+        generation = await engine.generate(GenerationRequest(prompt, engine_options(options)))
+        reply = Reply(generation, prompt.tools, options, state.ping_interval)
         try:
             if req.stream:
-                return await _stream(request, req.model, generation, wire)
-            text = "".join([delta async for delta in generation])
-            payload = sse.message_json(sse.new_message_id(), req.model, text, generation.completion,
-                                       generation.input_tokens)
+                return await _stream(request, req.model, reply, wire)
+            payload = await sse.reply_json(sse.new_message_id(), req.model, reply)
             return web.json_response(wire.message(payload))
         finally:
             await generation.aclose()
 
 
-async def _stream(request: web.Request, model: str, generation: Any, wire: Wire) -> web.StreamResponse:
+async def _stream(request: web.Request, model: str, reply: Reply, wire: Wire) -> web.StreamResponse:
     state = request.app[STATE]
     response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
     await response.prepare(request)
@@ -107,7 +107,7 @@ async def _stream(request: web.Request, model: str, generation: Any, wire: Wire)
     assert task is not None
     state.streams.add(task)
     try:
-        await _write_events(request, response, model, generation, wire)
+        await _write_events(request, response, model, reply, wire)
     except asyncio.CancelledError:
         if not state.grace_over:
             raise  # the client went away
@@ -120,11 +120,11 @@ async def _stream(request: web.Request, model: str, generation: Any, wire: Wire)
     return response
 
 
-async def _write_events(request: web.Request, response: web.StreamResponse, model: str, generation: Any,
+async def _write_events(request: web.Request, response: web.StreamResponse, model: str, reply: Reply,
                         wire: Wire) -> None:
     # aclosing: when the client goes away (a failed write, or the handler cancelled), the event
     # generators close at once, and with them the generation, freeing the engine within one token.
-    async with aclosing(sse.stream_events(sse.new_message_id(), model, generation)) as events, \
+    async with aclosing(sse.stream_events(sse.new_message_id(), model, reply)) as events, \
             aclosing(wire.frames(events)) as frames:
         try:
             async for chunk in frames:
