@@ -175,7 +175,37 @@ def test_b_health_models_and_token_estimate(proxy_a: supervisor.ProxyProcess, pr
     count = via_b.messages.count_tokens(model="m", messages=FRANCE)
     assert 5 < count.input_tokens < 50  # an estimate: B has no tokenizer
     with pytest.raises(urllib.error.HTTPError) as info:  # B fronts an upstream: it does not serve this
-        urllib.request.urlopen(proxy_b.url + "/v1/chat/completions", data=b"{}")  # noqa: S310
+        urllib.request.urlopen(proxy_b.url + "/v1/chat/completions", data=b"{}")
     assert info.value.code == 404
     assert json.loads(info.value.read())["error"]["type"] == "not_found_error"
     info.value.close()
+
+
+# --- the CLI in upstream mode -------------------------------------------------------------------------
+
+
+def test_cli_runs_an_agent_through_an_upstream_proxy(proxy_a: supervisor.ProxyProcess,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from agentic_flow.cli.main import app
+
+    monkeypatch.setenv("ONNX_PROXY_PORT", str(supervisor.free_port()))
+    monkeypatch.setenv("OPENAI_BASE_URL", proxy_a.url)  # the variable, as a user would set it
+    args = ["--agent", "coder", "--task", "What is the capital of France?", "--provider", "openai",
+            "--model", "smollm2", "--max-tokens", "16", "--temperature", "0", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["provider"] == "openai" and out["model"] == "smollm2"
+    assert out["text"] and 0 < out["usage"]["output_tokens"] <= 16
+
+
+def test_cli_upstream_provider_without_its_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from agentic_flow.cli.main import app
+
+    result = CliRunner().invoke(app, ["--agent", "coder", "--task", "x", "--provider", "openai", "--model", "m"])
+    assert result.exit_code == 2
+    assert "OPENAI_BASE_URL" in result.stderr
