@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
 from agentic_flow.proxy.prompt import sampling_options, to_chat_prompt
 from agentic_flow.tooluse import ToolCall, ToolChoice, ToolResult, ToolSpec
-from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 
 
 def prompt(messages: list[dict[str, Any]], **fields: Any) -> ChatPrompt:

@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from .types import StopReason
 from ..engine.base import Generation, SamplingOptions
 from ..engine.stops import StopMatcher
 from ..tooluse import CallEnd, Event, TextDelta, ToolCallParser, ToolSpec
+from .types import StopReason
 
 log = logging.getLogger(__name__)
 
