@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .openai.providers import UpstreamConfig, resolve_upstream
 
 T = TypeVar("T")
 
@@ -38,9 +39,21 @@ FALSE_WORDS = {"0", "false", "no", "off", ""}
 class Provider(StrEnum):
     ONNX = "onnx"
     ANTHROPIC = "anthropic"
+    # An OpenAI-compatible upstream behind the proxy (openai.providers): vLLM, Ray Serve, a host...
+    OPENAI = "openai"
+    OPENROUTER = "openrouter"
+    GEMINI = "gemini"
+
+    @property
+    def upstream(self) -> bool:
+        """Served through the proxy in upstream mode (the proxy translates to Chat Completions)."""
+        return self.value in UPSTREAM_PROVIDERS
 
 
 PROVIDERS = tuple(p.value for p in Provider)
+UPSTREAM_PROVIDERS = ("openai", "openrouter", "gemini")
+# The upstream's key travels to the proxy child in its environment, never in argv (`ps` shows argv).
+UPSTREAM_KEY_VARIABLE = "AGENTIC_FLOW_UPSTREAM_KEY"
 
 
 class Origin(Enum):
@@ -187,6 +200,13 @@ def _seconds(flag: str, minimum: float = 0.0) -> Callable[[str], float]:
     return parse
 
 
+def _proxy_provider(raw: str) -> str:
+    if raw != Provider.ONNX.value and raw not in UPSTREAM_PROVIDERS:
+        raise ConfigError(f"--provider {raw!r}; the proxy serves onnx or an upstream: "
+                          f"{', '.join(UPSTREAM_PROVIDERS)}")
+    return raw
+
+
 def _log_level(raw: str) -> str:
     if raw not in LOG_LEVELS:
         raise ConfigError(f"--log-level {raw!r}; valid: {', '.join(LOG_LEVELS)}")
@@ -225,6 +245,16 @@ class ProxySettings:
         "--max-connections", "open connections at most; one more gets 529", _count("--max-connections", 1)))
     log_level: str = field(default="info", metadata=_option("--log-level", "debug, info, warning or error",
                                                             _log_level))
+    # Upstream mode: the proxy fronts an OpenAI-compatible server instead of loading a model.
+    provider: str = field(default="onnx", metadata=_option(
+        "--provider", f"onnx (the local model) or an upstream: {', '.join(UPSTREAM_PROVIDERS)}", _proxy_provider))
+    upstream: str | None = field(default=None, metadata=_option(
+        "--upstream", "upstream base URL [env: OPENAI_BASE_URL, OPENROUTER_BASE_URL, GEMINI_BASE_URL]"))
+    upstream_model: str | None = field(default=None, metadata=_option(
+        "--upstream-model", "the upstream's model (default: the name each client sends)"))
+    upstream_key: str | None = field(default=None, metadata=_option(
+        "--upstream-key", f"the upstream's API key [env: {UPSTREAM_KEY_VARIABLE}, or the provider's variable]",
+        clean_key, in_argv=False))
     # Exit when this process dies (the CLI that started us).
     parent_pid: int | None = field(default=None, metadata=_option(
         "--parent-pid", "exit when this process dies", _count("--parent-pid", 1)))
@@ -252,9 +282,30 @@ class ProxySettings:
         values = {f.name: f.metadata["parse"](given[f.name]) for f in fields(cls) if f.name in given}
         values.setdefault("api_key", clean_key(env.get("AGENTIC_FLOW_API_KEY")))
         values.setdefault("model_dir", model_dir(env))
-        settings = cls(**values)
+        values.setdefault("upstream_key", clean_key(env.get(UPSTREAM_KEY_VARIABLE)))
+        settings = with_upstream(cls(**values), env)
         check_bind(settings.host, settings.api_key)
         return settings
+
+    @property
+    def upstream_mode(self) -> bool:
+        return self.provider != Provider.ONNX.value
+
+    def upstream_config(self) -> UpstreamConfig:
+        """The upstream client's configuration; the URL and key were resolved already (with_upstream)."""
+        return resolve_upstream(self.provider, {}, base_url=self.upstream, api_key=self.upstream_key,
+                                model=self.upstream_model)
+
+
+def with_upstream(settings: ProxySettings, env: Mapping[str, str]) -> ProxySettings:
+    """In upstream mode, the base URL and key from the flags, else the provider's variables
+    (OPENAI_BASE_URL, OPENROUTER_API_KEY, ...), else its preset; a missing one is a ConfigError
+    naming the variable to set."""
+    if not settings.upstream_mode:
+        return settings
+    config = resolve_upstream(settings.provider, env, base_url=settings.upstream, api_key=settings.upstream_key,
+                              model=settings.upstream_model)
+    return replace(settings, upstream=config.base_url, upstream_key=config.api_key)
 
 
 @dataclass(frozen=True)
@@ -271,6 +322,8 @@ def resolve_proxy(
     api_key: str | None = None,
     providers: str | None = None,
     max_queue: int | None = None,
+    provider: str | None = None,
+    upstream: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
     """The proxy's settings from flags, then variables, then defaults; each with its source."""
@@ -279,6 +332,11 @@ def resolve_proxy(
     model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
     key_r = pick(api_key, "--api-key", env, "AGENTIC_FLOW_API_KEY", "")
     prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
+    mode = _proxy_provider(provider or Provider.ONNX.value)
+    if mode != Provider.ONNX.value:  # --model names the upstream's model; the local one is unused
+        model_r, upstream_model = Resolved(DEFAULT_MODEL, "default"), model
+    else:
+        upstream_model = None
     settings = ProxySettings(
         host=host or DEFAULT_HOST,
         port=parse_port(port_r.value, port_r.source),
@@ -287,7 +345,9 @@ def resolve_proxy(
         providers=parse_providers(str(prov_r.value)),
         api_key=clean_key(str(key_r.value)),
         max_queue=_count("--max-queue", 0)(str(max_queue)) if max_queue is not None else DEFAULT_MAX_QUEUE,
+        provider=mode, upstream=upstream, upstream_model=upstream_model,
     )
+    settings = with_upstream(settings, env)
     check_bind(settings.host, settings.api_key)
     sources = {
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
@@ -368,12 +428,17 @@ def run_settings(
     provider: str | None = None,
     model: str | None = None,
     agents_dir: str | None = None,
+    upstream: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RunSettings:
     env = environ() if env is None else env
     prov = resolve_provider(provider, env)
-    # --model with the onnx provider picks the local model (a catalog name or a folder).
-    local = resolve_proxy(model=model if prov.value is Provider.ONNX else None, env=env)
+    # --model with the onnx provider picks the local model (a catalog name or a folder); with an
+    # upstream provider it names the upstream's model, and the local proxy runs in upstream mode.
+    if prov.value.upstream:
+        local = resolve_proxy(model=model, provider=prov.value.value, upstream=upstream, env=env)
+    else:
+        local = resolve_proxy(model=model if prov.value is Provider.ONNX else None, env=env)
     proxy_url = pick(None, "", env, "ONNX_PROXY_URL", None)
     base_url = pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL)
     env_agents = pick(None, "", env, "AGENTS_DIR", None)

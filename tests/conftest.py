@@ -34,7 +34,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for var in (
         "AGENTIC_FLOW_MODEL_DIR", "ONNX_MODEL_PATH", "ONNX_PROXY_PORT", "ONNX_PROXY_URL", "PROVIDER",
         "USE_ONNX", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "AGENTS_DIR", "AGENTIC_FLOW_API_KEY",
-        "ONNX_EXECUTION_PROVIDERS",
+        "ONNX_EXECUTION_PROVIDERS", "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENROUTER_BASE_URL",
+        "OPENROUTER_API_KEY", "GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "AGENTIC_FLOW_UPSTREAM_KEY",
     ):
         monkeypatch.delenv(var, raising=False)
     yield home

@@ -117,9 +117,9 @@ def test_unknown_agent_suggests_a_close_name() -> None:
 
 
 def test_unknown_provider_exits_2_listing_valid_ones() -> None:
-    result = runner.invoke(app, ["--agent", "coder", "--task", "x", "--provider", "openai"])
+    result = runner.invoke(app, ["--agent", "coder", "--task", "x", "--provider", "vllm"])
     assert result.exit_code == 2
-    assert "valid providers: onnx, anthropic" in result.stderr
+    assert "valid providers: onnx, anthropic, openai, openrouter, gemini" in result.stderr
 
 
 def test_use_onnx_garbage_is_a_usage_error() -> None:

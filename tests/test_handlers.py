@@ -22,6 +22,8 @@ from agentic_flow.proxy.state import STATE, ProxyState
 from tests.fake_engine import FakeEngine
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
+# /v1/models answers in Anthropic's shape to clients that send this header, in OpenAI's otherwise.
+ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}
 
 
@@ -137,15 +139,15 @@ async def test_body_over_the_limit_is_413(app_client: Any) -> None:
 
 async def test_models_list_and_retrieve(app_client: Any) -> None:
     client = await app_client()
-    body = await (await client.get("/v1/models")).json()
+    body = await (await client.get("/v1/models", headers=ANTHROPIC_VERSION)).json()
     assert body["data"] == [{"type": "model", "id": "fake-model", "display_name": "fake-model (local, onnxruntime-genai)",
                              "created_at": "2024-11-01T00:00:00Z"}]
     assert body["has_more"] is False and body["first_id"] == body["last_id"] == "fake-model"
-    assert (await (await client.get("/v1/models?after_id=fake-model")).json())["data"] == []
-    assert (await (await client.get("/v1/models?before_id=fake-model")).json())["data"] == []
-    await error_of(await client.get("/v1/models?limit=0"), 400, "invalid_request_error")
-    assert (await (await client.get("/v1/models/fake-model")).json())["id"] == "fake-model"
-    await error_of(await client.get("/v1/models/claude-opus-9"), 404, "not_found_error")
+    assert (await (await client.get("/v1/models?after_id=fake-model", headers=ANTHROPIC_VERSION)).json())["data"] == []
+    assert (await (await client.get("/v1/models?before_id=fake-model", headers=ANTHROPIC_VERSION)).json())["data"] == []
+    await error_of(await client.get("/v1/models?limit=0", headers=ANTHROPIC_VERSION), 400, "invalid_request_error")
+    assert (await (await client.get("/v1/models/fake-model", headers=ANTHROPIC_VERSION)).json())["id"] == "fake-model"
+    await error_of(await client.get("/v1/models/claude-opus-9", headers=ANTHROPIC_VERSION), 404, "not_found_error")
 
 
 async def test_another_installed_model_by_name_is_not_found(app_client: Any) -> None:

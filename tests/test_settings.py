@@ -58,14 +58,14 @@ def test_use_onnx_that_is_not_a_boolean_is_a_config_error(garbage: str) -> None:
 
 @pytest.mark.parametrize(
     ("flag", "env", "where"),
-    [("openai", {}, "flag --provider"), (None, {"PROVIDER": "ollama"}, "env PROVIDER")],
+    [("vllm", {}, "flag --provider"), (None, {"PROVIDER": "ollama"}, "env PROVIDER")],
 )
 def test_unknown_provider_lists_the_valid_ones(flag: str | None, env: dict[str, str], where: str) -> None:
     with pytest.raises(ConfigError) as info:
         cfg.resolve_provider(flag, env)
     message = str(info.value)
     assert "unknown provider" in message and where in message
-    assert "valid providers: onnx, anthropic" in message
+    assert "valid providers: onnx, anthropic, openai, openrouter, gemini" in message
     assert info.value.exit_code == 2
 
 
@@ -273,6 +273,10 @@ def test_the_proxy_process_takes_an_api_key_flag() -> None:
 
 
 def test_argv_follows_the_fields() -> None:
-    flags = [arg for arg in cfg.ProxySettings(parent_pid=1).to_argv() if arg.startswith("--")]
-    assert len(flags) == len(dataclasses.fields(cfg.ProxySettings)) - 1  # all but the key
-    assert "--api-key" not in flags
+    settings = cfg.ProxySettings(parent_pid=1, provider="openai", upstream="http://gpu:8000/v1",
+                                 upstream_model="m", upstream_key="up-secret")
+    flags = [arg for arg in settings.to_argv() if arg.startswith("--")]
+    assert len(flags) == len(dataclasses.fields(cfg.ProxySettings)) - 2  # all but the two keys
+    assert "--api-key" not in flags and "--upstream-key" not in flags and "up-secret" not in settings.to_argv()
+    env = {cfg.UPSTREAM_KEY_VARIABLE: "up-secret"}
+    assert cfg.ProxySettings.from_argv(settings.to_argv(), env=env) == settings

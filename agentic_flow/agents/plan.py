@@ -111,6 +111,8 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
         if provider.value is Provider.ONNX and model not in installed:
             # Nothing in the store: the local model is the configured one (ONNX_MODEL_PATH may be a folder).
             model = settings.proxy.model
+    if provider.value.upstream:
+        return _upstream_plan(agent, provider, settings, choice, model)
     if provider.value is Provider.ANTHROPIC:
         if not settings.anthropic_api_key.value:
             raise ConfigError("ANTHROPIC_API_KEY is not set: set it, or run on the local model with --provider onnx")
@@ -120,6 +122,17 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
     model = model if model and _is_local_name(model) else settings.proxy.model
     local = None if settings.proxy_url.value else replace(settings.proxy, model=model)
     return Plan(agent, provider, model, choice, local)
+
+
+def _upstream_plan(agent: AgentSpec, provider: Resolved[Provider], settings: RunSettings,
+                   choice: optimizer.Choice | None, model: str | None) -> Plan:
+    """The proxy in upstream mode (openai, openrouter, gemini) carries the agent's requests; --model
+    (ProxySettings.upstream_model) names the upstream's model, else the agent's model is sent as is."""
+    name = settings.proxy.upstream_model or model
+    if not name:
+        raise ConfigError(f"--provider {provider.value} needs --model: the upstream's model name")
+    local = None if settings.proxy_url.value else settings.proxy
+    return Plan(agent, provider, name, choice, local)
 
 
 def _is_local_name(model: str) -> bool:
@@ -150,7 +163,8 @@ def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Ho
 def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
     """Reuse a healthy proxy on the port or start one; stop only the one we started."""
     with ExitStack() as stack:
-        with hooks.loading(f"starting the local model ({proxy.model}) ...") as on_status:
+        what = f"the proxy for {proxy.provider}" if proxy.upstream_mode else f"the local model ({proxy.model})"
+        with hooks.loading(f"starting {what} ...") as on_status:
             running = stack.enter_context(supervisor.reuse_or_launch(proxy, on_status=on_status))
         if running.reused:
             hooks.notice(f"using the proxy already running at {running.url}")

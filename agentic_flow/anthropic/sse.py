@@ -26,6 +26,7 @@ import json
 import secrets
 import string
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from ..engine.base import Completion, Generation, SamplingOptions
@@ -55,6 +56,14 @@ def _random_id() -> str:
 
 
 # --- writing -------------------------------------------------------------------------------------
+
+# The response headers of every stream the proxy writes (X-Accel-Buffering: nginx must not buffer it).
+HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "Connection": "keep-alive",
+    "X-Accel-Buffering": "no",
+}
 
 
 def frame(event: str, data: Mapping[str, object]) -> bytes:
@@ -122,39 +131,51 @@ async def reply_json(message_id: str, model: str, reply: Reply) -> dict[str, obj
 async def message_events(
     message_id: str, model: str, source: Generation | Reply
 ) -> AsyncGenerator[bytes, None]:
-    """The byte chunks of a streamed Messages response, `model` echoed as the client sent it.
+    """The byte chunks of a streamed Messages response: `stream_events`, each one framed.
+
+    If the caller stops iterating (the client went away) and closes this generator, the generation is
+    cancelled; wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
+    async with aclosing(stream_events(message_id, model, source)) as events:
+        async for event in events:
+            yield frame_event(event)
+
+
+async def stream_events(
+    message_id: str, model: str, source: Generation | Reply
+) -> AsyncGenerator[r.StreamEvent, None]:
+    """The typed events of a streamed Messages response, `model` echoed as the client sent it; other
+    APIs' encoders (openai.serve_response) consume these, never our framed bytes.
 
     A plain `Generation` is read as a reply of text only.  A reply without guidance opens its text
     block at once (clients see the block before the first token); a reply with tools opens blocks as
     the parser finds text or calls.  A `ping` follows the start, and more while the engine is silent.
-    A generation that fails with an EngineError ends the stream with an `error` event.  If the caller
-    stops iterating (the client went away) and closes this generator, the generation is cancelled;
-    wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
+    A generation that fails with an EngineError ends the stream with an `error` event.  Closing this
+    generator early cancels the generation."""
     reply = source if isinstance(source, Reply) else Reply(source, (), SamplingOptions(max_tokens=1))
     generation = reply.generation
     expected = generation.expected_cached_tokens
     usage = _usage(generation.input_tokens, expected, _START_OUTPUT_TOKENS)
-    yield frame_event(r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage)))
+    yield r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage))
     blocks = _Blocks()
     if reply.options.guidance is None:
         yield blocks.open(r.TextContent())
-    yield PING
+    yield r.PingEvent()
     finished = False
     try:
         async for event in reply.events():
-            for chunk in blocks.write(event):
-                yield chunk
+            for typed in blocks.write(event):
+                yield typed
         finished = True
     except EngineError as exc:
-        yield error_event("api_error", str(exc))
+        yield r.ErrorEvent(error=r.ErrorDetail(type="api_error", message=str(exc)))
         return
     finally:
         if not finished:
             await generation.aclose()
-    for chunk in blocks.close(empty_text=True):
-        yield chunk
-    yield frame_event(_message_delta(reply, expected))
-    yield frame_event(r.MessageStopEvent())
+    for typed in blocks.close(empty_text=True):
+        yield typed
+    yield _message_delta(reply, expected)
+    yield r.MessageStopEvent()
 
 
 class _Blocks:
@@ -164,33 +185,32 @@ class _Blocks:
         self.count = 0
         self.open_kind: str | None = None
 
-    def open(self, block: r.TextContent | r.ToolUseContent) -> bytes:
+    def open(self, block: r.TextContent | r.ToolUseContent) -> r.StreamEvent:
         self.open_kind = block.type
-        return frame_event(r.ContentBlockStartEvent(index=self.count, content_block=block))
+        return r.ContentBlockStartEvent(index=self.count, content_block=block)
 
-    def close(self, empty_text: bool = False) -> list[bytes]:
-        out: list[bytes] = []
+    def close(self, empty_text: bool = False) -> list[r.StreamEvent]:
+        out: list[r.StreamEvent] = []
         if self.open_kind is None and self.count == 0 and empty_text:
             out.append(self.open(r.TextContent()))  # never a message without a block
         if self.open_kind is not None:
-            out.append(frame_event(r.ContentBlockStopEvent(index=self.count)))
+            out.append(r.ContentBlockStopEvent(index=self.count))
             self.open_kind = None
             self.count += 1
         return out
 
-    def write(self, event: object) -> list[bytes]:
+    def write(self, event: object) -> list[r.StreamEvent]:
         if isinstance(event, TextDelta):
             out = [] if self.open_kind == "text" else [*self.close(), self.open(r.TextContent())]
-            text = r.TextDelta(text=event.text)
-            return [*out, frame_event(r.ContentBlockDeltaEvent(index=self.count, delta=text))]
+            return [*out, r.ContentBlockDeltaEvent(index=self.count, delta=r.TextDelta(text=event.text))]
         if isinstance(event, CallStart):
             return [*self.close(), self.open(r.ToolUseContent(id=event.id, name=event.name))]
         if isinstance(event, ArgsDelta):
-            delta = r.InputJsonDelta(partial_json=event.partial_json)
-            return [frame_event(r.ContentBlockDeltaEvent(index=self.count, delta=delta))]
+            args = r.InputJsonDelta(partial_json=event.partial_json)
+            return [r.ContentBlockDeltaEvent(index=self.count, delta=args)]
         if isinstance(event, CallEnd):
             return self.close()
-        return [PING]  # the engine has been silent for a while
+        return [r.PingEvent()]  # the engine has been silent for a while
 
 
 def _message_delta(reply: Reply, expected_cached: int) -> r.MessageDeltaEvent:

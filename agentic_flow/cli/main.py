@@ -77,7 +77,10 @@ def main(
     task: str | None = typer.Option(None, "--task", "-t", help="The task; `-` or piped input reads stdin."),
     provider: Provider | None = typer.Option(None, parser=choice(Provider, "provider", "providers"),
                                              metavar=metavar(Provider), help="[env: PROVIDER, USE_ONNX]."),
-    model: str | None = typer.Option(None, help="Model id (anthropic) or local model name/folder (onnx)."),
+    model: str | None = typer.Option(None, help="Model id (anthropic, or the upstream's for openai/openrouter/"
+                                     "gemini) or local model name/folder (onnx)."),
+    upstream: str | None = typer.Option(None, help="Base URL of an OpenAI-compatible server, for --provider "
+                                        "openai [env: OPENAI_BASE_URL]."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Print text as it arrives."),
     max_tokens: int | None = typer.Option(None, min=1, help="Answer length limit (default: the agent's)."),
     temperature: float | None = typer.Option(None, min=0.0, max=1.0, help="0 is greedy (default: the agent's)."),
@@ -116,7 +119,7 @@ def main(
             err.print("error: --agent and --task are required (or pipe the task on stdin)")
             raise typer.Exit(2)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
-        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir)
+        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream)
         hooks = ConsoleHooks(show_text=not json_out)
         the_plan = prepare(opts, settings, Path.cwd(), hooks)
         if verbose:

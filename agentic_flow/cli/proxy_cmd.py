@@ -24,27 +24,35 @@ def start(
     max_queue: int | None = typer.Option(None, parser=count(0),
                                          help="Requests that may wait before 529 overloaded (64)."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
+    provider: str | None = typer.Option(None, help="onnx (default), or an OpenAI-compatible upstream to front: "
+                                        "openai, openrouter, gemini (then --model names the upstream's model)."),
+    upstream: str | None = typer.Option(None, help="Upstream base URL [env: OPENAI_BASE_URL, "
+                                        "OPENROUTER_BASE_URL, GEMINI_BASE_URL]."),
 ) -> None:
-    """Start the proxy: verify and load the model, then serve the Anthropic Messages API.
+    """Start the proxy: verify and load the model, then serve the Anthropic Messages API (and OpenAI's
+    Chat Completions).  With an upstream provider, serve the Messages API from that server instead.
 
+    \b
     Example: agentic-flow proxy start --port 3001 --detach
+    Example: agentic-flow proxy start --provider openai --upstream http://gpu:8000 --model Qwen/Qwen2.5-7B-Instruct
     """
     with cli_errors():
-        settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue)
+        settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
+                                  provider=provider, upstream=upstream)
         url = supervisor.base_url(settings)
+        name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
         if supervisor.probe(url) is not None:
             raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
         supervisor.check_port_free(settings)
         if detach:
-            with err.status(f"loading {settings.model} ..."):
+            with err.status(f"loading {name} ..."):
                 proxy = supervisor.start(settings, detach=True, deadline_s=300)
-            records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, url,
-                                              settings.model, True))
+            records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, url, name, True))
             out.print(url)
             return
         from ..proxy.server import run
 
-        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, settings.model, False))
+        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, name, False))
         try:
             code = run(settings)
         finally:

@@ -26,7 +26,7 @@ import psutil
 
 from ..errors import PortInUse, ProxyError
 from ..proxy.health import Health, HealthStatus
-from ..settings import ProxySettings, environ, state_dir
+from ..settings import UPSTREAM_KEY_VARIABLE, ProxySettings, environ, state_dir
 
 POLL_SECONDS = 0.1
 KEY_VARIABLE = "AGENTIC_FLOW_API_KEY"
@@ -94,9 +94,11 @@ def spawn(settings: ProxySettings, *, detach: bool = False, env: Mapping[str, st
     if not detach:
         # The child watches us: even if we are killed outright, it does not outlive us.
         settings = replace(settings, parent_pid=os.getpid())
-    child_env = {k: v for k, v in base.items() if k != KEY_VARIABLE}
+    child_env = {k: v for k, v in base.items() if k not in (KEY_VARIABLE, UPSTREAM_KEY_VARIABLE)}
     if settings.api_key:
         child_env[KEY_VARIABLE] = settings.api_key  # not in argv, where `ps` would show it
+    if settings.upstream_key:
+        child_env[UPSTREAM_KEY_VARIABLE] = settings.upstream_key
     folder = state_dir(base)
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"proxy-{settings.port}.log"
@@ -166,6 +168,9 @@ def reuse_or_launch(settings: ProxySettings, *, deadline_s: float = 180.0,
     url = base_url(settings)
     health = probe(url)
     if health is not None:
+        if health.provider != settings.provider:
+            raise ProxyError(f"the proxy at {url} serves {health.provider}, not {settings.provider}; stop it "
+                             "with `agentic-flow proxy stop` or choose another port (ONNX_PROXY_PORT)")
         proxy = ProxyProcess(url, health.pid, reused=True)
         wait_healthy(proxy, deadline_s, on_status)
         yield proxy

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from datetime import datetime
 
 from .errors import openai_error_body, openai_error_from_anthropic
 from .sse import DONE, data_frame
@@ -182,3 +183,24 @@ async def chat_stream(
             if "error" in chunk:
                 return
     yield DONE
+
+
+# --- /v1/models ---------------------------------------------------------------------------------
+
+OWNED_BY = "agentic-flow"
+
+
+def to_model(entry: Mapping[str, object]) -> dict[str, object]:
+    """An Anthropic model entry (`id`, `created_at` as ISO 8601) as OpenAI's model object."""
+    return {"id": entry["id"], "object": "model", "created": _unix(entry.get("created_at")), "owned_by": OWNED_BY}
+
+
+def to_model_list(entries: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    return {"object": "list", "data": [to_model(entry) for entry in entries]}
+
+
+def _unix(iso: object) -> int:
+    try:
+        return int(datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return int(time.time())

@@ -22,8 +22,8 @@ import asyncio
 import email.utils
 import logging
 import time
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -97,7 +97,7 @@ class UpstreamClient:
                     await self._before_retry(exc, attempt)
         return to_anthropic_message(body, model=str(request["model"]))
 
-    async def stream(self, request: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, request: Mapping[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         payload = self._payload(request, stream=True)
         async with self._slots:
             for attempt in range(self.config.retries + 1):
@@ -117,7 +117,7 @@ class UpstreamClient:
 
     async def _stream_once(
         self, payload: dict[str, Any], translator: StreamTranslator
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         response = await self.session.post(self.config.chat_url, json=payload)
         try:
             if response.status != 200:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import views
+from . import openai_views, views
 from .middlewares import API_KEY, auth_middleware, errors_middleware
 from .state import STATE, ProxyState
 
@@ -16,6 +16,7 @@ def create_app(state: ProxyState, *, api_key: str | None, max_body: int) -> web.
     # Query strings (Claude Code sends ?beta=true) do not take part in routing.
     app.router.add_post("/v1/messages", views.messages)
     app.router.add_post("/v1/messages/count_tokens", views.count_tokens)
+    app.router.add_post(openai_views.CHAT_COMPLETIONS, openai_views.chat_completions)
     app.router.add_get("/v1/models", views.list_models)
     app.router.add_get("/v1/models/{model_id}", views.get_model)
     app.router.add_get("/health", views.health)

@@ -39,13 +39,16 @@ class Health:
     pid: int
     error: str | None = None
     service: str = SERVICE
+    provider: str = "onnx"  # or the upstream provider (openai, openrouter, gemini)
+    upstream: str | None = None  # the upstream's base URL in upstream mode (never its key)
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["status"] = self.status.value
         body["providers"] = list(self.providers)
-        if self.error is None:
-            del body["error"]
+        for optional in ("error", "upstream"):
+            if body[optional] is None:
+                del body[optional]
         return body
 
     @classmethod
@@ -61,7 +64,8 @@ class Health:
                 loaded=bool(data["loaded"]), uptime_seconds=float(data["uptime_seconds"]),
                 requests_in_flight=int(data["requests_in_flight"]),
                 requests_waiting=int(data["requests_waiting"]), pid=int(data["pid"]),
-                error=data.get("error"),
+                error=data.get("error"), provider=str(data.get("provider", "onnx")),
+                upstream=data.get("upstream"),
             )
         except (KeyError, TypeError, ValueError):
             return None

@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 from ..anthropic.errors import error_body, error_type_for
 from ..anthropic.sse import new_request_id
 from ..errors import ApiError, AuthenticationFailed, InvalidRequestError, PromptTooLong
+from ..openai.errors import openai_error_body, openai_error_from_anthropic
 
 log = logging.getLogger(__name__)
 
@@ -19,30 +20,42 @@ REQUEST_ID = web.RequestKey("request_id", str)
 API_KEY = web.AppKey("api_key", str)
 
 
-def error_response(status: int, error_type: str, message: str, request_id: str) -> web.Response:
-    return web.json_response(
-        error_body(error_type, message, request_id), status=status, headers={"request-id": request_id}
-    )
+# Routes whose clients speak OpenAI's API: their errors use OpenAI's envelope, with the same status.
+OPENAI_ROUTES = frozenset({"/v1/chat/completions"})
+
+
+def error_response(status: int, error_type: str, message: str, request_id: str, *, openai: bool = False,
+                   param: str | None = None, retry_after: str | None = None) -> web.Response:
+    headers = {"request-id": request_id}
+    if retry_after is not None:  # an upstream's rate limit, passed on so the client waits as asked
+        headers["retry-after"] = retry_after
+    if openai:
+        body = openai_error_body(message, openai_error_from_anthropic(error_type), param=param)
+    else:
+        body = error_body(error_type, message, request_id)
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = new_request_id()
     request[REQUEST_ID] = request_id
+    openai = request.path in OPENAI_ROUTES
     try:
         response = await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.error_type, str(exc), request_id)
+        return error_response(exc.status, exc.error_type, str(exc), request_id, openai=openai,
+                              param=getattr(exc, "param", None), retry_after=getattr(exc, "retry_after", None))
     except PromptTooLong as exc:
-        return error_response(400, InvalidRequestError.error_type, str(exc), request_id)
+        return error_response(400, InvalidRequestError.error_type, str(exc), request_id, openai=openai)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = _http_message(request, exc)
-        return error_response(exc.status, error_type_for(exc.status), message, request_id)
+        return error_response(exc.status, error_type_for(exc.status), message, request_id, openai=openai)
     except Exception:
         log.exception("unexpected error while handling %s %s (%s)", request.method, request.path, request_id)
-        return error_response(500, error_type_for(500), "Internal server error", request_id)
+        return error_response(500, error_type_for(500), "Internal server error", request_id, openai=openai)
     if not response.prepared:
         response.headers["request-id"] = request_id
     return response

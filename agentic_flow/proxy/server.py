@@ -23,6 +23,7 @@ from aiohttp import web
 from ..engine.base import Engine
 from ..engine.scheduler import MAX_BATCHES
 from ..errors import AgenticFlowError, EngineError, PortInUse
+from ..openai.upstream import UpstreamClient
 from ..settings import ProxySettings
 from .admission import Admission
 from .app import create_app
@@ -55,8 +56,13 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     name = Path(settings.model).name if os.sep in settings.model else settings.model
     installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
     others = frozenset(n for n in installed if n != name)
-    # As many generations run as the inference process can step at once; the rest wait here.
-    admission = Admission(settings.max_batch * MAX_BATCHES, settings.max_queue)
+    # As many generations run as the inference process can step at once (in upstream mode: as many as
+    # the upstream client sends at once); the rest wait here, and beyond max_queue get 529.
+    if settings.upstream_mode:
+        running = settings.upstream_config().max_in_flight
+    else:
+        running = settings.max_batch * MAX_BATCHES
+    admission = Admission(running, settings.max_queue)
     return ProxyState(name, settings.model, settings.providers, admission, other_models=others,
                       body_timeout=settings.body_timeout)
 
@@ -106,8 +112,13 @@ class ProxyServer:
             raise
         print(f"agentic-flow proxy listening on http://{s.host}:{s.port}", file=sys.stderr, flush=True)
         _install_signal_handlers(self.should_exit)
-        self._tasks = [asyncio.create_task(self._load()),
-                       asyncio.create_task(_watch_parent(s.parent_pid, self.should_exit))]
+        self._tasks = [asyncio.create_task(_watch_parent(s.parent_pid, self.should_exit))]
+        if s.upstream_mode:  # nothing to load: serve at once, through the pooled upstream client
+            self.state.upstream = UpstreamClient(s.upstream_config())
+            await self.state.upstream.start()
+            log.info("upstream mode: %s at %s", s.provider, self.state.upstream.config.base_url)
+        else:
+            self._tasks.append(asyncio.create_task(self._load()))
 
     async def main_loop(self) -> None:
         await self.should_exit.wait()
@@ -120,6 +131,8 @@ class ProxyServer:
             await self._runner.cleanup()
         if self.state.engine is not None:
             await self.state.engine.close()
+        if self.state.upstream is not None:
+            await self.state.upstream.close()
 
     def _engine_gave_up(self, reason: str) -> None:
         # The inference process keeps dying: exit non-zero so the supervisor above (the CLI, systemd) sees it.

@@ -12,6 +12,7 @@ from aiohttp import web
 from .. import __version__
 from ..engine.base import Engine
 from ..errors import NotFound
+from ..openai.upstream import UpstreamClient
 from .admission import Admission
 from .health import Health, HealthStatus
 
@@ -36,6 +37,8 @@ class ProxyState:
     # Streams being written, so that shutdown can end them with an error event when the grace is over.
     streams: set[asyncio.Task[object]] = field(default_factory=set)
     grace_over: bool = False
+    # Upstream mode: no engine; /v1/messages goes to this OpenAI-compatible server instead.
+    upstream: UpstreamClient | None = None
 
     def cut_streams(self) -> list[asyncio.Task[object]]:
         """Cancel every stream; each sees `grace_over` and ends with an error event, not a silent cut."""
@@ -53,6 +56,8 @@ class ProxyState:
             )
 
     def health(self) -> Health:
+        if self.upstream is not None:
+            return self._upstream_health(self.upstream)
         stats = self.engine.stats() if self.engine is not None else None
         error = self.load_error or (stats.error if stats is not None else None)
         if error:
@@ -69,6 +74,16 @@ class ProxyState:
             uptime_seconds=round(time.monotonic() - self.started, 3),
             requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting,
             pid=self.pid, error=error,
+        )
+
+
+    def _upstream_health(self, client: UpstreamClient) -> Health:
+        config = client.config
+        return Health(
+            status=HealthStatus.OK, version=__version__, model=config.model or "(the client's model name)",
+            model_path="", providers=(), loaded=True, uptime_seconds=round(time.monotonic() - self.started, 3),
+            requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting, pid=self.pid,
+            provider=config.provider, upstream=config.base_url,
         )
 
 
