@@ -20,7 +20,7 @@ import json
 import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -69,7 +69,7 @@ class ScriptedApi:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> ScriptedApi:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
