@@ -69,7 +69,7 @@ class FakeModel:
     def decoder(self) -> FakeDecoder:
         return FakeDecoder()
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> FakeBatch:
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int, guidance: object = None) -> FakeBatch:
         return FakeBatch(self, rows, max_length)
 
 
