@@ -53,6 +53,14 @@ def tool(name: str, **tool_input: Any) -> r.ToolUseContent:
     return r.ToolUseContent(id=f"toolu_{next(_ids):04d}", name=name, input=tool_input)
 
 
+PARTIAL = "_partial_json"  # a tool() input holding only this key streams it as is: a call cut short
+
+
+def partial(name: str, raw: str) -> r.ToolUseContent:
+    """A tool_use whose streamed input stops at `raw` (not JSON), as when max_tokens cuts a call."""
+    return r.ToolUseContent(id=f"toolu_{next(_ids):04d}", name=name, input={PARTIAL: raw})
+
+
 def turn(*blocks: r.TextContent | r.ToolUseContent, stop_reason: str | None = None) -> Turn:
     return Turn(tuple(blocks), stop_reason)
 
@@ -153,7 +161,7 @@ def _block_events(index: int, block: r.TextContent | r.ToolUseContent) -> list[r
     else:
         start = r.ToolUseContent(id=block.id, name=block.name, input={})
         events.append(r.ContentBlockStartEvent(index=index, content_block=start))
-        raw = json.dumps(block.input)
+        raw = block.input[PARTIAL] if set(block.input) == {PARTIAL} else json.dumps(block.input)
         for at in range(0, len(raw), JSON_PIECE):
             delta = r.InputJsonDelta(partial_json=raw[at:at + JSON_PIECE])
             events.append(r.ContentBlockDeltaEvent(index=index, delta=delta))

@@ -27,7 +27,7 @@ from agentic_flow.agents.loop import MAX_TURNS_REACHED, TOOLS_NOTE, LoopHooks, L
 from agentic_flow.agents.tools import Permissions, Workspace, build_tools
 from agentic_flow.cli.main import app
 
-from .scripted_api import ScriptedApi, text, tool, turn
+from .scripted_api import ScriptedApi, partial, text, tool, turn
 
 AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
 MODEL = "claude-test-model"
@@ -119,6 +119,18 @@ def test_max_turns_stops_a_model_that_never_stops(tmp_path: Path) -> None:
     assert len(result.tool_calls) == 2  # the third turn's call is not run: nobody would see its result
 
 
+def test_at_max_tokens_complete_calls_run_and_a_cut_one_is_dropped(tmp_path: Path) -> None:
+    whole = tool("Write", file_path="a.txt", content="a")
+    cut = partial("Write", '{"file_path": "b.txt", "cont')
+    with ScriptedApi(turn(whole, cut, stop_reason="max_tokens"), turn(text("ok"))) as api:
+        result = loop(api, tmp_path, ["Write"])
+    assert (tmp_path / "a.txt").read_text() == "a" and not (tmp_path / "b.txt").exists()
+    history = api.requests[1]["messages"]
+    assert [b["id"] for b in history[1]["content"]] == [whole.id]
+    assert [b["tool_use_id"] for b in history[2]["content"]] == [whole.id]
+    assert [c.name for c in result.tool_calls] == ["Write"] and result.text == "ok"
+
+
 def test_plan_mode_refuses_a_write_and_says_so(tmp_path: Path) -> None:
     with ScriptedApi(turn(tool("Write", file_path="x.py", content="")), turn(text("ok"))) as api:
         loop(api, tmp_path, ["Write"], mode="plan")
@@ -189,7 +201,7 @@ def test_tool_choice_applies_to_the_first_turn_and_tools_narrow(tmp_path: Path) 
                                env=cli_env(api))
     assert result.exit_code == 0, result.output
     assert [t["name"] for t in api.requests[0]["tools"]] == ["Read", "Grep"]
-    assert api.requests[0]["tool_choice"] == {"type": "any"}
+    assert api.requests[0]["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
     assert "tool_choice" not in api.requests[1]
 
 

@@ -87,15 +87,18 @@ def _nothing() -> Iterator[None]:
 
 
 def tool_choice_param(raw: str | None, tools: Mapping[str, Tool]) -> dict[str, Any] | None:
-    """--tool-choice: `auto`, `any`, or a tool's name (which must be one of this run's tools)."""
+    """--tool-choice: `auto`, `any`, or a tool's name (which must be one of this run's tools).  A forced
+    choice asks for one call: small models otherwise repeat the forced call until max_tokens."""
     if raw is None:
         return None
-    if raw in ("auto", "any"):
-        return {"type": raw}
+    if raw == "auto":
+        return {"type": "auto"}
+    if raw == "any":
+        return {"type": "any", "disable_parallel_tool_use": True}
     if raw not in tools:
         known = ", ".join(tools) or "(none)"
         raise ConfigError(f"--tool-choice {raw!r} is not one of this run's tools: {known}; or use auto, any")
-    return {"type": "tool", "name": raw}
+    return {"type": "tool", "name": raw, "disable_parallel_tool_use": True}
 
 
 async def run_loop(
@@ -131,8 +134,7 @@ class _Run:
         for turn in range(1, max_turns + 1):
             result = await self._call_model(tool_choice if turn == 1 else None)
             uses = result.tool_uses
-            # A reply cut at max_tokens may hold a half-written call: it is not run.
-            if not uses or result.stop_reason == "max_tokens":
+            if not uses:
                 return self._result(result, result.stop_reason, turn)
             if turn == max_turns:
                 return self._result(result, MAX_TURNS_REACHED, turn)
@@ -144,6 +146,11 @@ class _Run:
         request = replace(self.request, messages=tuple(self.messages), tool_choice=tool_choice)
         result = await send(self.http, request, on_text=self._text)
         self.usage += result.usage
+        if result.stop_reason == "max_tokens":
+            # A reply cut short may end in a half-written call: it is dropped; the complete calls before
+            # it are run (small local models often add calls until max_tokens).
+            kept = tuple(b for b in result.content if not (isinstance(b, ToolUse) and b.input_error))
+            result = replace(result, content=kept)
         # Empty text blocks (the proxy opens every reply with one) are refused in a request's history.
         content = [b.to_wire() for b in result.content if not (isinstance(b, Text) and not b.text)]
         self.messages.append({"role": "assistant", "content": content})
