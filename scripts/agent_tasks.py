@@ -2,6 +2,7 @@
 workspace and a checker decides pass or fail from the files left behind or the final answer.
 
 Usage: python scripts/agent_tasks.py [--model NAME] [--cap 180] [--tasks name,name] [--max-turns 6]
+                                    [--max-tokens 512] [--tool-choice any]
        make agent-tasks MODEL=qwen2.5-coder-1.5b
 
 The local proxy is started once (the product's launcher, on a free port) and every task reaches it
@@ -146,7 +147,9 @@ def run_task(task: Task, proxy_url: str, model: str, args: argparse.Namespace) -
         argv = [AGENTIC_FLOW, "--agent", "coder", "--provider", "onnx", "--model", model, "--task", task.prompt,
                 "--workspace",
                 folder, "--permission-mode", "bypassPermissions", "--max-turns", str(args.max_turns),
-                "--temperature", "0", "--timeout", str(args.cap), "--json"]
+                "--temperature", "0", "--timeout", str(args.cap), "--max-tokens", str(args.max_tokens), "--json"]
+        if args.tool_choice:
+            argv += ["--tool-choice", args.tool_choice]
         env = {**os.environ, "ONNX_PROXY_URL": proxy_url}
         started = time.monotonic()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=args.cap + 60,
@@ -167,6 +170,9 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="catalog name or model folder (default: ONNX_MODEL_PATH)")
     parser.add_argument("--cap", type=float, default=180.0, help="seconds per task")
     parser.add_argument("--max-turns", type=int, default=6)
+    # Per turn: a small model that repeats itself would otherwise spend the whole cap in one answer.
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--tool-choice", default=None, help="the first turn's --tool-choice (e.g. any)")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the outcomes here")
     args = parser.parse_args()
