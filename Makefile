@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test bench bench-peer lint clean
+.PHONY: install model run test bench bench-peer agent-tasks lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ $(LLAMA_SERVER): | $(BIN)/python
 
 bench-peer: model $(LLAMA_SERVER)
 	$(BIN)/python bench/h2h.py --model $(MODEL) --llama-server '$(LLAMA_SERVER)' $(H2H_FLAGS)
+
+# The agent loop's task suite on any installed model: make agent-tasks MODEL=qwen2.5-coder-1.5b
+agent-tasks: install
+	$(BIN)/python scripts/agent_tasks.py --model $(MODEL) $(TASK_FLAGS)
 
 lint: install
 	$(BIN)/python -m ruff check agentic_flow tests scripts bench || true

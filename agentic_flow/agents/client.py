@@ -1,7 +1,10 @@
 """The agent client: one call to the Anthropic Messages API (POST {base_url}/v1/messages).
 
-It talks to api.anthropic.com and to the local proxy alike.  Streaming responses are read as server-sent
-events and each text delta goes to `on_text` as soon as it arrives.  Failures worth another try (429, 529,
+It talks to api.anthropic.com and to the local proxy alike.  A call sends a message history and, for an
+agent that acts, its `tools` (and a `tool_choice` when asked); it returns the whole assistant turn: text
+and tool_use blocks, each tool_use's input assembled from its `input_json_delta` pieces when streaming.
+Streaming responses are read as server-sent events and each text delta goes to `on_text` as soon as it
+arrives.  Failures worth another try (429, 529,
 other 5xx, a dropped connection, an overloaded error inside the stream) are retried with exponential
 backoff and jitter, honouring `retry-after`, but only while no text has reached the caller: once part of
 an answer has been shown, a retry would show it twice.
@@ -14,9 +17,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import aiohttp
 
@@ -25,12 +28,15 @@ from ..anthropic.errors import parse_error_body
 from ..anthropic.responses import (
     ContentBlockDeltaEvent,
     ContentBlockStartEvent,
+    ContentBlockStopEvent,
     ErrorEvent,
+    InputJsonDelta,
     MessageDeltaEvent,
     MessageStartEvent,
     MessageStopEvent,
     TextContent,
     TextDelta,
+    ToolUseContent,
     read_event,
     read_message,
 )
@@ -59,6 +65,10 @@ class AgentRun:
     stream: bool = True
     timeout: float = 600.0  # seconds for the whole run, retries included
     max_retries: int = 2
+    # The conversation so far; empty means one user turn holding `task`.
+    messages: tuple[Mapping[str, Any], ...] = ()
+    tools: tuple[Mapping[str, Any], ...] = ()  # the Messages API's `tools`: [{name, description, input_schema}]
+    tool_choice: Mapping[str, Any] | None = None  # {"type": "auto" | "any" | "tool", "name"?: ...}
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -80,6 +90,31 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "text", "text": self.text}
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    id: str
+    name: str
+    input: dict[str, Any]
+    input_error: str | None = None  # the streamed input was not a JSON object: why (the loop tells the model)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "tool_use", "id": self.id, "name": self.name, "input": self.input}
+
+
+Block: TypeAlias = Text | ToolUse
+
 
 @dataclass(frozen=True)
 class Timings:
@@ -96,6 +131,11 @@ class AgentResult:
     timings: Timings
     request_id: str | None
     attempts: int = 1
+    content: tuple[Block, ...] = ()  # the assistant turn in order: text and tool_use blocks
+
+    @property
+    def tool_uses(self) -> list[ToolUse]:
+        return [block for block in self.content if isinstance(block, ToolUse)]
 
 
 class _Retryable(Exception):
@@ -134,6 +174,40 @@ class _Reply:
     stop_reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    blocks: dict[int, _BlockParts] = field(default_factory=dict)  # by the stream's content index
+
+
+@dataclass
+class _BlockParts:
+    """One content block as it streams in: text pieces, or a tool_use and its input's JSON pieces."""
+
+    kind: str
+    parts: list[str] = field(default_factory=list)
+    tool: ToolUseContent | None = None
+
+    def block(self) -> Block | None:
+        if self.kind == "text":
+            return Text("".join(self.parts))
+        if self.tool is None:
+            return None
+        if not self.parts:  # no deltas: the input came whole in content_block_start (non-streaming style)
+            return ToolUse(self.tool.id, self.tool.name, dict(self.tool.input))
+        return _tool_use(self.tool, "".join(self.parts))
+
+
+def _tool_use(tool: ToolUseContent, raw: str) -> ToolUse:
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        return ToolUse(tool.id, tool.name, {}, f"the input is not valid JSON ({exc}): {raw[:200]!r}")
+    if not isinstance(value, dict):
+        return ToolUse(tool.id, tool.name, {}, f"the input must be a JSON object, got {raw[:200]!r}")
+    return ToolUse(tool.id, tool.name, value)
+
+
+def session() -> aiohttp.ClientSession:
+    # aiohttp's own default (5 minutes total) would cut long answers short: the limit is the caller's.
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
 
 
 async def run_agent(request: AgentRun, *, on_text: Callable[[str], None] | None = None) -> AgentResult:
@@ -142,19 +216,26 @@ async def run_agent(request: AgentRun, *, on_text: Callable[[str], None] | None 
     Raises AgentError for an HTTP error, a failed stream or a timeout (exit code 1).
     A non-streaming run calls `on_text` once with the whole answer.
     """
-    started = time.monotonic()
-    delivery = _Delivery(on_text, started)
     try:
-        async with asyncio.timeout(request.timeout):
-            # aiohttp's own default (5 minutes total) would cut long answers short: the limit is ours.
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-                reply, attempts = await _with_retries(session, request, delivery)
+        async with asyncio.timeout(request.timeout), session() as http:
+            return await send(http, request, on_text=on_text)
     except TimeoutError:
         raise AgentError(f"the request to {request.url} timed out after {request.timeout:g} s") from None
+
+
+async def send(
+    http: aiohttp.ClientSession, request: AgentRun, *, on_text: Callable[[str], None] | None = None
+) -> AgentResult:
+    """One call (with its retries) in the caller's session and time limit: the agent loop makes many."""
+    started = time.monotonic()
+    delivery = _Delivery(on_text, started)
+    reply, attempts = await _with_retries(http, request, delivery)
     timings = Timings(delivery.first_token_s, time.monotonic() - started)
     usage = Usage(reply.input_tokens, reply.output_tokens)
+    content = tuple(b for _, parts in sorted(reply.blocks.items()) if (b := parts.block()) is not None)
     return AgentResult(
-        "".join(delivery.parts), reply.stop_reason, usage, reply.model, timings, reply.request_id, attempts
+        "".join(delivery.parts), reply.stop_reason, usage, reply.model, timings, reply.request_id, attempts,
+        content,
     )
 
 
@@ -210,9 +291,13 @@ def request_body(request: AgentRun) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
-        "messages": [{"role": "user", "content": request.task}],
+        "messages": list(request.messages) or [{"role": "user", "content": request.task}],
         "stream": request.stream,
     }
+    if request.tools:
+        body["tools"] = list(request.tools)
+    if request.tool_choice is not None:
+        body["tool_choice"] = dict(request.tool_choice)
     if request.system:
         body["system"] = request.system
     if request.temperature is not None:
@@ -271,6 +356,11 @@ async def _read_json(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Deli
     reply.model = message.model or reply.model
     reply.stop_reason = message.stop_reason
     _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
+    for index, block in enumerate(message.content):
+        if isinstance(block, TextContent):
+            reply.blocks[index] = _BlockParts("text", [block.text])
+        elif isinstance(block, ToolUseContent):
+            reply.blocks[index] = _BlockParts("tool_use", tool=block)
     deliver("".join(block.text for block in message.content if isinstance(block, TextContent)))
 
 
@@ -292,10 +382,19 @@ def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool
         case MessageStartEvent(message=message):
             reply.model = message.model or reply.model
             _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
-        case ContentBlockStartEvent(content_block=TextContent(text=text)):
+        case ContentBlockStartEvent(index=index, content_block=TextContent(text=text)):
+            reply.blocks[index] = _BlockParts("text", [text])
             deliver(text)
-        case ContentBlockDeltaEvent(delta=TextDelta(text=text)):
+        case ContentBlockStartEvent(index=index, content_block=ToolUseContent() as tool):
+            reply.blocks[index] = _BlockParts("tool_use", tool=tool)
+        case ContentBlockDeltaEvent(index=index, delta=TextDelta(text=text)):
+            reply.blocks.setdefault(index, _BlockParts("text")).parts.append(text)
             deliver(text)
+        case ContentBlockDeltaEvent(index=index, delta=InputJsonDelta(partial_json=piece)):
+            if index in reply.blocks:
+                reply.blocks[index].parts.append(piece)
+        case ContentBlockStopEvent():
+            pass
         case MessageDeltaEvent(delta=delta, usage=usage):
             reply.stop_reason = delta.stop_reason or reply.stop_reason
             _apply_usage(reply, usage.input_tokens, usage.output_tokens)

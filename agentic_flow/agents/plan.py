@@ -1,5 +1,8 @@
 """The main job: run one agent on one task, on the provider the settings resolved.
 
+An agent with tools runs the agent loop (`loop.run_loop`) in the workspace, under the permission mode;
+an agent without tools makes one call and answers with text.
+
 With the onnx provider the local proxy is reused when one is healthy on the port, or started as a
 supervised child and stopped again when the task ends, fails or is interrupted."""
 
@@ -16,9 +19,11 @@ from ..launcher import supervisor
 from .loader import AgentSpec, default_search_dirs, discover
 from ..errors import ConfigError
 from ..models import store
-from .client import AgentResult, AgentRun, run_agent
+from .client import AgentRun
+from .loop import LoopHooks, LoopResult, run_loop, tool_choice_param
+from .tools import TOOL_CLASSES, Permissions, Tool, Workspace, build_tools, check_tool_names
 from ..proxy.health import Health
-from ..settings import DEFAULT_MODEL, Origin, Provider, ProxySettings, Resolved, RunSettings
+from ..settings import DEFAULT_MODEL, LoopSettings, Origin, Provider, ProxySettings, Resolved, RunSettings
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"
@@ -50,6 +55,7 @@ class Plan:
     model: str
     choice: optimizer.Choice | None
     local: ProxySettings | None = None  # the local proxy to reuse or start (None: the API, ONNX_PROXY_URL)
+    tools: tuple[str, ...] = ()  # the agent's tools for this run (none: one call, text only)
 
     @property
     def local_by_default(self) -> bool:
@@ -57,16 +63,19 @@ class Plan:
         return self.provider.value is Provider.ONNX and self.provider.origin is Origin.DEFAULT
 
 
-class Hooks:
+class Hooks(LoopHooks):
     """How the task talks to the user; the CLI supplies a rich implementation."""
-
-    def text(self, delta: str) -> None: ...
 
     def notice(self, message: str) -> None: ...
 
     @contextmanager
     def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
         yield lambda health: None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Held while a permission question is on screen."""
+        yield
 
 
 def find_agent(name: str, settings: RunSettings, cwd: Path,
@@ -83,12 +92,31 @@ def find_agent(name: str, settings: RunSettings, cwd: Path,
     return catalog.get(name)
 
 
-def prepare(opts: TaskOptions, settings: RunSettings, cwd: Path, hooks: Hooks) -> Plan:
-    """Find the agent (a malformed agent file is a notice, not a failure) and plan the run."""
-    the_plan = plan(opts, settings, find_agent(opts.agent, settings, cwd, on_problem=hooks.notice))
+def prepare(opts: TaskOptions, settings: RunSettings, cwd: Path, hooks: Hooks,
+            chosen_tools: tuple[str, ...] | None = None) -> Plan:
+    """Find the agent (a malformed agent file is a notice, not a failure) and plan the run;
+    `chosen_tools` (--tools) narrows the agent's tools."""
+    agent = find_agent(opts.agent, settings, cwd, on_problem=hooks.notice)
+    the_plan = replace(plan(opts, settings, agent), tools=agent_tools(agent, chosen_tools, hooks.notice))
     if the_plan.local_by_default:
         hooks.notice("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)")
     return the_plan
+
+
+def agent_tools(agent: AgentSpec, chosen: tuple[str, ...] | None, notice: Callable[[str], None]) -> tuple[str, ...]:
+    """The agent's tools that exist here (Claude Code's others, like WebFetch, are skipped with a notice),
+    narrowed to `chosen` when given: a run may take tools away from an agent, never add them."""
+    unknown = [name for name in agent.tools if name not in TOOL_CLASSES]
+    if unknown:
+        notice(f"agent {agent.name}: skipped tools this project does not have: {', '.join(unknown)}")
+    own = tuple(name for name in agent.tools if name in TOOL_CLASSES)
+    if chosen is None:
+        return own
+    for name in check_tool_names(chosen, "tool in --tools"):
+        if name not in own:
+            raise ConfigError(f"--tools {name}: the {agent.name} agent does not have it "
+                              f"(its tools: {', '.join(own) or 'none'})")
+    return tuple(check_tool_names(chosen))
 
 
 def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
@@ -139,7 +167,16 @@ def _is_local_name(model: str) -> bool:
     return not model.startswith("claude")
 
 
-def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Hooks) -> AgentResult:
+def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Hooks,
+             loop: LoopSettings | None = None) -> LoopResult:
+    """Run the plan: the loop with the plan's tools (checked before any proxy starts), or one call."""
+    tools = make_tools(the_plan, loop, hooks)
+    choice = tool_choice_param(loop.tool_choice if loop else None, tools)
+    turns = loop.max_turns.value if loop else 1
+
+    def go(run: AgentRun) -> LoopResult:
+        return asyncio.run(run_loop(run, tools, hooks, max_turns=turns, tool_choice=choice))
+
     spec = the_plan.agent
     run = AgentRun(
         base_url=settings.anthropic_base_url.value, api_key=settings.anthropic_api_key.value,
@@ -149,14 +186,24 @@ def run_task(opts: TaskOptions, settings: RunSettings, the_plan: Plan, hooks: Ho
         stream=opts.stream, timeout=opts.timeout,
     )
     if the_plan.provider.value is Provider.ANTHROPIC:
-        return asyncio.run(run_agent(run, on_text=hooks.text))
+        return go(run)
     if the_plan.local is None:  # ONNX_PROXY_URL: a proxy someone else runs
         run = replace(run, base_url=str(settings.proxy_url.value),
                       api_key=settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY)
-        return asyncio.run(run_agent(run, on_text=hooks.text))
+        return go(run)
     with local_proxy(the_plan.local, hooks) as url:
         run = replace(run, base_url=url, api_key=the_plan.local.api_key or LOCAL_PLACEHOLDER_KEY)
-        return asyncio.run(run_agent(run, on_text=hooks.text))
+        return go(run)
+
+
+def make_tools(the_plan: Plan, loop: LoopSettings | None, hooks: Hooks) -> dict[str, Tool]:
+    if not the_plan.tools:
+        return {}
+    if loop is None:
+        raise ConfigError(f"the {the_plan.agent.name} agent has tools: its run needs loop settings")
+    permissions = Permissions(mode=loop.permission_mode.value,  # type: ignore[arg-type]  # checked in settings
+                              allow_tools=frozenset(loop.allow_tools.value), pause=hooks.paused)
+    return build_tools(the_plan.tools, Workspace(loop.workspace.value), permissions)
 
 
 @contextmanager

@@ -106,7 +106,7 @@ def show_command(
     name: Annotated[str, typer.Argument(help="The agent's name, e.g. coder.")],
     agents_dir: AgentsDir = None,
 ) -> None:
-    """Print an agent's file: its front matter and system prompt.
+    """Print an agent's file: its front matter and system prompt (and, on stderr, its tools).
 
     The output is a valid agent file, so it is a starting point for your own version.
 
@@ -116,4 +116,5 @@ def show_command(
         spec = load_catalog(agents_dir).get(name)
     text = spec.source.read_text(encoding="utf-8").replace("\r\n", "\n")
     typer.echo(f"# {spec.name} from {spec.source} ({spec.folder})", err=True)
+    typer.echo(f"# tools: {', '.join(spec.tools) or 'none (one call, text only)'}", err=True)
     typer.echo(text.rstrip("\n"))

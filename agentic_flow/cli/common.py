@@ -21,6 +21,7 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_INTERRUPTED = 130
+EXIT_MAX_TURNS = 7  # the agent loop stopped at --max-turns, not because the model was done
 
 
 @contextmanager

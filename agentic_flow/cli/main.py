@@ -6,8 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,14 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import ConfigError
-from ..proxy.health import Health
-from ..agents.client import AgentResult
+from ..agents.loop import LoopResult
 from ..agents.optimizer import Priority
-from ..settings import Provider, RunSettings, environ, run_settings
-from ..agents.plan import Hooks, Plan, TaskOptions, prepare, run_task
+from ..agents.tools import PERMISSION_MODES
+from ..settings import LoopSettings, Provider, RunSettings, environ, loop_settings, run_settings
+from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from . import agents_cmd, models_cmd, proxy_cmd
-from .common import EXIT_INTERRUPTED, choice, cli_errors, err, metavar, out
+from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, choice, cli_errors, count, err, metavar, out
+from .console import ConsoleHooks
 
 app = typer.Typer(
     # No help= here: the main callback's docstring is the --help text, so its examples show.
@@ -33,31 +32,6 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(proxy_cmd.app, name="proxy")
 app.add_typer(agents_cmd.app, name="agents")
-
-
-class ConsoleHooks(Hooks):
-    """Text to stdout as it arrives (rich on a terminal, plain when piped); everything else to stderr."""
-
-    def __init__(self, show_text: bool) -> None:
-        self.show_text = show_text
-        self.tty = sys.stdout.isatty()
-
-    def text(self, delta: str) -> None:
-        if not self.show_text:
-            return
-        if self.tty:
-            out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
-        else:
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-
-    def notice(self, message: str) -> None:
-        err.print(message, highlight=False, markup=False)
-
-    @contextmanager
-    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
-        with err.status(message) as status:
-            yield lambda health: status.update(f"{message} ({health.status.value})")
 
 
 def read_task(task: str | None) -> str | None:
@@ -84,9 +58,22 @@ def main(
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Print text as it arrives."),
     max_tokens: int | None = typer.Option(None, min=1, help="Answer length limit (default: the agent's)."),
     temperature: float | None = typer.Option(None, min=0.0, max=1.0, help="0 is greedy (default: the agent's)."),
-    timeout: float = typer.Option(600.0, min=1.0, help="Total seconds for the API call, retries included."),
+    timeout: float = typer.Option(600.0, min=1.0, help="Total seconds for the run: every call and tool."),
+    workspace: str | None = typer.Option(None, help="The folder the agent's tools may use (default: the "
+                                         "current folder) [env: AGENTIC_FLOW_WORKSPACE]."),
+    permission_mode: str | None = typer.Option(
+        None, metavar="[" + "|".join(PERMISSION_MODES) + "]",
+        help="Who may change files and run commands (default: ask) [env: AGENTIC_FLOW_PERMISSION_MODE]."),
+    allow_tools: str | None = typer.Option(None, metavar="NAMES", help="Tools allowed without asking, e.g. "
+                                           "Bash,Write [env: AGENTIC_FLOW_ALLOW_TOOLS]."),
+    tools: str | None = typer.Option(None, metavar="NAMES", help="This run's tools, fewer than the agent's, "
+                                     "e.g. Read,Grep (\"\" for none)."),
+    max_turns: int | None = typer.Option(None, parser=count(1), metavar="N",
+                                         help="Model calls at most (default 20) [env: AGENTIC_FLOW_MAX_TURNS]."),
+    tool_choice: str | None = typer.Option(None, metavar="auto|any|TOOL",
+                                           help="Make the first turn call a tool (any) or this tool."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, usage, timings)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
     priority: Priority = typer.Option(Priority.BALANCED.value, "--priority", "--optimize-priority",
                                       parser=choice(Priority, "priority", "priorities"),
@@ -102,7 +89,11 @@ def main(
 
     \b
       agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
+      agentic-flow --agent coder --task "Create hello.py that prints hello world" --permission-mode acceptEdits
       git diff | agentic-flow --agent reviewer --json
+
+    Exit codes: 0 done, 1 agent or API error (or --timeout), 2 usage, 3 model, 5 proxy, 6 port in use,
+    7 stopped at --max-turns, 130 interrupted.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -120,15 +111,21 @@ def main(
             raise typer.Exit(2)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
         settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream)
+        loop = loop_settings(workspace=workspace, permission_mode=permission_mode, allow_tools=allow_tools,
+                             tools=tools, max_turns=max_turns, tool_choice=tool_choice)
         hooks = ConsoleHooks(show_text=not json_out)
-        the_plan = prepare(opts, settings, Path.cwd(), hooks)
+        the_plan = prepare(opts, settings, Path.cwd(), hooks, loop.tools)
         if verbose:
-            _explain(settings, the_plan)
-        result = run_task(opts, settings, the_plan, hooks)
+            _explain(settings, loop, the_plan)
+        result = run_task(opts, settings, the_plan, hooks, loop)
         _report(result, the_plan, hooks, json_out=json_out, verbose=verbose)
+        if result.stopped_at_max_turns:
+            err.print(f"stopped after {result.turns} turns (--max-turns); the task may be unfinished",
+                      highlight=False)
+            raise typer.Exit(EXIT_MAX_TURNS)
 
 
-def _report(result: AgentResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
+def _report(result: LoopResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
     if json_out:
         print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
     elif hooks.tty or not result.text.endswith("\n"):
@@ -137,14 +134,17 @@ def _report(result: AgentResult, the_plan: Plan, hooks: ConsoleHooks, *, json_ou
         t = result.timings
         first = t.first_token_s if t.first_token_s is not None else "-"
         err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
-                  f"first token {first} s, total {t.total_s:.2f} s, stop reason {result.stop_reason}",
-                  highlight=False)
+                  f"first token {first} s, total {t.total_s:.2f} s, {result.turns} turns, "
+                  f"{len(result.tool_calls)} tool calls, stop reason {result.stop_reason}", highlight=False)
 
 
-def _explain(settings: RunSettings, the_plan: Plan) -> None:
+def _explain(settings: RunSettings, loop: LoopSettings, the_plan: Plan) -> None:
     table = Table("setting", "value", "from", title="resolved settings")
     for row in settings.explain():
         table.add_row(*row)
+    for row in loop.explain() if the_plan.tools else ():
+        table.add_row(*row)
+    table.add_row("tools", ",".join(the_plan.tools) or "(none: one call, text only)", "agent file, --tools")
     table.add_row("agent", f"{the_plan.agent.name} ({the_plan.agent.source})", the_plan.agent.folder)
     table.add_row("provider (final)", the_plan.provider.value, the_plan.provider.source)
     table.add_row("model (final)", the_plan.model, "")
@@ -153,13 +153,19 @@ def _explain(settings: RunSettings, the_plan: Plan) -> None:
         err.print(the_plan.choice.explanation, highlight=False)
 
 
-def _result_json(result: AgentResult, the_plan: Plan) -> dict[str, Any]:
+def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
     return {
         "agent": the_plan.agent.name,
         "provider": the_plan.provider.value,
         "model": result.model,
         "text": result.text,
         "stop_reason": result.stop_reason,
+        "turns": result.turns,
+        "tool_calls": [
+            {"name": call.name, "input": call.input, "summary": call.summary, "is_error": call.is_error,
+             "duration_s": round(call.duration_s, 3)}
+            for call in result.tool_calls
+        ],
         "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
         "timings": {"first_token_s": result.timings.first_token_s, "total_s": result.timings.total_s},
         "request_id": result.request_id,

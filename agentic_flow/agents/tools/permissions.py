@@ -19,6 +19,8 @@ user decides, and a blocked worker thread could not be interrupted by Ctrl-C.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Literal, TextIO, get_args
 
@@ -46,6 +48,8 @@ class Permissions:
     input: TextIO | None = None  # None: sys.stdin at the time of asking
     output: TextIO | None = None  # None: sys.stderr
     granted: set[str] = field(default_factory=set)  # "always" answers, for this run
+    # Held while the question is on screen: the CLI pauses its tool spinner, which would draw over it.
+    pause: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def __post_init__(self) -> None:
         if self.mode not in PERMISSION_MODES:
@@ -74,6 +78,10 @@ class Permissions:
         stream = self.input if self.input is not None else sys.stdin
         if stream is None or stream.closed or not stream.isatty():
             return Decision(False, needs_permission_message(tool, kind))
+        with self.pause():
+            return self._question(tool, action, stream)
+
+    def _question(self, tool: str, action: str, stream: TextIO) -> Decision:
         out = self.output if self.output is not None else sys.stderr
         for _ in range(3):
             out.write(f"Allow {action}? [y]es / [n]o / [a]lways allow {tool} for this run: ")

@@ -1,0 +1,94 @@
+"""How the main job shows itself: the answer on stdout, everything else (notices, a spinner while the
+proxy loads or a tool runs, one line per tool call, diffs) on stderr, so `> answer.txt` keeps the answer."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.status import Status
+from rich.syntax import Syntax
+from rich.text import Text
+
+from ..agents.loop import ToolCall
+from ..agents.plan import Hooks
+from ..agents.tools import ToolResult
+from ..proxy.health import Health
+from .common import err, out
+
+MAX_DIFF_LINES = 40  # a longer diff is cut: the file itself holds the rest
+
+
+class ConsoleHooks(Hooks):
+    """Text to stdout as it arrives (rich on a terminal, plain when piped); everything else to stderr."""
+
+    def __init__(self, show_text: bool) -> None:
+        self.show_text = show_text
+        self.tty = sys.stdout.isatty()
+        self.status: Status | None = None
+        self.mid_line = False  # the answer's last text did not end a line
+
+    def text(self, delta: str) -> None:
+        if not self.show_text or not delta:
+            return
+        if self.tty:
+            out.print(delta, end="", markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+        self.mid_line = not delta.endswith("\n")
+
+    def notice(self, message: str) -> None:
+        err.print(message, highlight=False, markup=False)
+
+    @contextmanager
+    def loading(self, message: str) -> Iterator[Callable[[Health], None]]:
+        with err.status(message) as status:
+            yield lambda health: status.update(f"{message} ({health.status.value})")
+
+    @contextmanager
+    def tool_running(self, line: str) -> Iterator[None]:
+        self._end_text_line()
+        with err.status(Text(line), spinner="dots") as status:
+            self.status = status
+            try:
+                yield
+            finally:
+                self.status = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        status = self.status
+        if status is not None:
+            status.stop()  # the question must not be drawn over
+        try:
+            yield
+        finally:
+            if status is not None:
+                status.start()
+
+    def tool_done(self, call: ToolCall, result: ToolResult) -> None:
+        self._end_text_line()
+        mark, style = ("✗", "red") if call.is_error else ("●", "green")
+        # An error's whole first line: it may name the flag that allows the call.
+        what = f"{call.action}: {_first_line(call.content)}" if call.is_error else call.summary
+        line = Text.assemble((mark + " ", style), what, (f"  ({call.duration_s:.1f} s)", "dim"))
+        err.print(line, highlight=False, soft_wrap=True)
+        if result.diff and not call.is_error:
+            lines = result.diff.splitlines()
+            shown = "\n".join(lines[:MAX_DIFF_LINES])
+            err.print(Syntax(shown, "diff", theme="ansi_dark", background_color="default"))
+            if len(lines) > MAX_DIFF_LINES:
+                err.print(f"  ... {len(lines) - MAX_DIFF_LINES} more diff lines", style="dim")
+
+    def _end_text_line(self) -> None:
+        # On one terminal, stdout and stderr share the screen: start the tool's line on a line of its own.
+        if self.mid_line and self.tty and self.show_text:
+            out.print()
+            self.mid_line = False
+
+
+def _first_line(text: str, width: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "failed"
+    return line if len(line) <= width else line[: width - 3] + "..."
