@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test bench lint clean
+.PHONY: install model run test bench bench-tools lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: model $(SDK0)
 
 bench: model
 	$(BIN)/python scripts/bench.py
+
+# Tool use through the proxy: make bench-tools MODEL=qwen2.5-coder-1.5b LIMIT=12
+bench-tools: model
+	$(BIN)/python scripts/bench_tools.py $(if $(MODEL),--model $(MODEL)) $(if $(LIMIT),--limit $(LIMIT))
 
 lint: install
 	$(BIN)/python -m ruff check agentic_flow tests scripts || true
