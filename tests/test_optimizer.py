@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agentic_flow.errors import ConfigError
 from agentic_flow.agents.optimizer import (
     PRIORITIES,
     PROFILES,
@@ -14,6 +13,7 @@ from agentic_flow.agents.optimizer import (
     cost_score,
     estimate_tokens,
 )
+from agentic_flow.errors import ConfigError
 
 BOTH = {"onnx", "anthropic"}
 TASK = (2_000, 1_024)  # estimated input and output tokens of a typical agent task
