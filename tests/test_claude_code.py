@@ -72,3 +72,13 @@ def test_claude_env_points_every_model_alias_and_limit_at_the_local_model() -> N
 def test_no_claude_on_path_is_a_config_error_with_the_install_command(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="npm install -g @anthropic-ai/claude-code"):
         find_claude({"PATH": str(tmp_path)})
+
+
+def test_the_users_limits_win_but_never_their_api_key_or_url() -> None:
+    cc = ClaudeCodeSetup("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b", 32768, 4096, "test")
+    base = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024", "CLAUDE_CODE_ATTRIBUTION_HEADER": "",
+            "ANTHROPIC_API_KEY": "sk-real", "ANTHROPIC_BASE_URL": "https://api.anthropic.com"}
+    env = claude_env(base, "http://127.0.0.1:9", "k", cc)
+    assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "1024" and env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "32768"
+    assert env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"  # an empty value is no choice
+    assert (env["ANTHROPIC_API_KEY"], env["ANTHROPIC_BASE_URL"]) == ("k", "http://127.0.0.1:9")

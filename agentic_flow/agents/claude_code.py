@@ -25,6 +25,9 @@ from .plan import LOCAL_PLACEHOLDER_KEY, Hooks, local_proxy
 OUTPUT_CAP = 4096
 DEFAULT_CONTEXT = 4096  # what the engine assumes when genai_config.json names no context_length
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
+# Limits a user may tune: a value already in the environment wins over ours.  The others must be
+# ours (an ANTHROPIC_API_KEY in the environment is the user's real key, for the real API).
+TUNABLE = ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "CLAUDE_CODE_ATTRIBUTION_HEADER")
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,7 @@ def setup(settings: RunSettings, flag: str | None = None) -> ClaudeCodeSetup:
 def claude_env(base: Mapping[str, str], url: str, api_key: str, cc: ClaudeCodeSetup) -> dict[str, str]:
     """Claude Code's environment: `base` plus the variables that point it at the local model."""
     name = cc.model_name
-    return {
-        **base,
+    ours = {
         "ANTHROPIC_BASE_URL": url,
         "ANTHROPIC_API_KEY": api_key,
         # Without ANTHROPIC_MODEL the default alias keeps its `[1m]` suffix: a 1M-token window that
@@ -94,6 +96,7 @@ def claude_env(base: Mapping[str, str], url: str, api_key: str, cc: ClaudeCodeSe
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
     }
+    return {**base, **ours, **{key: base[key] for key in TUNABLE if base.get(key)}}
 
 
 def find_claude(env: Mapping[str, str]) -> str:
