@@ -15,6 +15,7 @@ class FakeGeneration:
     def __init__(self, deltas: list[str], final: Completion, input_tokens: int = 7,
                  fail: Exception | None = None, delay: float = 0.0) -> None:
         self.input_tokens = input_tokens
+        self.expected_cached_tokens = final.cached_tokens
         self.completion = Completion()
         self.closed = False
         self._deltas = deltas
@@ -55,7 +56,8 @@ class FakeEngine:
     async def count_tokens(self, prompt: ChatPrompt) -> int:
         for turn in prompt.turns:
             turn.content.encode()  # as the real tokenizer, which takes UTF-8: a lone surrogate fails here
-        return sum(len(turn.content.split()) + 3 for turn in prompt.turns)
+        tools = sum(len(f"{t.name} {t.description} {t.input_schema}".split()) for t in prompt.tools)
+        return sum(len(turn.content.split()) + 3 for turn in prompt.turns) + tools
 
     async def generate(self, request: GenerationRequest) -> FakeGeneration:
         self.requests.append(request)

@@ -1,4 +1,4 @@
-"""Anthropic requests flattened into chat turns for a text-only model."""
+"""Anthropic requests turned into chat turns, tools and a tool choice for the engine."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
-from agentic_flow.proxy.prompt import TOOL_SUMMARY_CHARS, TOOLS_PREAMBLE, sampling_options, to_chat_prompt
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.proxy.prompt import sampling_options, to_chat_prompt
+from agentic_flow.tooluse import ToolCall, ToolChoice, ToolResult, ToolSpec
 
 
 def prompt(messages: list[dict[str, Any]], **fields: Any) -> ChatPrompt:
@@ -82,7 +83,7 @@ def test_a_message_with_nothing_readable_adds_no_turn() -> None:
     assert turns == (ChatTurn("user", "a\n\nb"),)
 
 
-def test_tool_call_and_result_become_readable_text() -> None:
+def test_tool_call_and_result_become_structured_turns() -> None:
     turns = prompt([
         user("read it"),
         assistant([
@@ -95,8 +96,8 @@ def test_tool_call_and_result_become_readable_text() -> None:
             {"type": "text", "text": "what now?"},
         ]),
     ]).turns
-    assert turns[1] == ChatTurn("assistant", 'Reading.\n\n[tool call Read id=toolu_1] {"path": "/tmp/é"}')
-    assert turns[2] == ChatTurn("user", "[tool result for toolu_1]\nline 1\n\nline 2\n\nwhat now?")
+    assert turns[1] == ChatTurn("assistant", "Reading.", (ToolCall("toolu_1", "Read", {"path": "/tmp/é"}),))
+    assert turns[2] == ChatTurn("user", "what now?", results=(ToolResult("toolu_1", "line 1\n\nline 2"),))
 
 
 def test_tool_result_error_and_empty_content() -> None:
@@ -108,8 +109,14 @@ def test_tool_result_error_and_empty_content() -> None:
             {"type": "tool_result", "tool_use_id": "b"},
         ]),
     ]).turns
-    assert turns[1].content == "[tool call Bash id=a] {}"
-    assert turns[2].content == "[tool result for a] (error)\nexit 1\n\n[tool result for b]"
+    assert turns[1] == ChatTurn("assistant", "", (ToolCall("a", "Bash", {}),))
+    assert turns[2] == ChatTurn("user", "", results=(ToolResult("a", "exit 1", True), ToolResult("b", "")))
+
+
+def test_a_final_assistant_turn_with_a_call_is_no_prefill() -> None:
+    call = assistant([{"type": "tool_use", "id": "a", "name": "Bash", "input": {}}])
+    assert prompt([user("go"), call]).prefill == ""
+    assert prompt([user("go"), assistant("Sure")]).prefill == "Sure"
 
 
 def test_image_is_refused_with_its_path() -> None:
@@ -176,30 +183,44 @@ def test_a_first_assistant_turn_is_accepted() -> None:
     assert turns == (ChatTurn("assistant", "How can I help?"), ChatTurn("user", "Sky colour?"))
 
 
-def test_tools_are_listed_compactly_in_the_system_prompt() -> None:
-    long_line = "x" * 400
-    tools = [
-        {"name": "Read", "description": "\n  Reads a file.\nSecond line, never shown.", "input_schema": {}},
-        {"name": "Long", "description": long_line, "input_schema": {}},
-        {"name": "Bare", "input_schema": {}},
-        {"type": "web_search_20250305", "name": "web_search"},
-    ]
-    system = prompt([user("hi")], system="Base.", tools=tools).turns[0]
-    lines = system.content.split("\n")
-    assert lines[:3] == ["Base.", "", TOOLS_PREAMBLE]
-    assert lines[3] == "- Read: Reads a file."
-    assert lines[4] == "- Long: " + "x" * (TOOL_SUMMARY_CHARS - 1) + "…"
-    assert lines[5:] == ["- Bare", "- web_search"]
+def test_tools_and_choice_are_carried_as_they_are() -> None:
+    schema = {"type": "object", "properties": {"path": {"type": "string"}}}
+    result = prompt([user("hi")], system="Base.", tools=[{"name": "Read", "description": "Reads.", "input_schema": schema}],
+                    tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    assert result.turns == (ChatTurn("system", "Base."), ChatTurn("user", "hi"))
+    assert result.tools == (ToolSpec("Read", "Reads.", schema),)
+    assert result.choice == ToolChoice("any", None, parallel=False)
+    assert prompt([user("hi")]).choice is None  # auto
 
 
-def test_tools_alone_make_a_system_turn() -> None:
-    turns = prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}]).turns
-    assert turns[0] == ChatTurn("system", f"{TOOLS_PREAMBLE}\n- Read")
+def test_client_tool_types_get_their_documented_schemas() -> None:
+    tools = [{"type": "bash_20250124", "name": "bash"},
+             {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}]
+    bash, editor = prompt([user("hi")], tools=tools).tools
+    assert bash.input_schema is not None and bash.input_schema["required"] == ["command"]
+    assert editor.input_schema is not None
+    assert editor.input_schema["properties"]["command"]["enum"] == ["view", "create", "str_replace", "insert"]
 
 
-def test_tools_are_not_described_when_tool_choice_is_none() -> None:
-    result = prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}], tool_choice={"type": "none"})
-    assert result.turns == (ChatTurn("user", "hi"),)
+@pytest.mark.parametrize("tool", [{"type": "web_search_20250305", "name": "web_search"},
+                                  {"type": "computer_20250124", "name": "computer"}])
+def test_server_and_unknown_tool_types_are_refused_by_name(tool: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}, tool])
+    assert str(caught.value).startswith(f"tools.1: {tool['name']!r} ({tool['type']})")
+
+
+def test_tool_choice_naming_an_absent_tool_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="tool_choice.name"):
+        prompt([user("hi")], tools=[{"name": "Read", "input_schema": {}}], tool_choice={"type": "tool", "name": "X"})
+
+
+def test_guidance_only_when_tools_can_be_called() -> None:
+    tools = [{"name": "Read", "input_schema": {"type": "object"}}]
+    for choice, guided in (({"type": "auto"}, True), ({"type": "none"}, False)):
+        req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], "tools": tools,
+                                      "tool_choice": choice})
+        assert (sampling_options(req, to_chat_prompt(req)).guidance is not None) is guided
 
 
 def test_count_tokens_request_renders_the_same_prompt() -> None:
@@ -210,7 +231,7 @@ def test_count_tokens_request_renders_the_same_prompt() -> None:
 
 def test_sampling_defaults_follow_anthropic() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
-    assert sampling_options(req) == SamplingOptions(max_tokens=16, temperature=1.0)
+    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(max_tokens=16, temperature=1.0)
 
 
 def test_sampling_options_are_passed_through() -> None:
@@ -218,11 +239,11 @@ def test_sampling_options_are_passed_through() -> None:
         "model": "m", "max_tokens": 8, "messages": [user("hi")], "temperature": 0, "top_p": 0.5, "top_k": 40,
         "stop_sequences": ["\nUser:", "###"],
     })
-    assert sampling_options(req) == SamplingOptions(
+    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(
         max_tokens=8, temperature=0.0, top_p=0.5, top_k=40, stop_sequences=("\nUser:", "###"),
     )
 
 
 def test_top_k_zero_means_no_cut() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 8, "messages": [user("hi")], "top_k": 0})
-    assert sampling_options(req).top_k is None
+    assert sampling_options(req, to_chat_prompt(req)).top_k is None

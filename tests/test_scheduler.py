@@ -9,6 +9,7 @@ from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Genera
 from agentic_flow.engine.ort import SearchKey
 from agentic_flow.engine.scheduler import Scheduler
 from agentic_flow.errors import EngineError, InvalidRequestError
+from agentic_flow.tooluse import ToolChoice, ToolSpec, plan
 
 EOS = 0
 
@@ -19,10 +20,13 @@ class FakeDecoder:
 
 
 class FakeBatch:
-    def __init__(self, model: FakeModel, rows: list[list[int]], max_length: int) -> None:
+    def __init__(self, model: FakeModel, rows: list[list[int]], max_length: int, guidance: object = None) -> None:
         model.starts += 1
+        model.guidances.append(guidance)
         if model.fail_start:
             raise RuntimeError("could not allocate the KV cache")
+        if guidance is not None and guidance in model.refused:
+            raise RuntimeError("Error creating grammar: bad regex")  # as og.Generator does
         self.model = model
         self.rows = len(rows)
         self.max_length = max_length
@@ -56,6 +60,8 @@ class FakeModel:
         self.starts = 0
         self.fail_at_step = -1
         self.fail_start = False
+        self.guidances: list[object] = []
+        self.refused: list[object] = []
         self.reused: list[int] = []
 
     def render(self, prompt: ChatPrompt) -> str:
@@ -69,8 +75,8 @@ class FakeModel:
     def decoder(self) -> FakeDecoder:
         return FakeDecoder()
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> FakeBatch:
-        return FakeBatch(self, rows, max_length)
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int, guidance: object = None) -> FakeBatch:
+        return FakeBatch(self, rows, max_length, guidance)
 
 
 class Pipe:
@@ -185,3 +191,48 @@ def test_a_reused_prefix_is_reported_as_cached_tokens() -> None:
     assert done[1].cached_tokens == 0
     assert done[2].cached_tokens == model.reused[0] == 300  # the first prompt, not its answer
     assert scheduler.stats().prefix_hits == 1
+
+
+TOOL = ToolSpec("Read", "", {"type": "object", "properties": {"path": {"type": "string", "pattern": "(x"}}})
+
+
+def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[ChatPrompt, SamplingOptions]:
+    prompt = ChatPrompt((ChatTurn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
+    return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=plan(tools, ToolChoice("any")).guidance)
+
+
+def test_guided_requests_run_alone_and_are_never_merged() -> None:
+    scheduler, _, pipe = make()
+    prompt, options = guided(4)
+    for rid in (1, 2):
+        scheduler.submit(Generate(rid, prompt, options))
+    submit(scheduler, 3, "a b", greedy(4))
+    scheduler.admit()
+    assert [[j.rid for j in b.rows] for b in scheduler.batches] == [[1], [2]]  # MAX_BATCHES, 3 waits
+    run_until_idle(scheduler)
+    assert sorted(m.rid for m in pipe.finished()) == [1, 2, 3]
+
+
+def test_a_kept_generator_serves_only_the_same_guidance() -> None:
+    scheduler, model, pipe = make()
+    prompt, options = guided(2)
+    scheduler.submit(Generate(1, prompt, options))
+    run_until_idle(scheduler)
+    scheduler.submit(Generate(2, prompt, SamplingOptions(max_tokens=2, temperature=0)))  # unguided
+    run_until_idle(scheduler)
+    assert model.reused == []
+    scheduler.submit(Generate(3, prompt, options))
+    run_until_idle(scheduler)
+    assert model.reused == [99]
+    assert {m.rid: m.completion.cached_tokens for m in pipe.finished()}[3] == 99
+
+
+def test_a_refused_grammar_falls_back_to_any_object_per_tool() -> None:
+    scheduler, model, pipe = make()
+    prompt, options = guided(3)
+    model.refused.append(options.guidance)
+    scheduler.submit(Generate(1, prompt, options))
+    run_until_idle(scheduler)
+    assert [m.rid for m in pipe.finished()] == [1] and not pipe.failed()
+    loose = model.guidances[-1]
+    assert loose is not None and loose != options.guidance and "(x" not in str(loose)

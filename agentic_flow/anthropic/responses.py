@@ -30,7 +30,8 @@ def _tag_or_other(known: frozenset[str]) -> Any:
 
 
 class Usage(_Out):
-    # No prompt cache here: the cache counters are always 0, but clients expect them present.
+    # cache_read_input_tokens: prompt tokens read from the engine's prefix cache; nothing is written to
+    # a cache the client pays for, so cache_creation_input_tokens is always 0.
     input_tokens: int = 0
     cache_creation_input_tokens: int | None = 0
     cache_read_input_tokens: int | None = 0
@@ -136,8 +137,10 @@ class MessageDeltaBody(_Out):
 
 class DeltaUsage(_Out):
     output_tokens: int
-    # Anthropic repeats the input count here; this proxy sends it only in message_start.
+    # Anthropic repeats the input counts here; this proxy sends them only when they differ from
+    # message_start's (the prefix-cache reuse turned out other than expected).
     input_tokens: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    cache_read_input_tokens: int | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class MessageDeltaEvent(_Out):

@@ -1,7 +1,7 @@
 """The narrow interface between the proxy and an inference engine.
 
-The proxy sees only this module: a `ChatPrompt` (plain chat turns, already rendered from Anthropic
-blocks), `SamplingOptions`, and an `Engine` whose `generate()` returns a `Generation`, an async
+The proxy sees only this module: a `ChatPrompt` (chat turns with their tool calls and results, and the
+tools on offer, converted from Anthropic blocks), `SamplingOptions` (with the tool-use guidance), and an `Engine` whose `generate()` returns a `Generation`, an async
 iterator of text deltas that knows its stop reason and usage once exhausted.  The real engine lives in
 `engine.client` (driving the inference process) and a fake in tests implements the same interface.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from ..tooluse import Guidance, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn
 
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
 # ok: serving; restarting: the inference process died and a new one is loading (requests are refused
@@ -23,6 +25,13 @@ Role = Literal["system", "user", "assistant"]
 class ChatTurn:
     role: Role
     content: str
+    # Tool use, as the model's chat template renders it (tooluse.render): an assistant turn's calls
+    # follow its text; a user turn's results come before its text.
+    calls: tuple[ToolCall, ...] = ()
+    results: tuple[ToolResult, ...] = ()
+
+    def turn(self) -> Turn:
+        return Turn(self.role, self.content, self.calls, self.results)
 
 
 @dataclass(frozen=True)
@@ -31,10 +40,12 @@ class ChatPrompt:
     continues it (the template gets the turns before it plus a generation prompt, then its text)."""
 
     turns: tuple[ChatTurn, ...]
+    tools: tuple[ToolSpec, ...] = ()  # rendered into the prompt the way the template lists tools
+    choice: ToolChoice | None = None  # None: auto
 
     @property
     def prefill(self) -> str:
-        if self.turns and self.turns[-1].role == "assistant":
+        if self.turns and self.turns[-1].role == "assistant" and not self.turns[-1].calls:
             return self.turns[-1].content
         return ""
 
@@ -47,6 +58,9 @@ class SamplingOptions:
     top_k: int | None = None
     stop_sequences: tuple[str, ...] = ()
     seed: int | None = None
+    # The constraint of a request with tools (tooluse.plan).  A guided request runs in a batch of its
+    # own and is never rebuilt from its tokens (the grammar would restart): see tooluse/INTEGRATION.md.
+    guidance: Guidance | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +76,9 @@ class Completion:
     stop_reason: StopReason = "end_turn"
     stop_sequence: str | None = None
     output_tokens: int = 0
-    # Prompt tokens whose KV cache was reused from an earlier request (a prefix-cache hit): still
-    # counted in input_tokens; the proxy can report them as cache_read_input_tokens.
+    # Prompt tokens whose KV cache was reused from an earlier request (a prefix-cache hit): counted in
+    # Generation.input_tokens too; the proxy reports them as cache_read_input_tokens and the rest as
+    # input_tokens, as Anthropic does.
     cached_tokens: int = 0
 
 
@@ -72,6 +87,9 @@ class Generation(Protocol):
     `aclose()` (or abandoning the iteration) cancels it and frees the engine's resources at once."""
 
     input_tokens: int
+    # The prefix-cache reuse expected when the request was queued (known before the first token, for
+    # message_start); `completion.cached_tokens` is what was actually reused.
+    expected_cached_tokens: int
     completion: Completion
 
     def __aiter__(self) -> AsyncIterator[str]: ...

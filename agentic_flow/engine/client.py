@@ -41,11 +41,12 @@ Item = Started | str | Completion | Exception  # what a generation's queue carri
 
 
 class WorkerGeneration:
-    def __init__(self, engine: WorkerEngine, rid: int, input_tokens: int, queue: asyncio.Queue[Item]) -> None:
+    def __init__(self, engine: WorkerEngine, rid: int, started: Started, queue: asyncio.Queue[Item]) -> None:
         self._engine = engine
         self._rid = rid
         self._queue = queue
-        self.input_tokens = input_tokens
+        self.input_tokens = started.input_tokens
+        self.expected_cached_tokens = started.cached_tokens
         self.completion = Completion()
         self._finished = False
 
@@ -146,7 +147,7 @@ class WorkerEngine:
             self._routes.pop(rid, None)
             raise first if isinstance(first, Exception) else EngineError(f"unexpected {first!r} before the start")
         self._started.add(rid)
-        return WorkerGeneration(self, rid, first.input_tokens, queue)
+        return WorkerGeneration(self, rid, first, queue)
 
     def stats(self) -> EngineStats:
         pid = self._proc.pid if self._proc is not None else None

@@ -74,6 +74,8 @@ class Started:
 
     rid: int
     input_tokens: int
+    # Prompt tokens a kept generator covers right now (the reuse expected; Completion says what was).
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime_genai as og
 
 from ..errors import EngineError
+from ..tooluse import Guidance, ToolChoice, render_chat, template_has_tools
 from .base import ChatPrompt
 
 # count(): prompts of more characters than this are counted in pieces (see OrtModel.count).
@@ -65,14 +66,19 @@ class OrtModel:
         self.context_length = int(genai["model"].get("context_length", 4096))
         template = path / "chat_template.jinja"
         self._template = template.read_text() if template.is_file() else None
+        # Qwen2.5's template lists tools and renders tool_calls / the tool role itself; SmolLM2's has
+        # no tools format, so tooluse.render writes the same Hermes-style markup into the turns.
+        self.native_tools = self._template is not None and template_has_tools(self._template)
 
     def render(self, prompt: ChatPrompt) -> str:
-        turns = prompt.turns[:-1] if prompt.prefill else prompt.turns
-        messages = json.dumps([{"role": t.role, "content": t.content} for t in turns])
+        """The prompt text, tools included, exactly as generation and count_tokens read it."""
+        chat = render_chat(tuple(t.turn() for t in prompt.turns), prompt.tools, prompt.choice or ToolChoice(),
+                           native=self.native_tools)
         text = self.tokenizer.apply_chat_template(
-            messages, template_str=self._template, add_generation_prompt=True
+            json.dumps(list(chat.messages)), template_str=self._template, tools=chat.tools,
+            add_generation_prompt=True,
         )
-        return str(text) + prompt.prefill
+        return str(text) + chat.prefill
 
     def encode(self, text: str) -> list[int]:
         return [int(t) for t in self.tokenizer.encode(text)]
@@ -108,14 +114,16 @@ class OrtModel:
             rest = after
         return "".join([*out, rest])
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> Generator:
-        return Generator(self, rows, key, max_length)
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
+              guidance: Guidance | None = None) -> Generator:
+        return Generator(self, rows, key, max_length, guidance)
 
 
 class Generator:
     """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded)."""
 
-    def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int) -> None:
+    def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int,
+                 guidance: Guidance | None = None) -> None:
         params = og.GeneratorParams(owner.model)
         options: dict[str, object] = {
             "max_length": max_length,
@@ -127,6 +135,10 @@ class Generator:
             if key.seed is not None:
                 options["random_seed"] = key.seed
         params.set_search_options(**options)
+        if guidance is not None:
+            # A grammar llguidance refuses raises RuntimeError("Error creating grammar...") at
+            # og.Generator below, not here; the scheduler retries with a looser one.
+            params.set_guidance(guidance.kind, guidance.text)
         self._generator = og.Generator(owner.model, params)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), owner.pad_id, dtype=np.int32)

@@ -63,17 +63,16 @@ class PrefixCache(Generic[G]):
     def held_tokens(self) -> int:
         return sum(e.generator.max_length for e in self._entries)
 
+    def peek(self, key: Hashable, tokens: list[int], need_length: int) -> int:
+        """How many tokens `take` would reuse now (0 for none), leaving the cache as it is."""
+        best = self._best(key, tokens, need_length)
+        return 0 if best is None else best[0]
+
     def take(self, key: Hashable, tokens: list[int], need_length: int) -> Hit[G] | None:
         """Remove and return the entry with `key` sharing the longest prefix (at least min_tokens) with
         `tokens` whose KV room is at least `need_length`.  At least one token is left to append, so the
         caller always has a next token to sample from."""
-        best: tuple[int, _Entry[G]] | None = None
-        for entry in self._entries:
-            if entry.key != key or entry.generator.max_length < need_length:
-                continue
-            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - 1)
-            if shared >= self.min_tokens and (best is None or shared > best[0]):
-                best = (shared, entry)
+        best = self._best(key, tokens, need_length)
         if best is None:
             return None
         shared, entry = best
@@ -81,6 +80,16 @@ class PrefixCache(Generic[G]):
         self.hits += 1
         self.reused_tokens += shared
         return Hit(entry.generator, shared)
+
+    def _best(self, key: Hashable, tokens: list[int], need_length: int) -> tuple[int, _Entry[G]] | None:
+        best: tuple[int, _Entry[G]] | None = None
+        for entry in self._entries:
+            if entry.key != key or entry.generator.max_length < need_length:
+                continue
+            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - 1)
+            if shared >= self.min_tokens and (best is None or shared > best[0]):
+                best = (shared, entry)
+        return best
 
     def put(self, key: Hashable, tokens: list[int], generator: G) -> None:
         """Keep a generator whose KV cache holds `tokens`; evict the oldest entries over the budget.

@@ -3,7 +3,9 @@ which finished generator is kept for reuse.  It decides; `costs` prices, `prefix
 `ort` runs.  It reads no pipe: the loop in `worker` hands it commands and it sends events to `out`.
 
 A batch is one onnxruntime-genai generator stepping several requests (rows) at once.  Requests with
-the same generator-wide search options can share a batch (up to `max_batch` rows).  onnxruntime-genai
+the same generator-wide search options can share a batch (up to `max_batch` rows); a guided request
+(tool use) always runs alone and is never rebuilt (tooluse/INTEGRATION.md: a guided batch breaks when
+one row ends before another, and tokens re-appended at a rebuild are not fed to the grammar).  onnxruntime-genai
 batches statically, so when a request arrives while a batch runs we may rebuild the batch from every
 live row's tokens so far (prompt + generated) plus the newcomer, when the cost model says it pays;
 otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
@@ -19,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import EngineError, InvalidRequestError, PromptTooLong
+from ..tooluse import Guidance, ToolChoice, ToolSpec, plan
 from . import costs
 from .base import ChatPrompt, Completion, SamplingOptions, StopReason
 from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
@@ -34,7 +37,7 @@ MAX_BATCHES = 2  # batches stepped in turn; the proxy admits max_batch x MAX_BAT
 # Prefix reuse (engine/prefix_cache.py): only prompts this long are worth keeping, and a one-row batch
 # of such a prompt gets HEADROOM more KV room so a longer next turn fits (allocating KV costs TTFT:
 # measured +10-30 ms for 2k tokens, +100-190 ms for 8k).
-PREFIX_MIN_TOKENS = 256
+PREFIX_MIN_TOKENS = 64
 PREFIX_HEADROOM = 1024
 PREFIX_ENTRIES = 2
 
@@ -70,7 +73,8 @@ class Model(Protocol):
 
     def decoder(self) -> Decoder: ...
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int) -> Generator: ...
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
+              guidance: Guidance | None = None) -> Generator: ...
 
 
 class EventSink(Protocol):
@@ -85,9 +89,19 @@ class Job:
     key: SearchKey
     decoder: Decoder
     stops: StopMatcher
+    prompt: ChatPrompt | None = None  # kept for a guided job: its tools give the looser fallback grammar
     generated: list[int] = field(default_factory=list)
     cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache
     finished: bool = False
+
+    @property
+    def guidance(self) -> Guidance | None:
+        return self.options.guidance
+
+    @property
+    def group(self) -> tuple[SearchKey, Guidance | None]:
+        """Jobs of one group may share a batch (guided ones still run alone) and a kept generator."""
+        return self.key, self.options.guidance
 
     @property
     def tokens(self) -> list[int]:
@@ -169,10 +183,12 @@ class Scheduler:
             # refuse, generate up to the end of the context and report max_tokens if it is reached.
             options = replace(options, max_tokens=context - len(ids))
         key = search_key(options.temperature, options.top_p, options.top_k, options.seed)
-        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences))
+        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences),
+                  command.prompt if options.guidance is not None else None)
         self.jobs[rid] = job
         self.pending.append(job)
-        self.out.send(Started(rid, len(ids)))
+        expected = 0 if key.seed is not None else self.prefixes.peek(job.group, ids, costs.kv_length([job.load]))
+        self.out.send(Started(rid, len(ids), expected))
 
     def cancel(self, rid: int) -> None:
         job = self.jobs.pop(rid, None)
@@ -192,8 +208,9 @@ class Scheduler:
         merging does not fit) until a batch finishes."""
         while self.pending:
             job = self.pending[0]
-            mates = [j for j in self.pending if j.key == job.key][: self.max_batch]
-            batch = next((b for b in self.batches if b.rows[0].key == job.key), None)
+            guided = job.guidance is not None
+            mates = [job] if guided else [j for j in self.pending if j.group == job.group][: self.max_batch]
+            batch = None if guided else next((b for b in self.batches if b.rows[0].group == job.group), None)
             room = len(self.batches) < MAX_BATCHES
             merge = batch is not None and self._fits(batch.live + mates) and (
                 not room or costs.merge_pays(loads(batch.live), loads(mates)))
@@ -234,14 +251,34 @@ class Scheduler:
         max_length = min(max_length, self.model.context_length)
         log.debug("batch of %d rows %s, max_length %d, %d batches running",
                   len(jobs), [j.rid for j in jobs], max_length, len(self.batches))
-        return Batch(self.model.start([j.tokens for j in jobs], jobs[0].key, max_length), list(jobs))
+        rows, first = [j.tokens for j in jobs], jobs[0]
+        try:
+            return Batch(self.model.start(rows, first.key, max_length, first.guidance), list(jobs))
+        except RuntimeError as exc:
+            loose = self._looser(first, exc)
+            if loose is None:
+                raise
+            first.options = replace(first.options, guidance=loose)
+            return Batch(self.model.start(rows, first.key, max_length, loose), list(jobs))
+
+    def _looser(self, job: Job, exc: RuntimeError) -> Guidance | None:
+        """The fallback when llguidance refuses a grammar: any JSON object per tool (the proxy validates
+        every call against its schema).  None when this is not a grammar error, or nothing is looser."""
+        if job.guidance is None or job.prompt is None or "grammar" not in str(exc).lower():
+            return None
+        tools = tuple(ToolSpec(t.name, t.description, None) for t in job.prompt.tools)
+        loose = plan(tools, job.prompt.choice or ToolChoice()).guidance
+        if loose is None or loose == job.guidance:
+            return None
+        log.warning("request %d: the tool grammar was refused (%s); falling back to any JSON object", job.rid, exc)
+        return loose
 
     def _from_prefix(self, job: Job) -> Generator | None:
         """A kept generator whose KV cache covers a long prefix of this job's tokens, rewound to it."""
         if job.key.seed is not None:
             return None  # a seeded request must start from a fresh random state
         tokens = job.tokens
-        hit = self.prefixes.take(job.key, tokens, costs.kv_length([job.load]))
+        hit = self.prefixes.take(job.group, tokens, costs.kv_length([job.load]))
         if hit is None:
             return None
         hit.generator.reuse(hit.shared, tokens)
@@ -257,7 +294,8 @@ class Scheduler:
             return
         # The last sampled token was never fed back, so the KV cache ends one token earlier.
         held = job.tokens[:-1] if job.generated else job.tokens
-        self.prefixes.put(job.key, held, batch.generator)
+        # Keyed by the guidance too: a kept generator's params carry its grammar (tooluse/INTEGRATION.md).
+        self.prefixes.put(job.group, held, batch.generator)
 
     def _rebuild(self, batch: Batch, jobs: list[Job]) -> None:
         batch.generator.close()
@@ -271,7 +309,8 @@ class Scheduler:
             if not live:
                 self._keep_prefix(batch)
                 self.batches.remove(batch)
-            elif len(live) < len(batch.rows) and costs.shrink_pays(len(batch.rows), loads(live)):
+            elif (len(live) < len(batch.rows) and live[0].guidance is None
+                  and costs.shrink_pays(len(batch.rows), loads(live))):
                 self._rebuild(batch, live)
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:

@@ -1,21 +1,24 @@
-"""A validated Anthropic request turned into plain chat turns for a text-only model's chat template.
+"""A validated Anthropic request turned into chat turns, tools and a tool choice for the engine.
 
-The local model reads text only and cannot call tools yet, so the conversation is flattened:
 - the system prompt is the `system` field plus every `system`-role message found inside `messages`
-  (Claude Code sends one there), and a compact list of the client's tools;
-- tool calls and tool results become readable text, so the model can follow an agent's transcript;
+  (Claude Code sends one there);
+- tool_use blocks become the assistant turn's calls and tool_result blocks the user turn's results:
+  the model's chat template renders them the way the model was trained (tooluse.render), and the tool
+  definitions go the same way, so `count_tokens` counts them as rendered;
+- Anthropic's client tools (`bash_*`, `text_editor_*`) get their documented input schemas (`client_tools`);
+  server tools (web search and the like) and other versioned tools are refused with a 400 naming them;
 - thinking blocks are dropped (their text is not meant to be shown back to a model);
 - consecutive turns of the same role are merged, as Anthropic does;
 - images, and documents that are not text, are refused with a 400 naming the block.
 
 A first turn from the assistant is accepted: Anthropic's own API accepts it (only some other hosts of
-its models refuse it), and a chat template renders it without trouble.  A final assistant turn stays
-last and becomes the prefill that the reply continues.
+its models refuse it), and a chat template renders it without trouble.  A final assistant turn of text
+stays last and becomes the prefill that the reply continues.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from typing import assert_never
 
 from ..anthropic.requests import InvalidRequest
@@ -32,34 +35,54 @@ from ..anthropic.types import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from ..anthropic.types import ToolChoice as WireToolChoice
 from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from ..tooluse import ToolCall, ToolChoice, ToolResult, UnknownTool, plan
+from .client_tools import tool_spec
 
 TURN_SEPARATOR = "\n\n"
 # Below the vocabulary of every model the proxy serves (the smallest, SmolLM2's, has 49,152 tokens);
 # past the first thousand candidates the probabilities left are negligible.
 TOP_K_MAX = 1000
-TOOL_SUMMARY_CHARS = 160  # Claude Code's tool descriptions run to pages; one line each is enough here
-TOOLS_PREAMBLE = "The user's client has these tools. You cannot call them here: answer in plain text."
 
 
 def to_chat_prompt(req: CountTokensRequest) -> ChatPrompt:
+    """Raises InvalidRequest (400) for what this model cannot take: images, server tools, a tool_choice
+    naming a tool that is not there."""
+    tools = tuple(tool_spec(tool, f"tools.{i}") for i, tool in enumerate(req.tools))
+    choice = _choice(req.tool_choice)
+    if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
+        raise InvalidRequest(f"tool_choice.name: {choice.name!r} is not among the tools")
     system = [block.text for block in req.system if block.text]
     turns: list[ChatTurn] = []
     for i, message in enumerate(req.messages):
-        text = _render_message(message, f"messages.{i}")
-        if not text:
+        turn = _turn(message, f"messages.{i}")
+        if not (turn.content or turn.calls or turn.results):
             continue  # nothing a text model can read (only thinking, or empty content)
         if message.role == "system":
-            system.append(text)
+            system.append(turn.content)
         else:
-            _append_merged(turns, ChatTurn(message.role, text))
-    if tools := _describe_tools(req):
-        system.append(tools)
+            _append_merged(turns, turn)
     head = (ChatTurn("system", TURN_SEPARATOR.join(system)),) if system else ()
-    return ChatPrompt(head + tuple(turns))
+    return ChatPrompt(head + tuple(turns), tools, choice)
 
 
-def sampling_options(req: MessagesRequest) -> SamplingOptions:
+def sampling_options(req: MessagesRequest, prompt: ChatPrompt) -> SamplingOptions:
+    options = _sampling(req)
+    try:
+        guidance = plan(prompt.tools, prompt.choice or ToolChoice()).guidance
+    except UnknownTool as exc:
+        raise InvalidRequest(f"tool_choice.name: {exc}") from None
+    return replace(options, guidance=guidance)
+
+
+def _choice(choice: WireToolChoice | None) -> ToolChoice | None:
+    if choice is None:
+        return None  # auto
+    return ToolChoice(choice.type, choice.name, parallel=not choice.disable_parallel_tool_use)
+
+
+def _sampling(req: MessagesRequest) -> SamplingOptions:
     return SamplingOptions(
         max_tokens=req.max_tokens,
         temperature=1.0 if req.temperature is None else req.temperature,  # Anthropic's default
@@ -73,15 +96,31 @@ def sampling_options(req: MessagesRequest) -> SamplingOptions:
 
 
 def _append_merged(turns: list[ChatTurn], turn: ChatTurn) -> None:
-    if turns and turns[-1].role == turn.role:
-        turns[-1] = ChatTurn(turn.role, turns[-1].content + TURN_SEPARATOR + turn.content)
-    else:
+    if not turns or turns[-1].role != turn.role:
         turns.append(turn)
+        return
+    last = turns[-1]
+    content = TURN_SEPARATOR.join(part for part in (last.content, turn.content) if part)
+    turns[-1] = ChatTurn(turn.role, content, last.calls + turn.calls, last.results + turn.results)
 
 
-def _render_message(message: Message, path: str) -> str:
-    parts = (_render_block(block, f"{path}.content.{j}") for j, block in enumerate(message.content))
-    return TURN_SEPARATOR.join(part for part in parts if part)
+def _turn(message: Message, path: str) -> ChatTurn:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    results: list[ToolResult] = []
+    for j, block in enumerate(message.content):
+        where = f"{path}.content.{j}"
+        if isinstance(block, ToolUseBlock):
+            calls.append(ToolCall(block.id, block.name, block.input))
+        elif isinstance(block, ToolResultBlock):
+            results.append(ToolResult(block.tool_use_id, _tool_result_text(block, where), block.is_error))
+        elif text := _render_block(block, where):
+            texts.append(text)
+    if message.role != "assistant" and calls:
+        raise InvalidRequest(f"{path}: tool_use blocks belong in assistant messages")
+    if message.role != "user" and results:
+        raise InvalidRequest(f"{path}: tool_result blocks belong in user messages")
+    return ChatTurn(message.role, TURN_SEPARATOR.join(texts), tuple(calls), tuple(results))
 
 
 def _render_block(block: ContentBlock, path: str) -> str:
@@ -90,10 +129,8 @@ def _render_block(block: ContentBlock, path: str) -> str:
             return block.text
         case ThinkingBlock() | RedactedThinkingBlock():
             return ""
-        case ToolUseBlock():
-            return f"[tool call {block.name} id={block.id}] {json.dumps(block.input, ensure_ascii=False)}"
-        case ToolResultBlock():
-            return _render_tool_result(block, path)
+        case ToolUseBlock() | ToolResultBlock():
+            return ""  # carried as calls and results (_turn); never inside a tool result
         case ImageBlock():
             raise InvalidRequest(f"{path}: this model cannot read images; send text only")
         case DocumentBlock():
@@ -102,11 +139,9 @@ def _render_block(block: ContentBlock, path: str) -> str:
             assert_never(block)
 
 
-def _render_tool_result(block: ToolResultBlock, path: str) -> str:
-    header = f"[tool result for {block.tool_use_id}]" + (" (error)" if block.is_error else "")
+def _tool_result_text(block: ToolResultBlock, path: str) -> str:
     parts = (_render_block(item, f"{path}.content.{k}") for k, item in enumerate(block.content))
-    body = TURN_SEPARATOR.join(part for part in parts if part)
-    return f"{header}\n{body}" if body else header
+    return TURN_SEPARATOR.join(part for part in parts if part)
 
 
 def _render_document(block: DocumentBlock, path: str) -> str:
@@ -115,18 +150,3 @@ def _render_document(block: DocumentBlock, path: str) -> str:
             f"{path}: this model cannot read documents with a {block.source_type!r} source; send text only"
         )
     return f"[document: {block.title}]\n{block.text}" if block.title else block.text
-
-
-def _describe_tools(req: CountTokensRequest) -> str:
-    if not req.tools or (req.tool_choice is not None and req.tool_choice.type == "none"):
-        return ""
-    lines = [TOOLS_PREAMBLE]
-    for tool in req.tools:
-        summary = _first_line(tool.description)
-        lines.append(f"- {tool.name}: {summary}" if summary else f"- {tool.name}")
-    return "\n".join(lines)
-
-
-def _first_line(text: str) -> str:
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= TOOL_SUMMARY_CHARS else line[: TOOL_SUMMARY_CHARS - 1].rstrip() + "…"

@@ -27,6 +27,9 @@ class ProxyState:
     other_models: frozenset[str] = frozenset()
     engine: Engine | None = None
     body_timeout: float = 60.0  # seconds to receive a request body
+    # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
+    # client's first-byte or idle watchdog gives up on it.
+    ping_interval: float = 5.0
     load_error: str | None = None
     started: float = field(default_factory=time.monotonic)
     pid: int = field(default_factory=os.getpid)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
-from typing import Any
 
 from aiohttp import web
 
+from ..anthropic import sse
+from ..anthropic.reply import Reply, engine_options
+from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
 from ..engine.base import Engine, GenerationRequest
 from ..errors import InvalidRequestError, NotFound, NotReady
-from ..anthropic import sse
-from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
 from .middlewares import REQUEST_ID
 from .prompt import sampling_options, to_chat_prompt
 from .state import STATE, ProxyState
@@ -55,22 +55,20 @@ async def messages(request: web.Request) -> web.StreamResponse:
     req = parse_messages_request(body)
     state.check_model_name(req.model)
     prompt = to_chat_prompt(req)
-    options = sampling_options(req)
+    options = sampling_options(req, prompt)
     engine = ready_engine(state)
     async with state.admission.slot():
-        generation = await engine.generate(GenerationRequest(prompt, options))
+        generation = await engine.generate(GenerationRequest(prompt, engine_options(options)))
+        reply = Reply(generation, prompt.tools, options, state.ping_interval)
         try:
             if req.stream:
-                return await _stream(request, req.model, generation)
-            text = "".join([delta async for delta in generation])
-            payload = sse.message_json(sse.new_message_id(), req.model, text, generation.completion,
-                                       generation.input_tokens)
-            return web.json_response(payload)
+                return await _stream(request, req.model, reply)
+            return web.json_response(await sse.reply_json(sse.new_message_id(), req.model, reply))
         finally:
             await generation.aclose()
 
 
-async def _stream(request: web.Request, model: str, generation: Any) -> web.StreamResponse:
+async def _stream(request: web.Request, model: str, generation: Reply) -> web.StreamResponse:
     state = request.app[STATE]
     response = web.StreamResponse(headers={**SSE_HEADERS, "request-id": request[REQUEST_ID]})
     await response.prepare(request)
@@ -91,7 +89,7 @@ async def _stream(request: web.Request, model: str, generation: Any) -> web.Stre
     return response
 
 
-async def _write_events(request: web.Request, response: web.StreamResponse, model: str, generation: Any) -> None:
+async def _write_events(request: web.Request, response: web.StreamResponse, model: str, generation: Reply) -> None:
     # aclosing: when the client goes away (a failed write, or the handler cancelled), the event
     # generator closes at once, and with it the generation, freeing the engine within one token.
     async with aclosing(sse.message_events(sse.new_message_id(), model, generation)) as events:
