@@ -160,11 +160,20 @@ class Tally:
     tool_uses: int = 0
     valid: int = 0
     invented: int = 0
+    truncated: int = 0  # the last call cut off by max_tokens (stop_reason says so): not a validity failure
     right: int = 0
     text_only: int = 0
     errors: int = 0
     ms_per_token: list[float] = field(default_factory=list)
     invalid_examples: list[str] = field(default_factory=list)
+
+
+def _parses(raw: str) -> bool:
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def score(tally: Tally, mode: str, expected: str, answer: Answer, schemas: dict[str, Any]) -> None:
@@ -173,7 +182,10 @@ def score(tally: Tally, mode: str, expected: str, answer: Answer, schemas: dict[
         tally.errors += 1
         tally.invalid_examples.append(f"error: {answer.error}")
         return
-    for name, raw in answer.calls:
+    for n, (name, raw) in enumerate(answer.calls):
+        if n == len(answer.calls) - 1 and answer.stop_reason == "max_tokens" and not _parses(raw):
+            tally.truncated += 1
+            continue
         tally.tool_uses += 1
         if name not in schemas:
             tally.invented += 1
@@ -221,17 +233,19 @@ def pct(part: int, whole: int) -> str:
 
 def report(model: str, tallies: dict[str, Tally], n_prompts: int, max_tokens: int) -> None:
     print(f"\nmodel {model}: {n_prompts} prompts x {len(MODES)} modes, max_tokens {max_tokens}, greedy\n")
-    print(f"{'mode':6} {'tool_use':>8} {'valid':>7} {'right':>7} {'invented':>8} {'text-only':>9} "
-          f"{'errors':>6} {'ms/token':>9}")
+    print(f"{'mode':6} {'tool_use':>8} {'valid':>7} {'right':>7} {'invented':>8} {'truncated':>9} "
+          f"{'text-only':>9} {'errors':>6} {'ms/token':>9}")
     for mode, t in tallies.items():
         ms = statistics.median(t.ms_per_token) if t.ms_per_token else float("nan")
         print(f"{mode:6} {t.tool_uses:8} {pct(t.valid, t.tool_uses):>7} {pct(t.right, t.requests):>7} "
-              f"{t.invented:8} {t.text_only:9} {t.errors:6} {ms:9.1f}")
+              f"{t.invented:8} {t.truncated:9} {t.text_only:9} {t.errors:6} {ms:9.1f}")
     uses = sum(t.tool_uses for t in tallies.values())
     valid = sum(t.valid for t in tallies.values())
     guided = [ms for mode in ("any", "tool") for ms in tallies[mode].ms_per_token]
     free = tallies["none"].ms_per_token
-    print(f"\nschema-valid tool_use inputs: {valid}/{uses} ({pct(valid, uses).strip()})")
+    cut = sum(t.truncated for t in tallies.values())
+    print(f"\nschema-valid tool_use inputs: {valid}/{uses} ({pct(valid, uses).strip()}) of complete calls; "
+          f"{cut} more cut off by max_tokens (raise --max-tokens)")
     if guided and free:
         g, f = statistics.median(guided), statistics.median(free)
         print(f"guidance cost: {g:.1f} ms/token guided (any, tool) vs {f:.1f} unguided (none): {g / f:.2f}x")
@@ -244,7 +258,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]")
     ap.add_argument("--limit", type=int, default=None, help="only the first N prompts (spread over the tools)")
-    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--max-tokens", type=int, default=128)
     args = ap.parse_args()
     name = local_model(args.model)
     model_path = store.resolve(name)
