@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test bench bench-peer agent-tasks lint clean
+.PHONY: install model run test bench bench-peer agent-tasks bench-tools lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-peer: model $(LLAMA_SERVER)
 # The agent loop's task suite on any installed model: make agent-tasks MODEL=qwen2.5-coder-1.5b
 agent-tasks: install
 	$(BIN)/python scripts/agent_tasks.py --model $(MODEL) $(TASK_FLAGS)
+
+# Tool use through the proxy: make bench-tools MODEL=qwen2.5-coder-1.5b LIMIT=12
+bench-tools: model
+	$(BIN)/python scripts/bench_tools.py $(if $(MODEL),--model $(MODEL)) $(if $(LIMIT),--limit $(LIMIT))
 
 lint: install
 	$(BIN)/python -m ruff check agentic_flow tests scripts bench || true

@@ -420,7 +420,7 @@ def test_anthropic_provider_against_a_proxy_with_a_required_key(keyed_proxy: sup
 
 STAND_IN_CLAUDE = '''#!{python}
 """A stand-in for Claude Code: an Anthropic client that reads the same variables Claude Code reads."""
-import os, sys
+import json, os, sys
 import anthropic
 client = anthropic.Anthropic(base_url=os.environ["ANTHROPIC_BASE_URL"], api_key=os.environ["ANTHROPIC_API_KEY"],
                              max_retries=0)
@@ -432,6 +432,7 @@ with client.messages.stream(model="claude-sonnet-4-6", max_tokens=32000, extra_q
     stream.until_done()
     text = stream.get_final_message().content[0].text
 print("ARGS", " ".join(sys.argv[1:]))
+print("ENV", json.dumps({{k: v for k, v in os.environ.items() if k.startswith(("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_"))}}))
 print("TEXT", text[:40].replace("\\n", " "))
 sys.exit(7)
 '''
@@ -446,4 +447,16 @@ def test_claude_code_runs_against_the_local_proxy(local_model: int, tmp_path: Pa
     assert result.returncode == 7, result.stderr  # claude's own exit code comes back
     assert "ARGS -p explain this repo --verbose" in result.stdout  # arguments passed through untouched
     assert "TEXT " in result.stdout and "Paris" in result.stdout
+    [env_line] = [line for line in result.stdout.splitlines() if line.startswith("ENV ")]
+    env = json.loads(env_line[4:])
+    name = Path(os.environ["ONNX_MODEL_PATH"]).name  # ONNX_MODEL_PATH wins over the catalog rank
+    assert env == {
+        "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{local_model}", "ANTHROPIC_API_KEY": "agentic-flow-local",
+        "ANTHROPIC_MODEL": name, "ANTHROPIC_DEFAULT_OPUS_MODEL": name, "ANTHROPIC_DEFAULT_SONNET_MODEL": name,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": name,
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "8192", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "2048",  # the 135M's 8k
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+    }
+    assert f"Claude Code on {os.environ['ONNX_MODEL_PATH']} (env ONNX_MODEL_PATH)" in result.stderr
     assert proxy_processes(local_model) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agentic_flow.errors import ConfigError
 from agentic_flow.agents.optimizer import (
     PRIORITIES,
     PROFILES,
@@ -14,6 +13,7 @@ from agentic_flow.agents.optimizer import (
     cost_score,
     estimate_tokens,
 )
+from agentic_flow.errors import ConfigError
 
 BOTH = {"onnx", "anthropic"}
 TASK = (2_000, 1_024)  # estimated input and output tokens of a typical agent task
@@ -167,3 +167,28 @@ def test_explanation_lists_weights_scores_and_exclusions() -> None:
 def test_estimate_tokens_is_about_four_characters_each() -> None:
     assert estimate_tokens("") == 1
     assert estimate_tokens("x" * 400) == 100
+
+
+# ---------------------------------------------------------------- agents with tools
+
+QWENS = {"smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"}
+
+
+def test_an_agent_with_tools_gets_the_best_installed_tool_capable_local_model() -> None:
+    for priority in ("privacy", "cost"):
+        choice = choose(priority, None, {"onnx"}, *TASK, installed_local=QWENS, needs_tools=True)
+        assert choice.profile.name == "qwen2.5-coder-1.5b"
+        reasons = {s.profile.name: s.excluded for s in choice.table}
+        assert reasons["smollm2-135m"] == reasons["qwen2.5-coder-0.5b"] == "no tool use (the agent has tools)"
+    # Without tools the fast small model still wins on speed.
+    assert choose("speed", None, {"onnx"}, *TASK, installed_local=QWENS).profile.name == "smollm2-135m"
+
+
+def test_tools_without_a_tool_capable_model_installed_keep_the_local_model() -> None:
+    choice = choose("privacy", None, {"onnx"}, *TASK, installed_local={"smollm2-135m"}, needs_tools=True)
+    assert choice.profile.name == "smollm2-135m"
+
+
+def test_local_profiles_take_tool_use_and_context_from_the_catalog() -> None:
+    assert by_name("qwen2.5-coder-1.5b").tool_use and not by_name("smollm2-135m").tool_use
+    assert by_name("qwen2.5-coder-1.5b").context_length == 32768

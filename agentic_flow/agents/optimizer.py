@@ -17,7 +17,9 @@ from enum import StrEnum
 from typing import Literal
 
 from ..errors import ConfigError
+from ..models import catalog
 from ..settings import DEFAULT_MODEL
+
 
 class Priority(StrEnum):
     QUALITY = "quality"
@@ -41,16 +43,24 @@ class ModelProfile:
     output_cost: float  # USD per million output tokens
     local: bool
     context_length: int
+    tool_use: bool = True  # can drive tools; local models say so in the catalog (measured)
 
     def estimated_cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_cost + output_tokens * self.output_cost) / 1_000_000
 
 
+def _local(name: str, quality: float, speed: float) -> ModelProfile:
+    entry = catalog.get(name)
+    return ModelProfile(name, "onnx", name, quality, speed, 0.0, 0.0, True, entry.context_length, entry.tool_use)
+
+
 PROFILES: tuple[ModelProfile, ...] = (
-    # Speeds: SmolLM2-135M decodes 130-200 tokens/s on 2 CPU cores (FACTS.md); Phi-4-mini (3.8B) is
-    # roughly thirty times larger and correspondingly slower on a CPU.
-    ModelProfile("smollm2-135m", "onnx", "smollm2-135m", 0.15, 0.95, 0.0, 0.0, True, 8_192),
-    ModelProfile("phi-4-mini", "onnx", "phi-4-mini", 0.45, 0.25, 0.0, 0.0, True, 131_072),
+    # Speeds: SmolLM2-135M decodes 130-200 tokens/s on 2 CPU cores (FACTS.md), the Qwen coders 0.5B
+    # ~25 and 1.5B ~8.5; Phi-4-mini (3.8B) is roughly thirty times larger than the 135M.
+    _local("smollm2-135m", 0.15, 0.95),
+    _local("qwen2.5-coder-0.5b", 0.25, 0.6),
+    _local("qwen2.5-coder-1.5b", 0.35, 0.4),
+    _local("phi-4-mini", 0.45, 0.25),
     ModelProfile("claude-haiku-4-5", "anthropic", "claude-haiku-4-5", 0.70, 0.85, 1.0, 5.0, False, 200_000),
     ModelProfile("claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", 0.85, 0.6, 3.0, 15.0, False, 200_000),
     ModelProfile("claude-opus-4-5", "anthropic", "claude-opus-4-5", 1.00, 0.45, 5.0, 25.0, False, 200_000),
@@ -99,27 +109,38 @@ def choose(
     *,
     installed_local: Collection[str] = (DEFAULT_MODEL,),
     profiles: Sequence[ModelProfile] = PROFILES,
+    needs_tools: bool = False,
 ) -> Choice:
     """The best profile for `priority` among those that are available, installed and within budget.
 
     `installed_local` names the local models that can actually be served (by default only the embedded
     default model).  Pass the request's max_tokens as `est_output_tokens` so `max_cost_usd` is a true cap.
+    With `needs_tools` (the agent has tools) and a tool-capable local model installed, local models
+    that cannot use tools are ruled out; with none installed they stay (a weak answer beats none).
     Raises ConfigError, saying why each model was ruled out, when none fits.
     """
     weights = _weights(priority)
     if max_cost_usd is not None and max_cost_usd < 0:
         raise ConfigError(f"--max-cost must be 0 or more, got {max_cost_usd}")
     tokens = (est_input_tokens, est_output_tokens)
+    usable = _tool_capable_if_any(installed_local, profiles) if needs_tools else installed_local
     costs = [p.estimated_cost(*tokens) for p in profiles]
     most = max(costs, default=0.0)
     table: list[Scored] = []
     for profile, cost in zip(profiles, costs, strict=True):
         why = _exclusion(profile, cost, priority, max_cost_usd, available_providers, installed_local, tokens)
+        if why is None and profile.local and profile.name not in usable:
+            why = "no tool use (the agent has tools)"
         table.append(_score(profile, cost, cost_score(cost, most), weights, why))
     table.sort(key=lambda s: (s.excluded is not None, -s.score, -s.profile.quality, s.profile.name))
     if not table or table[0].excluded is not None:
         raise ConfigError(_nothing_fits(priority, table))
     return Choice(table[0].profile, priority, tuple(table), explain(priority, weights, max_cost_usd, table))
+
+
+def _tool_capable_if_any(installed: Collection[str], profiles: Sequence[ModelProfile]) -> Collection[str]:
+    capable = {p.name for p in profiles if p.local and p.tool_use and p.name in installed}
+    return capable or installed
 
 
 def cost_score(cost: float, most_expensive: float) -> float:

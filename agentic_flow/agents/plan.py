@@ -132,6 +132,7 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
         choice = optimizer.choose(
             opts.priority, opts.max_cost, available, optimizer.estimate_tokens(agent.prompt + opts.task),
             opts.max_tokens or agent.max_tokens or 1024, installed_local=installed or {DEFAULT_MODEL},
+            needs_tools=bool(agent.tools),
         )
         provider = Resolved(Provider(choice.profile.provider), f"--optimize --priority {opts.priority}",
                             Origin.CHOSEN)

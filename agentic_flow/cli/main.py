@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from ..errors import ConfigError
 from ..agents.loop import LoopResult
 from ..agents.optimizer import Priority
 from ..agents.tools import PERMISSION_MODES
-from ..settings import LoopSettings, Provider, RunSettings, environ, loop_settings, run_settings
+from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, choice, cli_errors, count, err, metavar, out
@@ -173,25 +171,22 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
 
 
 @app.command("claude-code", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def claude_code(ctx: typer.Context) -> None:
+def claude_code(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, help="Local model (catalog name or folder); default: ONNX_MODEL_PATH, "
+                                                "else the best installed tool-capable model."),
+) -> None:
     """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
-    at it, pass every argument through, and stop the proxy afterwards.
+    at it (model names, context and output limits), pass every other argument through, and stop the
+    proxy afterwards.
 
-    Example: agentic-flow claude-code -p "explain this repository"
+    Example: agentic-flow claude-code -p "Create hello.py that prints hello world" --permission-mode acceptEdits
     """
     with cli_errors():
-        claude = shutil.which("claude")
-        if claude is None:
-            raise ConfigError("Claude Code is not installed (no `claude` on PATH); "
-                              "install it with `npm install -g @anthropic-ai/claude-code`")
-        settings = run_settings(provider=Provider.ONNX)
-        hooks = ConsoleHooks(show_text=False)
-        from ..agents.plan import LOCAL_PLACEHOLDER_KEY, local_proxy
+        from ..agents.claude_code import run_claude_code
 
-        with local_proxy(settings.proxy, hooks) as url:
-            env = {**environ(), "ANTHROPIC_BASE_URL": url,
-                   "ANTHROPIC_API_KEY": settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY}
-            code = subprocess.call([claude, *ctx.args], env=env)
+        settings = run_settings(provider=Provider.ONNX)
+        code = run_claude_code(ctx.args, settings, ConsoleHooks(show_text=False), model)
         raise typer.Exit(code)
 
 
