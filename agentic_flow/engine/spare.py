@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # KV room of the spare: short agent turns and chat requests fit; a request needing more starts fresh.
-SPARE_LENGTH = 2048
+SPARE_LENGTH = 1024
 # A request must share at least this many tokens with the preamble to take the spare.
 SPARE_MIN_SHARED = 8
 

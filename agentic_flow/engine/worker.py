@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # From idle, how long to wait for more requests before starting a batch (adds at most this to TTFT).
 GATHER_MS = 3
 # How long the process must have been idle before it builds the spare generator (engine/spare.py).
-SPARE_AFTER_IDLE_MS = 50
+SPARE_AFTER_IDLE_MS = 100
 
 
 def handle(scheduler: Scheduler, conn: Connection, command: Command) -> bool:
