@@ -214,3 +214,22 @@ async def test_no_reuse_across_search_options_or_seeds(engine: WorkerEngine) -> 
     stats = await engine.worker_stats()
     assert stats["prefix_hits"] == 0
     assert stats["prefix_entries"] == 2  # the greedy one and the unseeded sampled one are kept
+
+
+async def test_the_spare_generator_serves_a_short_prompt_as_a_fresh_one_would(engine: WorkerEngine,
+                                                                              real_model_dir: Path) -> None:
+    from agentic_flow.engine.ort import OrtModel, search_key
+    from agentic_flow.engine.spare import Spare, preamble
+
+    text, _, _ = await collect(engine, FRANCE, greedy(20))
+    assert (await engine.worker_stats())["spare_hits"] == 1 and "Paris" in text
+    # Token for token on the runtime itself: a fresh generator against the spare continued.
+    model, key = OrtModel(real_model_dir, ("cpu",), 0), search_key(0.0, None, None, None)
+    ids = model.encode(model.render(FRANCE))
+    fresh = model.start([ids], key, len(ids) + 21)
+    spare = Spare(preamble(model), model.context_length)
+    assert len(spare.tokens) >= 20  # SmolLM2's default system turn and the user header
+    spare.build(model, key)  # type: ignore[arg-type]
+    continued = spare.take(key, ids, len(ids) + 21)
+    assert continued is not None
+    assert [fresh.step() for _ in range(20)] == [continued.step() for _ in range(20)]

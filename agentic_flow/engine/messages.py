@@ -117,6 +117,7 @@ class WorkerStats:
     prefix_entries: int
     prefix_hits: int
     prefix_tokens: int
+    spare_hits: int = 0  # requests that continued the idle-built spare generator (engine/spare.py)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class InferenceProcess:
         ours, theirs = ctx.Pipe()
         count_ours, count_theirs = ctx.Pipe()
         process = ctx.Process(
-            target=worker.serve,
+            target=worker.main,
             args=(theirs, count_theirs, str(spec.model_path), spec.providers, spec.threads, spec.max_batch,
                   spec.log_level),
             name="agentic-flow-inference", daemon=True,

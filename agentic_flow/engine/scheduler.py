@@ -26,6 +26,7 @@ from . import costs
 from .base import ChatPrompt, Completion, SamplingOptions, StopReason
 from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
 from .prefix_cache import PrefixCache
+from .spare import Spare, preamble
 from .stops import StopMatcher
 
 if TYPE_CHECKING:
@@ -130,6 +131,14 @@ def loads(jobs: list[Job]) -> list[costs.RowLoad]:
     return [j.load for j in jobs]
 
 
+def _preamble(model: Model) -> list[int]:
+    try:
+        return preamble(model)
+    except Exception:  # a template that cannot render a bare user turn: no spare, nothing else lost
+        log.warning("no template preamble: the spare generator is off", exc_info=True)
+        return []
+
+
 def read_prompt(model: Model, prompt: ChatPrompt) -> list[int]:
     """Render and tokenize; a failure (a template error, text the tokenizer refuses such as a lone
     surrogate) is this request's fault only, reported as an invalid request."""
@@ -153,6 +162,7 @@ class Scheduler:
         # many conversations' prefixes once the budget is sized from free memory.
         self.prefixes: PrefixCache[Generator] = PrefixCache(
             PREFIX_MIN_TOKENS, PREFIX_ENTRIES, 2 * model.context_length)
+        self.spare = Spare(_preamble(model), model.context_length)
 
     @property
     def busy(self) -> bool:
@@ -162,7 +172,17 @@ class Scheduler:
         return WorkerStats(batches=len(self.batches), rows=sum(len(b.rows) for b in self.batches),
                            generations=len(self.jobs), pending=len(self.pending),
                            prefix_entries=len(self.prefixes), prefix_hits=self.prefixes.hits,
-                           prefix_tokens=self.prefixes.reused_tokens)
+                           prefix_tokens=self.prefixes.reused_tokens, spare_hits=self.spare.hits)
+
+    def idle(self) -> None:
+        """Nothing runs or waits: prepare the spare generator for the next request (engine/spare.py)."""
+        from .ort import search_key
+
+        try:
+            self.spare.build(self.model, search_key(0.0, None, None, None))
+        except Exception:  # the runtime's errors (out of memory, ...): serve without a spare
+            log.exception("building the spare generator failed")
+            self.spare.wanted = False
 
     # ------------------------------------------------------------ requests
     def submit(self, command: Generate) -> None:
@@ -187,6 +207,7 @@ class Scheduler:
                   command.prompt if options.guidance is not None else None)
         self.jobs[rid] = job
         self.pending.append(job)
+        self.spare.note(key, ids, options.guidance is not None)
         expected = 0 if key.seed is not None else self.prefixes.peek(job.group, ids, costs.kv_length([job.load]))
         self.out.send(Started(rid, len(ids), expected))
 
@@ -242,7 +263,7 @@ class Scheduler:
 
     def _start(self, jobs: list[Job]) -> Batch:
         if len(jobs) == 1:
-            reused = self._from_prefix(jobs[0])
+            reused = self._from_prefix(jobs[0]) or self._from_spare(jobs[0])
             if reused is not None:
                 return Batch(reused, list(jobs))
         max_length = costs.kv_length(loads(jobs))
@@ -285,6 +306,11 @@ class Scheduler:
         job.cached_tokens = hit.shared
         log.debug("request %d reuses %d of %d prompt tokens", job.rid, hit.shared, len(tokens))
         return hit.generator
+
+    def _from_spare(self, job: Job) -> Generator | None:
+        if job.guidance is not None or job.key.seed is not None:
+            return None  # a grammar is fixed at a generator's creation; a seed needs a fresh state
+        return self.spare.take(job.key, job.tokens, costs.kv_length([job.load]))
 
     def _keep_prefix(self, batch: Batch) -> None:
         """Keep a finished one-row generator for the next request with the same prefix, or free it."""
