@@ -96,6 +96,43 @@ def check_answer(path: str, status: int, headers: http.client.HTTPMessage, data:
         assert json.loads(data)["type"] == "message"
 
 
+def _issue_bodies() -> dict[str, bytes]:
+    """The bodies issue 8 found taking the proxy down or answering 500, exactly as reported."""
+    msg = '{"role":"user","content":%s}'
+    return {
+        "count_lone_surrogate": b'{"model":"x","messages":[{"role":"user","content":"\\ud800"}]}',
+        "system_surrogate": b'{"model":"m","max_tokens":2,"system":"\\udfff","messages":[%s]}' % (msg % '"hi"').encode(),
+        "model_surrogate": b'{"model":"\\ud800","max_tokens":2,"messages":[%s]}' % (msg % '"hi"').encode(),
+        "tool_input_surrogate": (b'{"model":"m","max_tokens":2,"stream":true,"messages":[{"role":"assistant","content":'
+                                 b'[{"type":"tool_use","id":"t","name":"n","input":{"a":"\\ud800"}}]},'
+                                 b'{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}'),
+        "top_k_vocabulary": b'{"model":"m","max_tokens":2,"top_k":49153,"messages":[%s]}' % (msg % '"hi"').encode(),
+        "top_k_int32": b'{"model":"m","max_tokens":2,"top_k":2147483648,"messages":[%s]}' % (msg % '"hi"').encode(),
+        "integer_4301_digits": b'{"model":"m","max_tokens":' + b"1" * 4301 + b',"messages":[%s]}' % (msg % '"hi"').encode(),
+        "nested_1000": b'{"model":"m","max_tokens":2,"metadata":' + b"[" * 1000 + b"]" * 1000 + b',"messages":[]}',
+    }
+
+
+ISSUE_BODIES = _issue_bodies()
+
+
+@pytest.mark.parametrize("body", ISSUE_BODIES.values(), ids=ISSUE_BODIES.keys())
+def test_the_bodies_of_issue_8_get_no_5xx_and_inference_stays_up(fuzzed_proxy: supervisor.ProxyProcess,
+                                                                 body: bytes) -> None:
+    client = Client(fuzzed_proxy.url)
+    try:
+        for path in ("/v1/messages", "/v1/messages/count_tokens"):
+            check_answer(path, *client.post(path, body, {"x-api-key": KEY}))
+        # The inference process still answers: a count goes through it.
+        ok = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+        status, _, data = client.post("/v1/messages/count_tokens", ok, {"x-api-key": KEY})
+        assert status == 200 and json.loads(data)["input_tokens"] > 0
+    finally:
+        client.conn.close()
+    health = supervisor.probe(fuzzed_proxy.url)
+    assert health is not None and health.status.http_status == 200, health
+
+
 @pytest.fixture(scope="module")
 def fuzzed_proxy(proxy_factory: ProxyFactory) -> Any:
     with proxy_factory(api_key=KEY, max_body=MAX_BODY) as proxy:
