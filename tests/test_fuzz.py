@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentic_flow.anthropic.errors import ERROR_TYPES
+from agentic_flow.anthropic.errors import error_type_for
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
 from tests.fuzz_bodies import bodies
@@ -85,7 +85,7 @@ def check_answer(path: str, status: int, headers: http.client.HTTPMessage, data:
     if status >= 400:
         envelope = json.loads(data)
         assert envelope["type"] == "error" and envelope["request_id"] == request_id, envelope
-        assert envelope["error"]["type"] == ERROR_TYPES[status], envelope
+        assert envelope["error"]["type"] == error_type_for(status), envelope
         assert isinstance(envelope["error"]["message"], str) and envelope["error"]["message"], envelope
     elif headers.get_content_type() == "text/event-stream":
         assert data.startswith(b"event: message_start\n"), data[:300]
