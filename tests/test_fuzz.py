@@ -71,7 +71,7 @@ def _read_some_events(response: http.client.HTTPResponse) -> bytes:
 
 def auth_headers(choice: int) -> dict[str, Any]:
     """Mostly the right key; sometimes none, a wrong one, one that is not UTF-8, or the Bearer form."""
-    forms: list[dict[str, Any]] = [{"x-api-key": KEY}] * 6 + [
+    forms: list[dict[str, Any]] = [{"x-api-key": KEY}] * 10 + [
         {"authorization": f"Bearer {KEY}"}, {}, {"x-api-key": b"\xff\xfe\x80"}, {"x-api-key": " "},
         {"authorization": "Basic Zm9v"}, {"x-api-key": "wrong"},
     ]
@@ -103,6 +103,7 @@ def _issue_bodies() -> dict[str, bytes]:
         "count_lone_surrogate": b'{"model":"x","messages":[{"role":"user","content":"\\ud800"}]}',
         "system_surrogate": b'{"model":"m","max_tokens":2,"system":"\\udfff","messages":[%s]}' % (msg % '"hi"').encode(),
         "model_surrogate": b'{"model":"\\ud800","max_tokens":2,"messages":[%s]}' % (msg % '"hi"').encode(),
+        "model_surrogate_stream": b'{"model":"\\ud800","max_tokens":2,"stream":true,"messages":[%s]}' % (msg % '"hi"').encode(),
         "tool_input_surrogate": (b'{"model":"m","max_tokens":2,"stream":true,"messages":[{"role":"assistant","content":'
                                  b'[{"type":"tool_use","id":"t","name":"n","input":{"a":"\\ud800"}}]},'
                                  b'{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}'),
@@ -146,7 +147,7 @@ def test_fuzzed_bodies_never_get_a_5xx_and_the_proxy_survives(fuzzed_proxy: supe
     # database=None: nothing is written to the working tree; a failure prints its example and seed.
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(body=bodies(), auth=st.integers(0, 11))
+    @given(body=bodies(), auth=st.integers(0, 15))
     def one(body: bytes, auth: int) -> None:
         headers = {"anthropic-version": "2023-06-01", **auth_headers(auth)}
         for path in ("/v1/messages", "/v1/messages/count_tokens"):
