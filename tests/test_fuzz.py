@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -135,7 +136,7 @@ def test_the_bodies_of_issue_8_get_no_5xx_and_inference_stays_up(fuzzed_proxy: s
 
 
 @pytest.fixture(scope="module")
-def fuzzed_proxy(proxy_factory: ProxyFactory) -> Any:
+def fuzzed_proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
     with proxy_factory(api_key=KEY, max_body=MAX_BODY) as proxy:
         yield proxy
 
