@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test bench bench-peer agent-tasks bench-tools lint clean
+.PHONY: install model run test fuzz bench bench-peer agent-tasks bench-tools lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ run: model
 
 test: model $(SDK0)
 	$(BIN)/python -m pytest -q
+
+# The proxy's fuzz test, longer than the 2,000 bodies of `make test`.
+FUZZ_EXAMPLES ?= 20000
+fuzz: model
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 bench: model
 	$(BIN)/python scripts/bench.py

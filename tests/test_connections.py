@@ -93,8 +93,9 @@ def test_one_connection_over_the_cap_is_refused_with_529(proxy: supervisor.Proxy
     held = [connect(proxy) for _ in range(MAX_CONNECTIONS)]
     try:
         with connect(proxy) as extra:
-            status, _, body = envelope(read_all(extra))
+            status, headers, body = envelope(read_all(extra))
         assert status == 529 and body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+        assert str(body["request_id"]).startswith("req_") and body["request_id"] == headers["request-id"]
     finally:
         for sock in held:
             sock.close()

@@ -53,9 +53,10 @@ class ProxyRequestHandler(RequestHandler):  # type: ignore[misc]
 
 
 def _refuse(transport: asyncio.BaseTransport) -> None:
+    request_id = new_request_id()  # in the header too, as on every other error
     body = json.dumps(error_body("overloaded_error", "too many open connections; retry shortly",
-                                 new_request_id())).encode()
-    head = (f"HTTP/1.1 529 Site Overloaded\r\nContent-Type: application/json\r\n"
+                                 request_id)).encode()
+    head = (f"HTTP/1.1 529 Site Overloaded\r\nContent-Type: application/json\r\nrequest-id: {request_id}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     if isinstance(transport, asyncio.WriteTransport):
         transport.write(head + body)
