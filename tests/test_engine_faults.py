@@ -127,4 +127,6 @@ async def test_a_huge_count_does_not_stall_a_stream(engine: WorkerEngine) -> Non
     # A prompt tokenized in one native call holds the GIL for most of the count (measured: worst gap
     # 1.4-1.8 s of a 2.3 s count); in pieces, a few percent (0.12-0.13 s of 4 s).  A share of the
     # count's own time, not milliseconds, so that a slower or busier machine scales both alike.
-    assert max(gaps) < 0.3 * counted[0], (max(gaps), counted[0])
+    # The 0.5 s floor: a machine busy with other work can hold a delta back a few hundred ms by itself
+    # (seen: 0.36 s of a 0.52 s count with the fix in place), far from the seconds a single call takes.
+    assert max(gaps) < max(0.3 * counted[0], 0.5), (max(gaps), counted[0])
