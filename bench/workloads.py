@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 
+from agentic_flow.anthropic.sse import iter_events
+
 PROMPTS = [
     "Write a long story about a lighthouse keeper who finds a message in a bottle.",
     "Explain, step by step and in detail, how a refrigerator works.",
@@ -49,11 +51,11 @@ async def _stream(session: aiohttp.ClientSession, base: str, body: dict[str, Any
     async with session.post(base + "/v1/messages", json=body, headers=HEADERS) as r:
         if r.status != 200:
             return {"error": f"{r.status} {(await r.text())[:200]}"}
-        async for raw in r.content:
-            line = raw.decode().strip()
-            if not line.startswith("data:"):
+        # The project's one SSE decoder, for llama-server's stream as for ours.
+        async for sse_event in iter_events(r.content.iter_any()):
+            if not sse_event.data:
                 continue
-            event = json.loads(line[5:])
+            event = json.loads(sse_event.data)
             kind = event.get("type")
             if kind == "message_start":
                 inp = event["message"].get("usage", {}).get("input_tokens", 0)
