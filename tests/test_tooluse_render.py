@@ -56,3 +56,14 @@ def test_final_plain_assistant_turn_is_a_prefill() -> None:
 def test_shorten_keeps_the_first_paragraph_within_the_limit() -> None:
     assert shorten("One.\n\nTwo.", 100) == "One."
     assert shorten("x" * 20, 10) == "x" * 9 + "…"
+
+
+def test_parameter_descriptions_are_cut_in_the_prompt_only() -> None:
+    long = "Use this for everything. " * 40
+    schema = {"type": "object", "properties": {"command": {"type": "string", "description": long}},
+              "required": ["command"]}
+    tool = ToolSpec("Bash", "Runs a command.", schema)
+    rendered = render_chat((Turn("user", "hi"),), (tool,), ToolChoice(), native=True)
+    shown = json.loads(str(rendered.tools))[0]["function"]["parameters"]["properties"]["command"]
+    assert len(shown["description"]) <= 160 and shown["description"].startswith("Use this")
+    assert schema["properties"]["command"]["description"] == long  # the grammar's copy is untouched

@@ -21,6 +21,7 @@ from .types import ToolChoice, ToolResult, ToolSpec, Turn
 # cost ~11.6k prompt tokens through the Qwen template, minutes of prefill here.  The first paragraph,
 # bounded, keeps what a small model can use; the grammar enforces the argument schema anyway.
 DESCRIPTION_CHARS = 500
+PARAMETER_DESCRIPTION_CHARS = 160
 ERROR_PREFIX = "Error: "
 FALLBACK_INSTRUCTIONS = (
     "# Tools\n\nYou may call one or more tools to help with the user's request. The tools are listed "
@@ -75,10 +76,23 @@ def _split_prefill(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], str]:
 
 
 def _function(tool: ToolSpec, description_chars: int) -> dict[str, object]:
-    schema = dict(tool.input_schema) if tool.input_schema is not None else {"type": "object"}
+    schema = _brief_schema(tool.input_schema) if tool.input_schema is not None else {"type": "object"}
     description = shorten(tool.description, description_chars)
     function = {"name": tool.name, "description": description, "parameters": schema}
     return {"type": "function", "function": function}
+
+
+def _brief_schema(node: object) -> object:
+    """The schema as the model reads it: every nested `description` cut like the tool's own.  Claude Code's
+    parameter descriptions run to paragraphs; whole, its 12 tools rendered to 8,325 tokens on SmolLM2,
+    over that model's 8,192-token context.  Only the prompt's copy is cut: the grammar keeps the schema."""
+    if isinstance(node, dict):
+        return {key: shorten(value, PARAMETER_DESCRIPTION_CHARS)
+                if key == "description" and isinstance(value, str) else _brief_schema(value)
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_brief_schema(item) for item in node]
+    return node
 
 
 def shorten(text: str, limit: int) -> str:
