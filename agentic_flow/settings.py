@@ -439,7 +439,7 @@ def run_settings(
         local = resolve_proxy(model=model, provider=prov.value.value, upstream=upstream, env=env)
     else:
         local = resolve_proxy(model=model if prov.value is Provider.ONNX else None, env=env)
-    proxy_url = pick(None, "", env, "ONNX_PROXY_URL", None)
+    proxy_url: Resolved[str | None] = pick(None, "", env, "ONNX_PROXY_URL", None)
     base_url = pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL)
     env_agents = pick(None, "", env, "AGENTS_DIR", None)
     return RunSettings(

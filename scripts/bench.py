@@ -32,8 +32,8 @@ from agentic_flow.anthropic.responses import (  # noqa: E402
 )
 from agentic_flow.anthropic.sse import iter_events  # noqa: E402
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
-from agentic_flow.models import store  # noqa: E402
 from agentic_flow.launcher.supervisor import free_port, launch  # noqa: E402
+from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import ProxySettings, environ, local_model  # noqa: E402
 
 PROMPTS = [

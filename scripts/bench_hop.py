@@ -24,11 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import PROMPTS, Run, proxy_run
-
 from agentic_flow.launcher.supervisor import free_port, launch
 from agentic_flow.models import store
 from agentic_flow.settings import ProxySettings, environ, local_model
+from bench import PROMPTS, Run, proxy_run
 
 
 async def four(session: aiohttp.ClientSession, url: str, n_tokens: int) -> float:

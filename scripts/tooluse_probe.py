@@ -18,7 +18,15 @@ import numpy as np
 import onnxruntime_genai as og
 
 from agentic_flow.tooluse import (
-    CallEnd, TextDelta, ToolCallParser, ToolChoice, ToolSpec, Turn, plan, render_chat, template_has_tools,
+    CallEnd,
+    TextDelta,
+    ToolCallParser,
+    ToolChoice,
+    ToolSpec,
+    Turn,
+    plan,
+    render_chat,
+    template_has_tools,
 )
 from agentic_flow.tooluse.grammar import Guidance
 from agentic_flow.tooluse.validate import validate

@@ -1,7 +1,10 @@
 """Run by tests/test_sdk0.py with the 0.x anthropic SDK (its own venv, made by `make test`):
 the older client sends x-api-key and anthropic-version 2023-06-01 and still accepts `temperature`."""
 
-import anthropic, sys
+import sys
+
+import anthropic
+
 url = sys.argv[1]
 c = anthropic.Anthropic(base_url=url, api_key="x", max_retries=0)
 m = c.messages.create(model="claude-3-5-haiku-latest", max_tokens=20, temperature=0, messages=[{"role":"user","content":"What is the capital of France?"}])

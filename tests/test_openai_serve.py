@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
+from agentic_flow.anthropic.requests import parse_messages_request
 from agentic_flow.openai.serve_request import to_anthropic_request
 from agentic_flow.openai.serve_response import ChunkEncoder, chat_stream, to_chat_completion
 from agentic_flow.openai.types import InvalidChatRequest, parse_chat_request
-from agentic_flow.anthropic.requests import parse_messages_request
 
 from .openai_support import openai_completion, parse_sse
 

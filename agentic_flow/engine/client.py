@@ -26,7 +26,17 @@ from pathlib import Path
 from ..errors import AgenticFlowError, EngineError, Overloaded
 from .base import ChatPrompt, Completion, EngineInfo, EngineState, EngineStats, GenerationRequest
 from .messages import (
-    Cancel, Counted, CountTokens, Deltas, Event, Failed, Finished, Generate, GetStats, Started, StatsReply,
+    Cancel,
+    Counted,
+    CountTokens,
+    Deltas,
+    Event,
+    Failed,
+    Finished,
+    Generate,
+    GetStats,
+    Started,
+    StatsReply,
     WorkerStats,
 )
 from .process import InferenceProcess, LaunchSpec

@@ -24,7 +24,17 @@ from typing import TYPE_CHECKING
 
 from ..errors import AgenticFlowError, InvalidRequestError
 from .messages import (
-    Cancel, Command, Counted, CountTokens, Failed, Generate, GetStats, LoadFailed, Ready, Shutdown, StatsReply,
+    Cancel,
+    Command,
+    Counted,
+    CountTokens,
+    Failed,
+    Generate,
+    GetStats,
+    LoadFailed,
+    Ready,
+    Shutdown,
+    StatsReply,
 )
 from .scheduler import Scheduler
 

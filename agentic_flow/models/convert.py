@@ -11,9 +11,9 @@ transformers, gguf, onnx, onnx_ir); it runs in a child process so that torch nev
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
-import shutil
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path

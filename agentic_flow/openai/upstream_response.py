@@ -164,7 +164,7 @@ class StreamTranslator:
         if self.started:
             return []
         self.started = True
-        message = {
+        message: Event = {
             "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
