@@ -222,7 +222,9 @@ class ProxySettings:
     port: int = field(default=DEFAULT_PORT, metadata=_option(
         "--port", "port to listen on", lambda raw: parse_port(raw, "flag --port")))
     model: str = field(default=DEFAULT_MODEL, metadata=_option("--model", "catalog name or model folder path"))
-    model_dir: Path = field(default_factory=lambda: model_dir(), metadata=_option("--model-dir", "the model store", Path))
+    model_dir: Path = field(
+        default_factory=lambda: model_dir(), metadata=_option("--model-dir", "the model store", Path)
+    )
     providers: tuple[str, ...] = field(default=("cpu",), metadata=_option(
         "--providers", "execution providers, comma-separated", parse_providers, ",".join))
     threads: int = field(default=0, metadata=_option("--threads", "inference threads (0: all cores)",

@@ -126,7 +126,9 @@ def test_unknown_route_is_not_found(client: anthropic.Anthropic) -> None:
 
 # ------------------------------------------------------------------ raw HTTP
 
-def _post(url: str, body: dict[str, object], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def _post(
+    url: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"content-type": "application/json", **(headers or {})})
     try:
@@ -169,16 +171,23 @@ def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyProcess) -> N
 
 def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyProcess) -> None:
     body = {
-        "model": "claude-sonnet-4-5", "max_tokens": 5, "stream": False,
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 5,
+        "stream": False,
         "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
-        "messages": [{"role": "system", "content": "Extra system text."},
-                     {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}],
-        "thinking": {"type": "adaptive", "display": "omitted"}, "output_config": {"effort": "low"},
-        "context_management": {"edits": []}, "metadata": {"user_id": "u"}, "service_tier": "auto",
+        "messages": [
+            {"role": "system", "content": "Extra system text."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]},
+        ],
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "low"},
+        "context_management": {"edits": []},
+        "metadata": {"user_id": "u"},
+        "service_tier": "auto",
         "tools": [{"name": "Read", "description": "read a file", "input_schema": {"type": "object"}}],
         "brand_new_field": {"x": 1},
     }
-    status, headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", body,
+    status, _headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", body,
                                  {"authorization": "Bearer x", "anthropic-version": "2026-10-21",
                                   "anthropic-beta": "a,b"})
     assert status == 200, raw
@@ -237,9 +246,9 @@ def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.Proxy
 
 def test_required_api_key(proxy_factory: ProxyFactory) -> None:
     with proxy_factory(api_key="s3cret") as handle:
-        with anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0) as bad:
-            with pytest.raises(anthropic.AuthenticationError):
-                bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
+        bad = anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0)
+        with bad, pytest.raises(anthropic.AuthenticationError):
+            bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
         with anthropic.Anthropic(base_url=handle.url, api_key="s3cret", max_retries=0) as good:
             assert good.messages.create(model="m", max_tokens=2, messages=FRANCE).usage.output_tokens == 2
         status, _, raw = _post(f"{handle.url}/v1/messages", {"model": "m", "max_tokens": 2, "messages": FRANCE})
@@ -250,21 +259,23 @@ def test_required_api_key(proxy_factory: ProxyFactory) -> None:
 
 
 def test_full_queue_is_overloaded_error(proxy_factory: ProxyFactory) -> None:
-    with proxy_factory(max_batch=1, max_queue=0) as handle:
-        with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
-            long = [{"role": "user", "content": "Write a very long essay about the sea."}]
-            streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
-            entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
-            try:
-                for s in entered:
-                    next(iter(s.text_stream))
-                with pytest.raises(anthropic.OverloadedError) as info:
-                    client.messages.create(model="m", max_tokens=5, messages=FRANCE)
-                assert info.value.status_code == 529
-                assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
-            finally:
-                for s in streams:
-                    s.__exit__(None, None, None)
+    with (
+        proxy_factory(max_batch=1, max_queue=0) as handle,
+        anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client,
+    ):
+        long = [{"role": "user", "content": "Write a very long essay about the sea."}]
+        streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
+        entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
+        try:
+            for s in entered:
+                next(iter(s.text_stream))
+            with pytest.raises(anthropic.OverloadedError) as info:
+                client.messages.create(model="m", max_tokens=5, messages=FRANCE)
+            assert info.value.status_code == 529
+            assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
+        finally:
+            for s in streams:
+                s.__exit__(None, None, None)
 
 
 def _start_stream(url: str, max_tokens: int, deltas: int = 1) -> socket.socket:

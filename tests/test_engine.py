@@ -138,7 +138,7 @@ async def test_cancellation_frees_the_generator(engine: WorkerEngine) -> None:
 
 
 async def test_concurrent_generations_are_batched_and_correct(engine: WorkerEngine) -> None:
-    alone, _, _ = await collect(engine, FRANCE, greedy(20))
+    _alone, _, _ = await collect(engine, FRANCE, greedy(20))
     results = await asyncio.gather(*[collect(engine, p, greedy(20)) for p in (FRANCE, STORY, FRANCE, STORY)])
     assert all(c.output_tokens == 20 or c.stop_reason == "end_turn" for _, c, _ in results)  # type: ignore[attr-defined]
     assert "Paris" in results[0][0] and "Paris" in results[2][0]
@@ -156,7 +156,7 @@ async def test_a_newcomer_joins_a_running_batch(engine: WorkerEngine) -> None:
     await asyncio.sleep(0.05)
     stats = await engine.worker_stats()
     rest = "".join([d async for d in it])
-    text, completion, _ = await second
+    text, _completion, _ = await second
     assert "Paris" in text
     assert first.completion.output_tokens == 60
     assert stats["rows"] in (1, 2)  # joined (rows 2) or already done (1)

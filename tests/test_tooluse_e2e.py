@@ -106,9 +106,14 @@ def test_none_answers_in_text(client: anthropic.Anthropic) -> None:
 def test_tool_result_round_trip(client: anthropic.Anthropic) -> None:
     history: Any = [
         *ASK,
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_01", "name": "set_light", "input": {"state": "on"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "The light is on."}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "set_light", "input": {"state": "on"}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "The light is on."}],
+        },
     ]
     count = client.messages.count_tokens(model="m", messages=history, tools=TOOLS)
     bare = client.messages.count_tokens(model="m", messages=ASK)
@@ -121,9 +126,15 @@ def test_tool_result_round_trip(client: anthropic.Anthropic) -> None:
 def test_schema_llguidance_refuses_falls_back_to_a_valid_call(client: anthropic.Anthropic) -> None:
     # An unbalanced regex: schema.prepare does not catch it, llguidance refuses the grammar; the engine
     # retries with any JSON object for the tool, and the answer is still a call, never a 500.
-    odd: Any = {"name": "tag", "description": "Tag the request.", "input_schema": {
-        "type": "object", "properties": {"label": {"enum": ["a", "b"]}, "code": {"type": "string", "pattern": "([a-z]"}},
-        "required": ["label"]}}
+    odd: Any = {
+        "name": "tag",
+        "description": "Tag the request.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"label": {"enum": ["a", "b"]}, "code": {"type": "string", "pattern": "([a-z]"}},
+            "required": ["label"],
+        },
+    }
     msg = client.messages.create(model="m", max_tokens=48, messages=ASK, tools=[odd], extra_body=GREEDY,
                                  tool_choice={"type": "tool", "name": "tag"})
     assert msg.stop_reason in ("tool_use", "max_tokens")

@@ -176,7 +176,7 @@ class StreamTranslator:
         events = []
         if self._block_kind != "text":
             events = self._open({"type": "text", "text": ""}, "text")
-        return events + [self._delta({"type": "text_delta", "text": text})]
+        return [*events, self._delta({"type": "text_delta", "text": text})]
 
     def _tool_call(self, call: ResponseToolCall) -> list[Event]:
         function = call.function
@@ -220,7 +220,7 @@ class StreamTranslator:
         events = self._close_block()
         self._block += 1
         self._block_kind = kind
-        return events + [{"type": "content_block_start", "index": self._block, "content_block": block}]
+        return [*events, {"type": "content_block_start", "index": self._block, "content_block": block}]
 
     def _close_block(self) -> list[Event]:
         if self._block_kind is None:
