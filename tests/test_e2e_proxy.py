@@ -8,29 +8,17 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import anthropic
 import pytest
 
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
+from tests.raw_http import read_to_end, start_stream
 
 # anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.
 GREEDY = {"temperature": 0}
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
-        yield sdk  # closed after the test: no pooled connection is left for the GC to find
 
 
 def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> None:
@@ -217,7 +205,7 @@ def _health(url: str) -> dict[str, object]:
 
 
 def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyProcess) -> None:
-    sock = _start_stream(proxy.url, 2000, deltas=3)
+    sock = start_stream(proxy.url, 2000, deltas=3)
     assert _health(proxy.url)["requests_in_flight"] == 1
     sock.close()
     deadline = time.monotonic() + 10
@@ -278,34 +266,12 @@ def test_full_queue_is_overloaded_error(proxy_factory: ProxyFactory) -> None:
                 s.__exit__(None, None, None)
 
 
-def _start_stream(url: str, max_tokens: int, deltas: int = 1) -> socket.socket:
-    """A raw connection with a greedy stream under way (`deltas` text deltas received): tests that
-    disconnect or signal mid-stream need the socket itself, not an SDK client."""
-    body = json.dumps({"model": "m", "max_tokens": max_tokens, "stream": True, "messages": [
-        {"role": "user", "content": "Write a very long story about a dragon."}], "temperature": 0}).encode()
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=60)
-    sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    received = b""
-    while received.count(b"content_block_delta") < deltas:
-        received += sock.recv(4096)
-    return sock
-
-
-def _read_to_end(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 150) as sock:
+        with start_stream(handle.url, 150) as sock:
             handle.process.send_signal(signal.SIGTERM)
-            rest = _read_to_end(sock)
+            rest = read_to_end(sock)
         # finished, not cut off: the last event, then the end of the chunked body
         assert rest.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n\r\n0\r\n\r\n')
         assert b'"output_tokens":150' in rest
@@ -317,9 +283,9 @@ def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: Pr
 def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(proxy_factory: ProxyFactory) -> None:
     with proxy_factory(grace_seconds=0.5) as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 4000) as sock:
+        with start_stream(handle.url, 4000) as sock:
             handle.process.send_signal(signal.SIGTERM)
-            rest = _read_to_end(sock)
+            rest = read_to_end(sock)
         assert b"message_stop" not in rest
         # an error event, then a well-formed end of the chunked body: the client knows it was cut
         assert b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"' in rest
@@ -330,7 +296,7 @@ def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(pr
 def test_a_second_signal_exits_at_once(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 4000):
+        with start_stream(handle.url, 4000):
             handle.process.send_signal(signal.SIGTERM)
             _wait_for_log(handle, "shutting down")  # the first signal was handled: the next one is a second
             handle.process.send_signal(signal.SIGINT)

@@ -12,22 +12,7 @@ import pytest
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import ModelError, PromptTooLong
-
-FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
-STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
-
-
-@pytest.fixture()
-async def engine(real_model_dir: Path) -> AsyncIterator[WorkerEngine]:
-    eng = await WorkerEngine.start(real_model_dir, "smollm2-135m", ("cpu",), 0, 4)
-    try:
-        yield eng
-    finally:
-        await eng.close()
-
-
-def greedy(max_tokens: int, stops: tuple[str, ...] = ()) -> SamplingOptions:
-    return SamplingOptions(max_tokens=max_tokens, temperature=0.0, stop_sequences=stops)
+from tests.engine_support import FRANCE, STORY, greedy
 
 
 async def collect(engine: WorkerEngine, prompt: ChatPrompt, options: SamplingOptions) -> tuple[str, object, int]:

@@ -7,15 +7,12 @@ is checked on every call: a known name, an input that validates against the tool
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from agentic_flow.launcher import supervisor
 from agentic_flow.tooluse.validate import validate
-from tests.conftest import ProxyFactory
 
 GREEDY = {"temperature": 0}
 LIGHT: Any = {
@@ -33,18 +30,6 @@ SCHEMAS: dict[str, Any] = {t["name"]: t["input_schema"] for t in TOOLS}
 ASK: Any = [{"role": "user", "content": "It is dark in here. Please turn the light on."}]
 # Long enough for the prefix cache (PREFIX_MIN_TOKENS), as an agent's system prompt is.
 SYSTEM = "You are a home assistant. " + " ".join(f"Rule {i}: be brief and use the tools when asked." for i in range(12))
-
-
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
-        yield sdk
 
 
 def create(client: anthropic.Anthropic, **fields: Any) -> Any:

