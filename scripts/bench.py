@@ -32,8 +32,8 @@ from agentic_flow.anthropic.responses import (  # noqa: E402
 )
 from agentic_flow.anthropic.sse import iter_events  # noqa: E402
 from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
-from agentic_flow.models import store  # noqa: E402
 from agentic_flow.launcher.supervisor import free_port, launch  # noqa: E402
+from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import ProxySettings, environ, local_model  # noqa: E402
 
 PROMPTS = [
@@ -112,6 +112,13 @@ async def proxy_run(session: aiohttp.ClientSession, url: str, prompt: str, n_tok
     return Run(tokens, first, last)
 
 
+async def proxy_four(session: aiohttp.ClientSession, url: str, n_tokens: int) -> tuple[list[Run], float]:
+    """Four streams at once, one per prompt: their runs and the wall time for all four."""
+    t0 = time.perf_counter()
+    runs = list(await asyncio.gather(*[proxy_run(session, url, p, n_tokens) for p in PROMPTS]))
+    return runs, time.perf_counter() - t0
+
+
 async def interleaved(model: Any, url: str, n_tokens: int, repeat: int) -> tuple[dict[str, float], dict[str, float]]:
     """Raw and proxy runs alternate, so drift in the machine's speed hits both alike."""
     raw_singles: list[Run] = []
@@ -127,9 +134,7 @@ async def interleaved(model: Any, url: str, n_tokens: int, repeat: int) -> tuple
             t0 = time.perf_counter()
             runs = raw_runs(model, n_tokens, 4)
             raw_fours.append((runs, time.perf_counter() - t0))
-            t0 = time.perf_counter()
-            runs = list(await asyncio.gather(*[proxy_run(session, url, p, n_tokens) for p in PROMPTS]))
-            px_fours.append((runs, time.perf_counter() - t0))
+            px_fours.append(await proxy_four(session, url, n_tokens))
         health_ms = await health_latency(session, url, n_tokens)
         cold_ms, warm_ms = await prefix_ttft(session, url)
     extra = {"health_ms_during_generation": health_ms, "long_prompt_ttft_ms_first": cold_ms,
@@ -185,14 +190,22 @@ def summarize(singles: list[Run], fours: list[tuple[list[Run], float]]) -> dict[
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]")
+def bench_args(doc: str) -> tuple[argparse.Namespace, Path]:
+    """The options this script and bench_hop.py share, parsed; the model resolved; the header printed."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument(
+        "--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]"
+    )
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     model_path = store.resolve(local_model(args.model))
     print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
+    return args, model_path
+
+
+def main() -> int:
+    args, model_path = bench_args(__doc__)
 
     from agentic_flow.engine.ort import OrtModel
 
@@ -216,7 +229,9 @@ def main() -> int:
     raw_concurrency = raw["four_aggregate_tps"] / raw["single_total_tps"]
     print(f"proxy/raw single-stream decode:     {decode_ratio:.3f}  (target >= 0.95)")
     print(f"TTFT added by the proxy:            {ttft_added:+.1f} ms  (target <= 10 ms)")
-    print(f"proxy 4 concurrent / 1 stream:      {concurrency:.2f}x  (target >= 1.6x; raw batch-4: {raw_concurrency:.2f}x)")
+    print(
+        f"proxy 4 concurrent / 1 stream:      {concurrency:.2f}x  (target >= 1.6x; raw batch-4: {raw_concurrency:.2f}x)"
+    )
     return 0
 
 

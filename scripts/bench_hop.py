@@ -10,32 +10,25 @@ Numbers drift on a shared machine: compare the two columns of one run, never abs
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from bench import PROMPTS, Run, proxy_run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the scripts folder itself is sys.path[0]
 
 from agentic_flow.launcher.supervisor import free_port, launch
-from agentic_flow.models import store
-from agentic_flow.settings import ProxySettings, environ, local_model
+from agentic_flow.settings import ProxySettings, environ
+from bench import PROMPTS, Run, bench_args, proxy_four, proxy_run
 
 
 async def four(session: aiohttp.ClientSession, url: str, n_tokens: int) -> float:
     """Aggregate decode tokens/s of four streams at once."""
-    started = time.perf_counter()
-    runs = await asyncio.gather(*(proxy_run(session, url, p, n_tokens) for p in PROMPTS))
-    return sum(r.tokens for r in runs) / (time.perf_counter() - started)
+    runs, wall = await proxy_four(session, url, n_tokens)
+    return sum(r.tokens for r in runs) / wall
 
 
 async def alternate(a: str, b: str, n_tokens: int, repeat: int) -> dict[str, dict[str, float]]:
@@ -58,13 +51,7 @@ async def alternate(a: str, b: str, n_tokens: int, repeat: int) -> dict[str, dic
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]")
-    ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--repeat", type=int, default=5)
-    args = ap.parse_args()
-    model_path = store.resolve(local_model(args.model))
-    print(f"model: {model_path}\ntokens per stream: {args.tokens}, repeats: {args.repeat} (medians)\n")
+    args, model_path = bench_args(__doc__)
     with tempfile.TemporaryDirectory() as home:
         env = {**environ(), "XDG_STATE_HOME": home}
         with launch(ProxySettings(port=free_port(), model=str(model_path)), deadline_s=120, env=env) as a:

@@ -256,7 +256,9 @@ def report(model: str, tallies: dict[str, Tally], n_prompts: int, max_tokens: in
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]")
+    ap.add_argument(
+        "--model", default=None, help="catalog name or folder [default: ONNX_MODEL_PATH, else smollm2-135m]"
+    )
     ap.add_argument("--limit", type=int, default=None, help="only the first N prompts (spread over the tools)")
     ap.add_argument("--max-tokens", type=int, default=128)
     args = ap.parse_args()

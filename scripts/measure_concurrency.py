@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions  # noqa: E402
-from agentic_flow.models import store  # noqa: E402
-from agentic_flow.settings import local_model  # noqa: E402
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
+from agentic_flow.models import store
+from agentic_flow.settings import local_model
 
 
 async def loop_monitor(stop: asyncio.Event) -> float:

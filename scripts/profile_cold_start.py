@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {}
     colds = [timed(cli + TASK + ["--model", a.model], free_port())[0] for _ in range(a.repeat)]
     report["cold_wall_s"] = [round(x, 2) for x in colds]
-    report["cli_only_s"] = round(statistics.median(timed(cli + ["--version"], 0)[0] for _ in range(3)), 3)
+    report["cli_only_s"] = round(statistics.median(timed([*cli, "--version"], 0)[0] for _ in range(3)), 3)
     report["slowest_imports"] = slowest_imports()
     starts = []
     for i in range(a.repeat):

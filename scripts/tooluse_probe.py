@@ -18,7 +18,15 @@ import numpy as np
 import onnxruntime_genai as og
 
 from agentic_flow.tooluse import (
-    CallEnd, TextDelta, ToolCallParser, ToolChoice, ToolSpec, Turn, plan, render_chat, template_has_tools,
+    CallEnd,
+    TextDelta,
+    ToolCallParser,
+    ToolChoice,
+    ToolSpec,
+    Turn,
+    plan,
+    render_chat,
+    template_has_tools,
 )
 from agentic_flow.tooluse.grammar import Guidance
 from agentic_flow.tooluse.validate import validate
@@ -150,7 +158,8 @@ def reuse_check(probe: Probe, new: int) -> str:
         gen.generate_next_token()
         if int(gen.get_next_tokens()[0]) in probe.eos:
             break
-    keep = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), min(len(first), len(second)))
+    same = min(len(first), len(second))
+    keep = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), same)
     gen.rewind_to(keep)
     gen.append_tokens(np.asarray([second[keep:]], dtype=np.int32))
     parser, stream, out = ToolCallParser(TOOLS), probe.tok.create_stream(), []
@@ -174,10 +183,12 @@ def summarize(rows: list[dict[str, object]]) -> dict[str, object]:
     auto = [r for r in guided if r["mode"] == "auto"]
     return {
         "valid_rate_guided": sum(bool(r["valid"]) for r in guided) / max(len(guided), 1),
-        "auto_right_choice": sum((r["calls"][0][0] if r["calls"] else None) == r["want"] for r in auto) / max(len(auto), 1),  # type: ignore[index]
+        "auto_right_choice": sum((r["calls"][0][0] if r["calls"] else None) == r["want"] for r in auto)
+        / max(len(auto), 1),  # type: ignore[index]
         "free_formats": [r["format"] for r in free],
         "free_valid_calls": [bool(r["calls"]) for r in free],
-        "ms_per_token_guided": ms(guided), "ms_per_token_free": ms(free),
+        "ms_per_token_guided": ms(guided),
+        "ms_per_token_free": ms(free),
     }
 
 

@@ -8,15 +8,17 @@ redirection, from the store that `make model` fills.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import psutil
 import pytest
 
 from agentic_flow import settings
+from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.launcher import supervisor
 
 _REAL_MODEL_DIR = settings.model_dir()
@@ -56,6 +58,14 @@ def real_model_dir() -> Path:
     return _DEFAULT_MODEL
 
 
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """An empty workspace folder for the agent tools."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    return root
+
+
 ProxyFactory = Callable[..., AbstractContextManager[supervisor.ProxyProcess]]
 
 
@@ -83,6 +93,29 @@ def proxy_factory(real_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         assert not survivors, f"processes left running after stop: {survivors}"
 
     return start
+
+
+@pytest.fixture(scope="module")
+def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
+    """One proxy with the default settings, shared by a test module (a module may define its own)."""
+    with proxy_factory() as handle:
+        yield handle
+
+
+@pytest.fixture()
+def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
+        yield sdk  # closed after the test: no pooled connection is left for the GC to find
+
+
+@pytest.fixture()
+async def engine(real_model_dir: Path) -> AsyncIterator[WorkerEngine]:
+    """The real engine (inference process and scheduler) on the default model, without the proxy."""
+    eng = await WorkerEngine.start(real_model_dir, "smollm2-135m", ("cpu",), 0, 4)
+    try:
+        yield eng
+    finally:
+        await eng.close()
 
 
 def _tree(pid: int | None) -> list[psutil.Process]:

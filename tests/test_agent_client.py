@@ -22,10 +22,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from agentic_flow.errors import AgentError, ConfigError
+from agentic_flow.agents.client import AgentRun, backoff_delay, parse_retry_after, run_agent
 from agentic_flow.anthropic.errors import parse_error_body
 from agentic_flow.anthropic.sse import SSEDecoder, SSEEvent
-from agentic_flow.agents.client import AgentRun, backoff_delay, parse_retry_after, run_agent
+from agentic_flow.errors import AgentError, ConfigError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]

@@ -425,14 +425,17 @@ import anthropic
 client = anthropic.Anthropic(base_url=os.environ["ANTHROPIC_BASE_URL"], api_key=os.environ["ANTHROPIC_API_KEY"],
                              max_retries=0)
 with client.messages.stream(model="claude-sonnet-4-6", max_tokens=32000, extra_query={{"beta": "true"}},
-                            system=[{{"type": "text", "text": "You are Claude Code.", "cache_control": {{"type": "ephemeral"}}}}],
-                            tools=[{{"name": "Read", "description": "Read a file", "input_schema": {{"type": "object"}}}}],
+                            system=[{{"type": "text", "text": "You are Claude Code.",
+                                      "cache_control": {{"type": "ephemeral"}}}}],
+                            tools=[{{"name": "Read", "description": "Read a file",
+                                     "input_schema": {{"type": "object"}}}}],
                             messages=[{{"role": "user", "content": "What is the capital of France?"}}],
                             extra_body={{"temperature": 0}}) as stream:
     stream.until_done()
     text = stream.get_final_message().content[0].text
 print("ARGS", " ".join(sys.argv[1:]))
-print("ENV", json.dumps({{k: v for k, v in os.environ.items() if k.startswith(("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_"))}}))
+PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "DISABLE_")
+print("ENV", json.dumps({{k: v for k, v in os.environ.items() if k.startswith(PREFIXES)}}))
 print("TEXT", text[:40].replace("\\n", " "))
 sys.exit(7)
 '''

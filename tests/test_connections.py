@@ -105,9 +105,10 @@ def test_one_connection_over_the_cap_is_refused_with_529(proxy: supervisor.Proxy
 
 MALFORMED = {
     "header over 8 KB": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
-    "bad chunk size": b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+    "bad chunk size": b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"zz\r\nab\r\n0\r\n\r\n",
     "content-length with transfer-encoding": b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-                                             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
     "NUL in a header": b"GET /health HTTP/1.1\r\nHost: x\r\nX-Nul: a\x00b\r\n\r\n",
 }
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from agentic_flow.engine.costs import (
-    EXTRA_ROW_STEPS, PREFILL_TOKEN_STEPS, RowLoad, kv_length, merge_pays, prefill_steps, shrink_pays,
+    EXTRA_ROW_STEPS,
+    PREFILL_TOKEN_STEPS,
+    RowLoad,
+    kv_length,
+    merge_pays,
+    prefill_steps,
+    shrink_pays,
 )
 
 

@@ -8,29 +8,17 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import anthropic
 import pytest
 
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
+from tests.raw_http import read_to_end, start_stream
 
 # anthropic 2.x no longer has a temperature argument: greedy decoding goes in the body.
 GREEDY = {"temperature": 0}
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
-        yield sdk  # closed after the test: no pooled connection is left for the GC to find
 
 
 def test_create_greedy_answer_mentions_paris(client: anthropic.Anthropic) -> None:
@@ -126,7 +114,9 @@ def test_unknown_route_is_not_found(client: anthropic.Anthropic) -> None:
 
 # ------------------------------------------------------------------ raw HTTP
 
-def _post(url: str, body: dict[str, object], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def _post(
+    url: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"content-type": "application/json", **(headers or {})})
     try:
@@ -169,16 +159,23 @@ def test_raw_sse_event_sequence_and_headers(proxy: supervisor.ProxyProcess) -> N
 
 def test_unknown_and_claude_code_fields_are_accepted(proxy: supervisor.ProxyProcess) -> None:
     body = {
-        "model": "claude-sonnet-4-5", "max_tokens": 5, "stream": False,
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 5,
+        "stream": False,
         "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
-        "messages": [{"role": "system", "content": "Extra system text."},
-                     {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]}],
-        "thinking": {"type": "adaptive", "display": "omitted"}, "output_config": {"effort": "low"},
-        "context_management": {"edits": []}, "metadata": {"user_id": "u"}, "service_tier": "auto",
+        "messages": [
+            {"role": "system", "content": "Extra system text."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": {"type": "ephemeral"}}]},
+        ],
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "output_config": {"effort": "low"},
+        "context_management": {"edits": []},
+        "metadata": {"user_id": "u"},
+        "service_tier": "auto",
         "tools": [{"name": "Read", "description": "read a file", "input_schema": {"type": "object"}}],
         "brand_new_field": {"x": 1},
     }
-    status, headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", body,
+    status, _headers, raw = _post(f"{proxy.url}/v1/messages?beta=true", body,
                                  {"authorization": "Bearer x", "anthropic-version": "2026-10-21",
                                   "anthropic-beta": "a,b"})
     assert status == 200, raw
@@ -208,7 +205,7 @@ def _health(url: str) -> dict[str, object]:
 
 
 def test_disconnect_mid_stream_frees_the_generation(proxy: supervisor.ProxyProcess) -> None:
-    sock = _start_stream(proxy.url, 2000, deltas=3)
+    sock = start_stream(proxy.url, 2000, deltas=3)
     assert _health(proxy.url)["requests_in_flight"] == 1
     sock.close()
     deadline = time.monotonic() + 10
@@ -237,9 +234,9 @@ def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.Proxy
 
 def test_required_api_key(proxy_factory: ProxyFactory) -> None:
     with proxy_factory(api_key="s3cret") as handle:
-        with anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0) as bad:
-            with pytest.raises(anthropic.AuthenticationError):
-                bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
+        bad = anthropic.Anthropic(base_url=handle.url, api_key="wrong", max_retries=0)
+        with bad, pytest.raises(anthropic.AuthenticationError):
+            bad.messages.create(model="m", max_tokens=2, messages=FRANCE)
         with anthropic.Anthropic(base_url=handle.url, api_key="s3cret", max_retries=0) as good:
             assert good.messages.create(model="m", max_tokens=2, messages=FRANCE).usage.output_tokens == 2
         status, _, raw = _post(f"{handle.url}/v1/messages", {"model": "m", "max_tokens": 2, "messages": FRANCE})
@@ -250,51 +247,31 @@ def test_required_api_key(proxy_factory: ProxyFactory) -> None:
 
 
 def test_full_queue_is_overloaded_error(proxy_factory: ProxyFactory) -> None:
-    with proxy_factory(max_batch=1, max_queue=0) as handle:
-        with anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client:
-            long = [{"role": "user", "content": "Write a very long essay about the sea."}]
-            streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
-            entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
-            try:
-                for s in entered:
-                    next(iter(s.text_stream))
-                with pytest.raises(anthropic.OverloadedError) as info:
-                    client.messages.create(model="m", max_tokens=5, messages=FRANCE)
-                assert info.value.status_code == 529
-                assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
-            finally:
-                for s in streams:
-                    s.__exit__(None, None, None)
-
-
-def _start_stream(url: str, max_tokens: int, deltas: int = 1) -> socket.socket:
-    """A raw connection with a greedy stream under way (`deltas` text deltas received): tests that
-    disconnect or signal mid-stream need the socket itself, not an SDK client."""
-    body = json.dumps({"model": "m", "max_tokens": max_tokens, "stream": True, "messages": [
-        {"role": "user", "content": "Write a very long story about a dragon."}], "temperature": 0}).encode()
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=60)
-    sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    received = b""
-    while received.count(b"content_block_delta") < deltas:
-        received += sock.recv(4096)
-    return sock
-
-
-def _read_to_end(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    with (
+        proxy_factory(max_batch=1, max_queue=0) as handle,
+        anthropic.Anthropic(base_url=handle.url, api_key="x", max_retries=0) as client,
+    ):
+        long = [{"role": "user", "content": "Write a very long essay about the sea."}]
+        streams = [client.messages.stream(model="m", max_tokens=400, messages=long) for _ in range(2)]
+        entered = [s.__enter__() for s in streams]  # two running: the engine's whole capacity here
+        try:
+            for s in entered:
+                next(iter(s.text_stream))
+            with pytest.raises(anthropic.OverloadedError) as info:
+                client.messages.create(model="m", max_tokens=5, messages=FRANCE)
+            assert info.value.status_code == 529
+            assert "overloaded" in str(info.value).lower() or "busy" in str(info.value).lower()
+        finally:
+            for s in streams:
+                s.__exit__(None, None, None)
 
 
 def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 150) as sock:
+        with start_stream(handle.url, 150) as sock:
             handle.process.send_signal(signal.SIGTERM)
-            rest = _read_to_end(sock)
+            rest = read_to_end(sock)
         # finished, not cut off: the last event, then the end of the chunked body
         assert rest.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n\r\n0\r\n\r\n')
         assert b'"output_tokens":150' in rest
@@ -306,9 +283,9 @@ def test_sigterm_lets_the_in_flight_stream_finish_then_exits_0(proxy_factory: Pr
 def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(proxy_factory: ProxyFactory) -> None:
     with proxy_factory(grace_seconds=0.5) as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 4000) as sock:
+        with start_stream(handle.url, 4000) as sock:
             handle.process.send_signal(signal.SIGTERM)
-            rest = _read_to_end(sock)
+            rest = read_to_end(sock)
         assert b"message_stop" not in rest
         # an error event, then a well-formed end of the chunked body: the client knows it was cut
         assert b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"' in rest
@@ -319,7 +296,7 @@ def test_a_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_event(pr
 def test_a_second_signal_exits_at_once(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         assert handle.process is not None
-        with _start_stream(handle.url, 4000):
+        with start_stream(handle.url, 4000):
             handle.process.send_signal(signal.SIGTERM)
             _wait_for_log(handle, "shutting down")  # the first signal was handled: the next one is a second
             handle.process.send_signal(signal.SIGINT)

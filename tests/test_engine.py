@@ -12,22 +12,7 @@ import pytest
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import ModelError, PromptTooLong
-
-FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
-STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
-
-
-@pytest.fixture()
-async def engine(real_model_dir: Path) -> AsyncIterator[WorkerEngine]:
-    eng = await WorkerEngine.start(real_model_dir, "smollm2-135m", ("cpu",), 0, 4)
-    try:
-        yield eng
-    finally:
-        await eng.close()
-
-
-def greedy(max_tokens: int, stops: tuple[str, ...] = ()) -> SamplingOptions:
-    return SamplingOptions(max_tokens=max_tokens, temperature=0.0, stop_sequences=stops)
+from tests.engine_support import FRANCE, STORY, greedy
 
 
 async def collect(engine: WorkerEngine, prompt: ChatPrompt, options: SamplingOptions) -> tuple[str, object, int]:
@@ -138,7 +123,7 @@ async def test_cancellation_frees_the_generator(engine: WorkerEngine) -> None:
 
 
 async def test_concurrent_generations_are_batched_and_correct(engine: WorkerEngine) -> None:
-    alone, _, _ = await collect(engine, FRANCE, greedy(20))
+    _alone, _, _ = await collect(engine, FRANCE, greedy(20))
     results = await asyncio.gather(*[collect(engine, p, greedy(20)) for p in (FRANCE, STORY, FRANCE, STORY)])
     assert all(c.output_tokens == 20 or c.stop_reason == "end_turn" for _, c, _ in results)  # type: ignore[attr-defined]
     assert "Paris" in results[0][0] and "Paris" in results[2][0]
@@ -156,7 +141,7 @@ async def test_a_newcomer_joins_a_running_batch(engine: WorkerEngine) -> None:
     await asyncio.sleep(0.05)
     stats = await engine.worker_stats()
     rest = "".join([d async for d in it])
-    text, completion, _ = await second
+    text, _completion, _ = await second
     assert "Paris" in text
     assert first.completion.output_tokens == 60
     assert stats["rows"] in (1, 2)  # joined (rows 2) or already done (1)

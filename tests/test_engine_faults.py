@@ -7,32 +7,16 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from agentic_flow.engine import client
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
+from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import EngineError, InvalidRequestError, Overloaded
+from tests.engine_support import FRANCE, STORY, greedy
 
-FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
-STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
 SURROGATE = ChatPrompt((ChatTurn("user", "\ud800"),))
-
-
-@pytest.fixture()
-async def engine(real_model_dir: Path) -> AsyncIterator[WorkerEngine]:
-    eng = await WorkerEngine.start(real_model_dir, "smollm2-135m", ("cpu",), 0, 4)
-    try:
-        yield eng
-    finally:
-        await eng.close()
-
-
-def greedy(max_tokens: int) -> SamplingOptions:
-    return SamplingOptions(max_tokens=max_tokens, temperature=0.0)
 
 
 async def answer(engine: WorkerEngine, prompt: ChatPrompt = FRANCE, max_tokens: int = 20) -> str:

@@ -4,7 +4,6 @@ of the inference process (found as a child of the proxy with psutil)."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ import psutil
 
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
+from tests.raw_http import read_to_end, start_stream
 
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -30,26 +30,6 @@ def health(url: str) -> tuple[int, dict[str, object]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
-
-
-def start_stream(url: str) -> socket.socket:
-    body = json.dumps({"model": "m", "max_tokens": 4000, "stream": True, "temperature": 0, "messages": [
-        {"role": "user", "content": "Write a very long story about a dragon."}]}).encode()
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=60)
-    sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    received = b""
-    while b"content_block_delta" not in received:
-        received += sock.recv(4096)
-    return sock
-
-
-def read_to_end(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def wait_for_status(url: str, wanted: str, deadline_s: float) -> list[str]:
@@ -76,7 +56,7 @@ RECOVERY_BOUND_S = 20
 def test_sigkill_mid_stream_gives_an_error_event_then_the_proxy_serves_again(proxy_factory: ProxyFactory) -> None:
     with proxy_factory() as handle:
         victim = inference_process(handle)
-        with start_stream(handle.url) as sock:
+        with start_stream(handle.url, 4000) as sock:
             killed = time.monotonic()
             victim.kill()
             rest = read_to_end(sock)

@@ -102,15 +102,21 @@ def _issue_bodies() -> dict[str, bytes]:
     msg = '{"role":"user","content":%s}'
     return {
         "count_lone_surrogate": b'{"model":"x","messages":[{"role":"user","content":"\\ud800"}]}',
-        "system_surrogate": b'{"model":"m","max_tokens":2,"system":"\\udfff","messages":[%s]}' % (msg % '"hi"').encode(),
+        "system_surrogate": b'{"model":"m","max_tokens":2,"system":"\\udfff","messages":[%s]}'
+        % (msg % '"hi"').encode(),
         "model_surrogate": b'{"model":"\\ud800","max_tokens":2,"messages":[%s]}' % (msg % '"hi"').encode(),
-        "model_surrogate_stream": b'{"model":"\\ud800","max_tokens":2,"stream":true,"messages":[%s]}' % (msg % '"hi"').encode(),
-        "tool_input_surrogate": (b'{"model":"m","max_tokens":2,"stream":true,"messages":[{"role":"assistant","content":'
-                                 b'[{"type":"tool_use","id":"t","name":"n","input":{"a":"\\ud800"}}]},'
-                                 b'{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}'),
+        "model_surrogate_stream": b'{"model":"\\ud800","max_tokens":2,"stream":true,"messages":[%s]}'
+        % (msg % '"hi"').encode(),
+        "tool_input_surrogate": (
+            b'{"model":"m","max_tokens":2,"stream":true,"messages":[{"role":"assistant","content":'
+            b'[{"type":"tool_use","id":"t","name":"n","input":{"a":"\\ud800"}}]},'
+            b'{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}]}'
+        ),
         "top_k_vocabulary": b'{"model":"m","max_tokens":2,"top_k":49153,"messages":[%s]}' % (msg % '"hi"').encode(),
         "top_k_int32": b'{"model":"m","max_tokens":2,"top_k":2147483648,"messages":[%s]}' % (msg % '"hi"').encode(),
-        "integer_4301_digits": b'{"model":"m","max_tokens":' + b"1" * 4301 + b',"messages":[%s]}' % (msg % '"hi"').encode(),
+        "integer_4301_digits": b'{"model":"m","max_tokens":'
+        + b"1" * 4301
+        + b',"messages":[%s]}' % (msg % '"hi"').encode(),
         "nested_1000": b'{"model":"m","max_tokens":2,"metadata":' + b"[" * 1000 + b"]" * 1000 + b',"messages":[]}',
     }
 

@@ -16,8 +16,8 @@ from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
 from agentic_flow.proxy.admission import Admission
 from agentic_flow.proxy.app import create_app
-from agentic_flow.proxy.prompt import TOP_K_MAX
 from agentic_flow.proxy.middlewares import API_KEY, auth_middleware, errors_middleware
+from agentic_flow.proxy.prompt import TOP_K_MAX
 from agentic_flow.proxy.state import STATE, ProxyState
 from tests.fake_engine import FakeEngine
 
@@ -74,12 +74,12 @@ async def test_golden_stream_through_the_handler(app_client: Any) -> None:
         'event: message_start\ndata: {"type":"message_start","message":{"id":"' + msg_id + '","type":"message",'
         '"role":"assistant","content":[],"model":"claude-haiku-4-5","stop_reason":null,"stop_sequence":null,'
         '"usage":{"input_tokens":4,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n'
-        'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+        'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'  # noqa: E501 (golden bytes: one SSE event a line)
         'event: ping\ndata: {"type":"ping"}\n\n'
-        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n'
-        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}\n\n'
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}\n\n'  # noqa: E501 (golden bytes: one SSE event a line)
+        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}\n\n'  # noqa: E501 (golden bytes: one SSE event a line)
         'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}\n\n'
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}\n\n'  # noqa: E501 (golden bytes: one SSE event a line)
         'event: message_stop\ndata: {"type":"message_stop"}\n\n'
     )
     assert raw.decode() == expected
@@ -140,8 +140,14 @@ async def test_body_over_the_limit_is_413(app_client: Any) -> None:
 async def test_models_list_and_retrieve(app_client: Any) -> None:
     client = await app_client()
     body = await (await client.get("/v1/models", headers=ANTHROPIC_VERSION)).json()
-    assert body["data"] == [{"type": "model", "id": "fake-model", "display_name": "fake-model (local, onnxruntime-genai)",
-                             "created_at": "2024-11-01T00:00:00Z"}]
+    assert body["data"] == [
+        {
+            "type": "model",
+            "id": "fake-model",
+            "display_name": "fake-model (local, onnxruntime-genai)",
+            "created_at": "2024-11-01T00:00:00Z",
+        }
+    ]
     assert body["has_more"] is False and body["first_id"] == body["last_id"] == "fake-model"
     assert (await (await client.get("/v1/models?after_id=fake-model", headers=ANTHROPIC_VERSION)).json())["data"] == []
     assert (await (await client.get("/v1/models?before_id=fake-model", headers=ANTHROPIC_VERSION)).json())["data"] == []

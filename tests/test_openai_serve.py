@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
+from agentic_flow.anthropic.requests import parse_messages_request
 from agentic_flow.openai.serve_request import to_anthropic_request
 from agentic_flow.openai.serve_response import ChunkEncoder, chat_stream, to_chat_completion
 from agentic_flow.openai.types import InvalidChatRequest, parse_chat_request
-from agentic_flow.anthropic.requests import parse_messages_request
 
 from .openai_support import openai_completion, parse_sse
 
@@ -29,16 +29,35 @@ def translate(body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 
 def test_a_tool_conversation_round_trip() -> None:
     body = {
-        "model": "local", "max_completion_tokens": 50, "temperature": 1.5, "top_p": 0.9, "stop": "END",
-        "seed": 7, "tools": [WEATHER_TOOL], "tool_choice": "required", "parallel_tool_calls": False,
+        "model": "local",
+        "max_completion_tokens": 50,
+        "temperature": 1.5,
+        "top_p": 0.9,
+        "stop": "END",
+        "seed": 7,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "developer", "content": [{"type": "text", "text": "Use tools."}]},
             {"role": "user", "content": "Weather in Paris and Rome?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}},
-            ]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    },
+                    {
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'},
+                    },
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
             {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "rainy"}]},
             {"role": "user", "content": "Thanks. Summarise."},
@@ -70,7 +89,12 @@ def test_a_tool_conversation_round_trip() -> None:
      ({"type": "function", "function": {"name": "get_weather"}}, {"type": "tool", "name": "get_weather"})],
 )
 def test_tool_choice(choice: Any, expected: dict[str, Any]) -> None:
-    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [WEATHER_TOOL], "tool_choice": choice}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [WEATHER_TOOL],
+        "tool_choice": choice,
+    }
     assert translate(body)["tool_choice"] == expected
 
 
@@ -92,13 +116,28 @@ def test_defaults_and_images() -> None:
 
 @pytest.mark.parametrize(
     ("patch", "param"),
-    [({"n": 2}, "n"), ({"response_format": {"type": "json_object"}}, "response_format"),
-     ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}, "messages.0.content.0"),
-     ({"messages": [{"role": "assistant", "tool_calls": [
-         {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{bad"}}]}]},
-      "messages.0.tool_calls.0.function.arguments"),
-     ({"tool_choice": "required"}, "tool_choice"),
-     ({"temperature": 2.5}, "temperature"), ({"messages": []}, "messages")],
+    [
+        ({"n": 2}, "n"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+            "messages.0.content.0",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "a", "type": "function", "function": {"name": "f", "arguments": "{bad"}}],
+                    }
+                ]
+            },
+            "messages.0.tool_calls.0.function.arguments",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"temperature": 2.5}, "temperature"),
+        ({"messages": []}, "messages"),
+    ],
 )
 def test_refusals_name_the_param(patch: dict[str, Any], param: str) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}], **patch}
@@ -127,7 +166,11 @@ def test_a_message_as_a_chat_completion() -> None:
     assert (call.id, call.function.name, json.loads(call.function.arguments)) == (  # type: ignore[union-attr]
         "toolu_1", "get_weather", {"city": "Paris"})
     assert completion.usage is not None
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens, completion.usage.total_tokens) == (16, 4, 20)
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens, completion.usage.total_tokens) == (
+        16,
+        4,
+        20,
+    )
     assert completion.usage.prompt_tokens_details.cached_tokens == 6  # type: ignore[union-attr]
 
 
@@ -139,18 +182,33 @@ def test_finish_reasons(stop: str, finish: str) -> None:
 
 
 ANTHROPIC_EVENTS: list[dict[str, Any]] = [
-    {"type": "message_start", "message": {**ANTHROPIC_TOOL_MESSAGE, "content": [], "stop_reason": None,
-                                          "usage": {"input_tokens": 10, "output_tokens": 1}}},
+    {
+        "type": "message_start",
+        "message": {
+            **ANTHROPIC_TOOL_MESSAGE,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 10, "output_tokens": 1},
+        },
+    },
     {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     {"type": "ping"},
     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Check"}},
     {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ing."}},
     {"type": "content_block_stop", "index": 0},
-    {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": "}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"Paris\"}"}},
+    {
+        "type": "content_block_start",
+        "index": 1,
+        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+    },
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
+    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
     {"type": "content_block_stop", "index": 1},
-    {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 12}},
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+        "usage": {"output_tokens": 12},
+    },
     {"type": "message_stop"},
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -74,7 +75,7 @@ def test_tool_choice(choice: dict[str, Any], expected: Any) -> None:
 ])
 def test_what_openai_cannot_carry_is_a_clear_400(block: dict[str, Any]) -> None:
     body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [block]}]}
-    with pytest.raises(UnsupportedForUpstream, match="messages.0.content.0") as info:
+    with pytest.raises(UnsupportedForUpstream, match=re.escape("messages.0.content.0")) as info:
         to_openai_request(body)
     assert info.value.status == 400
 
@@ -82,7 +83,7 @@ def test_what_openai_cannot_carry_is_a_clear_400(block: dict[str, Any]) -> None:
 def test_server_tools_are_refused() -> None:
     body = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}],
             "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
-    with pytest.raises(UnsupportedForUpstream, match="tools.0"):
+    with pytest.raises(UnsupportedForUpstream, match=re.escape("tools.0")):
         to_openai_request(body)
 
 

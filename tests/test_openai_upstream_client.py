@@ -98,7 +98,11 @@ def streamed(*parts: bytes, drop_after: int | None = None, delay: float = 0.0) -
 
 def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
     delta = {} if content is None else {"content": content}
-    return {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 STREAM_PARTS = (

@@ -30,17 +30,17 @@ def test_common_prefix() -> None:
 def test_take_returns_the_longest_shared_prefix_and_removes_it() -> None:
     c = cache()
     short, long = Held(2000), Held(2000)
-    c.put("greedy", SYSTEM + [1], short)
-    c.put("greedy", SYSTEM + [1, 2, 3, 4], long)
-    hit = c.take("greedy", SYSTEM + [1, 2, 3, 9], 500)
+    c.put("greedy", [*SYSTEM, 1], short)
+    c.put("greedy", [*SYSTEM, 1, 2, 3, 4], long)
+    hit = c.take("greedy", [*SYSTEM, 1, 2, 3, 9], 500)
     assert hit is not None and hit.generator is long and hit.shared == len(SYSTEM) + 3
     assert len(c) == 1 and c.hits == 1 and c.reused_tokens == len(SYSTEM) + 3
 
 
 def test_a_prefix_serves_another_conversation_that_starts_the_same_way() -> None:
     c = cache()
-    c.put("greedy", SYSTEM + [5, 6, 7], Held(2000))  # conversation A
-    hit = c.take("greedy", SYSTEM + [8, 9], 500)  # conversation B, same system prompt
+    c.put("greedy", [*SYSTEM, 5, 6, 7], Held(2000))  # conversation A
+    hit = c.take("greedy", [*SYSTEM, 8, 9], 500)  # conversation B, same system prompt
     assert hit is not None and hit.shared == len(SYSTEM)
 
 
@@ -54,9 +54,9 @@ def test_at_least_one_token_is_left_to_append() -> None:
 def test_no_hit_for_other_options_a_short_share_or_too_little_room() -> None:
     c = cache()
     c.put("greedy", SYSTEM, Held(600))
-    assert c.take("sampled", SYSTEM + [1], 500) is None
+    assert c.take("sampled", [*SYSTEM, 1], 500) is None
     assert c.take("greedy", SYSTEM[:200] + [1] * 200, 500) is None  # shares 200 < 256
-    assert c.take("greedy", SYSTEM + [1], 601) is None  # its KV room is too small
+    assert c.take("greedy", [*SYSTEM, 1], 601) is None  # its KV room is too small
     assert len(c) == 1 and c.hits == 0
 
 

@@ -22,13 +22,6 @@ from agentic_flow.errors import ConfigError
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def tools(ws: Path) -> dict[str, Tool]:
     return build_tools(list(TOOL_NAMES), Workspace(ws), Permissions(mode="bypassPermissions"))
 

@@ -19,13 +19,6 @@ from agentic_flow.agents.tools import Permissions, Tool, Workspace, build_tools,
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def bash(ws: Path) -> Tool:
     return build_tools(["Bash"], Workspace(ws), Permissions(mode="bypassPermissions"))["Bash"]
 

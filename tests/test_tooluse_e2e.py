@@ -7,15 +7,12 @@ is checked on every call: a known name, an input that validates against the tool
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
-from agentic_flow.launcher import supervisor
 from agentic_flow.tooluse.validate import validate
-from tests.conftest import ProxyFactory
 
 GREEDY = {"temperature": 0}
 LIGHT: Any = {
@@ -33,18 +30,6 @@ SCHEMAS: dict[str, Any] = {t["name"]: t["input_schema"] for t in TOOLS}
 ASK: Any = [{"role": "user", "content": "It is dark in here. Please turn the light on."}]
 # Long enough for the prefix cache (PREFIX_MIN_TOKENS), as an agent's system prompt is.
 SYSTEM = "You are a home assistant. " + " ".join(f"Rule {i}: be brief and use the tools when asked." for i in range(12))
-
-
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def client(proxy: supervisor.ProxyProcess) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(base_url=proxy.url, api_key="local", max_retries=0) as sdk:
-        yield sdk
 
 
 def create(client: anthropic.Anthropic, **fields: Any) -> Any:
@@ -106,9 +91,14 @@ def test_none_answers_in_text(client: anthropic.Anthropic) -> None:
 def test_tool_result_round_trip(client: anthropic.Anthropic) -> None:
     history: Any = [
         *ASK,
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_01", "name": "set_light", "input": {"state": "on"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "The light is on."}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_01", "name": "set_light", "input": {"state": "on"}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "The light is on."}],
+        },
     ]
     count = client.messages.count_tokens(model="m", messages=history, tools=TOOLS)
     bare = client.messages.count_tokens(model="m", messages=ASK)
@@ -121,9 +111,15 @@ def test_tool_result_round_trip(client: anthropic.Anthropic) -> None:
 def test_schema_llguidance_refuses_falls_back_to_a_valid_call(client: anthropic.Anthropic) -> None:
     # An unbalanced regex: schema.prepare does not catch it, llguidance refuses the grammar; the engine
     # retries with any JSON object for the tool, and the answer is still a call, never a 500.
-    odd: Any = {"name": "tag", "description": "Tag the request.", "input_schema": {
-        "type": "object", "properties": {"label": {"enum": ["a", "b"]}, "code": {"type": "string", "pattern": "([a-z]"}},
-        "required": ["label"]}}
+    odd: Any = {
+        "name": "tag",
+        "description": "Tag the request.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"label": {"enum": ["a", "b"]}, "code": {"type": "string", "pattern": "([a-z]"}},
+            "required": ["label"],
+        },
+    }
     msg = client.messages.create(model="m", max_tokens=48, messages=ASK, tools=[odd], extra_body=GREEDY,
                                  tool_choice={"type": "tool", "name": "tag"})
     assert msg.stop_reason in ("tool_use", "max_tokens")

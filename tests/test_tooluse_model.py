@@ -10,7 +10,16 @@ from pathlib import Path
 import onnxruntime_genai as og
 import pytest
 
-from agentic_flow.tooluse import CallEnd, TextDelta, ToolCallParser, ToolChoice, ToolSpec, Turn, plan, render_chat
+from agentic_flow.tooluse import (
+    CallEnd,
+    TextDelta,
+    ToolCallParser,
+    ToolChoice,
+    ToolSpec,
+    Turn,
+    plan,
+    render_chat,
+)
 from agentic_flow.tooluse.validate import validate
 
 pytestmark = pytest.mark.model

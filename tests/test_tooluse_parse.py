@@ -7,7 +7,13 @@ import json
 import pytest
 
 from agentic_flow.tooluse.parse import (
-    ArgsDelta, CallEnd, CallStart, Event, TextDelta, ToolCallParser, new_tool_id,
+    ArgsDelta,
+    CallEnd,
+    CallStart,
+    Event,
+    TextDelta,
+    ToolCallParser,
+    new_tool_id,
 )
 from agentic_flow.tooluse.types import ToolSpec
 

@@ -36,7 +36,7 @@ def test_native_messages_follow_the_transformers_convention() -> None:
 def test_fallback_writes_tags_into_the_text() -> None:
     chat = render_chat(TURNS, (BASH,), ToolChoice(), native=False)
     assert chat.tools is None
-    system, user, assistant, result = (m["content"] for m in chat.messages)
+    system, _user, assistant, result = (m["content"] for m in chat.messages)
     assert "Be brief." in str(system) and '"name": "Bash"' in str(system) and "<tool_call>" in str(system)
     assert assistant == 'Looking.\n<tool_call>\n{"name": "Bash", "arguments": {"command": "ls"}}\n</tool_call>'
     assert result == "<tool_response>\nError: a.py\n</tool_response>\nthanks"

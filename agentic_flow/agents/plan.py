@@ -14,16 +14,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import optimizer
-from ..launcher import supervisor
-from .loader import AgentSpec, default_search_dirs, discover
 from ..errors import ConfigError
+from ..launcher import supervisor
 from ..models import store
-from .client import AgentRun
-from .loop import LoopHooks, LoopResult, run_loop, tool_choice_param
-from .tools import TOOL_CLASSES, Permissions, Tool, Workspace, build_tools, check_tool_names
 from ..proxy.health import Health
 from ..settings import DEFAULT_MODEL, LoopSettings, Origin, Provider, ProxySettings, Resolved, RunSettings
+from . import optimizer
+from .client import AgentRun
+from .loader import AgentSpec, default_search_dirs, discover
+from .loop import LoopHooks, LoopResult, run_loop, tool_choice_param
+from .tools import TOOL_CLASSES, Permissions, Tool, Workspace, build_tools, check_tool_names
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 LOCAL_PLACEHOLDER_KEY = "agentic-flow-local"

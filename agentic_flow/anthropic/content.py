@@ -8,7 +8,7 @@ Each model is strict and ignores unknown fields (see `requests`), and knows the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
@@ -29,6 +29,8 @@ def type_tag(value: Any) -> str | None:
     return "=" + kind if isinstance(kind, str) else NOT_A_STRING_TAG
 
 
+# `union` builds each discriminated union at run time, which a type checker cannot follow; under
+# TYPE_CHECKING each alias is the plain union of the same members.
 def union(tag: Callable[[Any], str | None], *members: tuple[str, type]) -> Any:
     choices = tuple(Annotated[model, Tag("=" + name)] for name, model in members)
     return Annotated[Union[choices], Discriminator(tag)]  # noqa: UP007 (a tuple of members)
@@ -71,7 +73,10 @@ class FileSource(Wire):
     file_id: str
 
 
-ImageSource = union(type_tag, ("base64", Base64ImageSource), ("url", UrlSource), ("file", FileSource))
+if TYPE_CHECKING:
+    ImageSource = Base64ImageSource | UrlSource | FileSource
+else:
+    ImageSource = union(type_tag, ("base64", Base64ImageSource), ("url", UrlSource), ("file", FileSource))
 
 
 class ImageParam(Wire):
@@ -92,17 +97,26 @@ class TextDocumentSource(Wire):
     data: str
 
 
+if TYPE_CHECKING:
+    DocumentContentItem = TextParam | ImageParam
+else:
+    DocumentContentItem = union(type_tag, ("text", TextParam), ("image", ImageParam))
+
+
 class ContentDocumentSource(Wire):
     type: Literal["content"]
-    content: Annotated[
-        list[union(type_tag, ("text", TextParam), ("image", ImageParam))], BeforeValidator(text_list)
-    ]
+    content: Annotated[list[DocumentContentItem], BeforeValidator(text_list)]
 
 
-DocumentSource = union(
-    type_tag, ("base64", Base64DocumentSource), ("text", TextDocumentSource),
-    ("content", ContentDocumentSource), ("url", UrlSource), ("file", FileSource),
-)
+if TYPE_CHECKING:
+    DocumentSource = (
+        Base64DocumentSource | TextDocumentSource | ContentDocumentSource | UrlSource | FileSource
+    )
+else:
+    DocumentSource = union(
+        type_tag, ("base64", Base64DocumentSource), ("text", TextDocumentSource),
+        ("content", ContentDocumentSource), ("url", UrlSource), ("file", FileSource),
+    )
 
 
 class DocumentParam(Wire):
@@ -131,7 +145,12 @@ class ToolUseParam(Wire):
         return t.ToolUseBlock(self.id, self.name, self.input)
 
 
-ToolResultItem = union(type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam))
+if TYPE_CHECKING:
+    ToolResultItem = TextParam | ImageParam | DocumentParam
+else:
+    ToolResultItem = union(
+        type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam)
+    )
 
 
 class ToolResultParam(Wire):
@@ -162,11 +181,17 @@ class RedactedThinkingParam(Wire):
         return t.RedactedThinkingBlock(self.data)
 
 
-ContentBlockParam = union(
-    type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam),
-    ("tool_use", ToolUseParam), ("tool_result", ToolResultParam), ("thinking", ThinkingParam),
-    ("redacted_thinking", RedactedThinkingParam),
-)
+if TYPE_CHECKING:
+    ContentBlockParam = (
+        TextParam | ImageParam | DocumentParam | ToolUseParam | ToolResultParam | ThinkingParam
+        | RedactedThinkingParam
+    )
+else:
+    ContentBlockParam = union(
+        type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam),
+        ("tool_use", ToolUseParam), ("tool_result", ToolResultParam), ("thinking", ThinkingParam),
+        ("redacted_thinking", RedactedThinkingParam),
+    )
 Blocks = Annotated[list[ContentBlockParam], BeforeValidator(text_list)]
 
 

@@ -14,7 +14,7 @@ discriminated on `type`; their tags carry a "=" so that error paths can leave th
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
@@ -95,10 +95,13 @@ class ToolChoiceNone(Wire):
     type: Literal["none"]
 
 
-ToolChoiceParam = union(
-    type_tag,
-    ("auto", ToolChoiceAuto), ("any", ToolChoiceAny), ("tool", ToolChoiceTool), ("none", ToolChoiceNone),
-)
+if TYPE_CHECKING:  # see `content.union`
+    ToolChoiceParam = ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone
+else:
+    ToolChoiceParam = union(
+        type_tag,
+        ("auto", ToolChoiceAuto), ("any", ToolChoiceAny), ("tool", ToolChoiceTool), ("none", ToolChoiceNone),
+    )
 
 
 def _tool_choice(param: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone) -> t.ToolChoice:
@@ -124,10 +127,14 @@ class ThinkingAdaptive(Wire):
     budget_tokens: ThinkingBudget | None = None
 
 
-ThinkingParamConfig = union(
-    type_tag, ("enabled", ThinkingEnabled), ("disabled", ThinkingDisabled), ("adaptive", ThinkingAdaptive)
-)
-ToolParam = union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
+if TYPE_CHECKING:
+    ThinkingParamConfig = ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive
+    ToolParam = CustomToolParam | BuiltinToolParam
+else:
+    ThinkingParamConfig = union(
+        type_tag, ("enabled", ThinkingEnabled), ("disabled", ThinkingDisabled), ("adaptive", ThinkingAdaptive)
+    )
+    ToolParam = union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
 
 
 # --- the bodies --------------------------------------------------------------------------------

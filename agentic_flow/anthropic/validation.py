@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import get_args
 
 import pydantic_core
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ MAX_DEPTH = 200
 BODY_PATH = "request body"
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_BLOCK_TYPES = frozenset(BlockType.__args__)
+_BLOCK_TYPES = frozenset(get_args(BlockType))
 _TAG_PREFIX = "="  # how `requests` marks a union's tag, so it can be dropped from error paths
 NOT_A_STRING_TAG = _TAG_PREFIX + "!"
 

@@ -11,12 +11,12 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from ..errors import ConfigError
 from ..agents.loop import LoopResult
 from ..agents.optimizer import Priority
-from ..agents.tools import PERMISSION_MODES
-from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
+from ..agents.tools import PERMISSION_MODES
+from ..errors import ConfigError
+from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
 from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, choice, cli_errors, count, err, metavar, out
 from .console import ConsoleHooks

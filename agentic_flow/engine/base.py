@@ -1,9 +1,10 @@
 """The narrow interface between the proxy and an inference engine.
 
 The proxy sees only this module: a `ChatPrompt` (chat turns with their tool calls and results, and the
-tools on offer, converted from Anthropic blocks), `SamplingOptions` (with the tool-use guidance), and an `Engine` whose `generate()` returns a `Generation`, an async
-iterator of text deltas that knows its stop reason and usage once exhausted.  The real engine lives in
-`engine.client` (driving the inference process) and a fake in tests implements the same interface.
+tools on offer, converted from Anthropic blocks), `SamplingOptions` (with the tool-use guidance), and
+an `Engine` whose `generate()` returns a `Generation`, an async iterator of text deltas that knows
+its stop reason and usage once exhausted.  The real engine lives in `engine.client` (driving the
+inference process) and a fake in tests implements the same interface.
 """
 
 from __future__ import annotations

@@ -20,13 +20,24 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import AgenticFlowError, EngineError, Overloaded
 from .base import ChatPrompt, Completion, EngineInfo, EngineState, EngineStats, GenerationRequest
 from .messages import (
-    Cancel, Counted, CountTokens, Deltas, Event, Failed, Finished, Generate, GetStats, Started, StatsReply,
+    Cancel,
+    Counted,
+    CountTokens,
+    Deltas,
+    Event,
+    Failed,
+    Finished,
+    Generate,
+    GetStats,
+    Started,
+    StatsReply,
     WorkerStats,
 )
 from .process import InferenceProcess, LaunchSpec
@@ -115,10 +126,8 @@ class WorkerEngine:
     async def count_tokens(self, prompt: ChatPrompt) -> int:
         proc = self._serving()
         rid, future = self._expect_reply()
-        try:
+        with suppress(BrokenPipeError, OSError):  # the process died: its death fails this future
             await self._loop.run_in_executor(self._count_writer, proc.send_count, CountTokens(rid, prompt))
-        except (BrokenPipeError, OSError):
-            pass  # the process died: its death fails this future
         result = await future
         assert isinstance(result, int)
         return result
@@ -179,10 +188,9 @@ class WorkerEngine:
         return self._proc
 
     def _send(self, proc: InferenceProcess, command: Generate | Cancel | GetStats) -> None:
-        try:
+        # The process died: the EOF on its pipe fails every request in flight, this one too.
+        with suppress(BrokenPipeError, OSError):
             proc.send(command)
-        except (BrokenPipeError, OSError):
-            pass  # the process died: the EOF on its pipe fails every request in flight, this one too
 
     def _expect_reply(self) -> tuple[int, asyncio.Future[object]]:
         rid = next(self._ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -78,10 +79,8 @@ class InferenceProcess:
     async def stop(self, timeout: float = 10) -> None:
         """Ask it to stop, wait, then kill it; close our pipe ends."""
         for conn in (self.conn, self.count_conn):
-            try:
+            with suppress(BrokenPipeError, OSError):  # already gone
                 conn.send(Shutdown())
-            except (BrokenPipeError, OSError):
-                pass  # already gone
         await asyncio.get_running_loop().run_in_executor(None, self.process.join, timeout)
         if self.process.is_alive():
             self.process.kill()

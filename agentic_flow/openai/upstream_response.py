@@ -164,7 +164,7 @@ class StreamTranslator:
         if self.started:
             return []
         self.started = True
-        message = {
+        message: Event = {
             "id": self.message_id, "type": "message", "role": "assistant", "model": self.model,
             "content": [], "stop_reason": None, "stop_sequence": None,
             "usage": {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
@@ -176,7 +176,7 @@ class StreamTranslator:
         events = []
         if self._block_kind != "text":
             events = self._open({"type": "text", "text": ""}, "text")
-        return events + [self._delta({"type": "text_delta", "text": text})]
+        return [*events, self._delta({"type": "text_delta", "text": text})]
 
     def _tool_call(self, call: ResponseToolCall) -> list[Event]:
         function = call.function
@@ -220,7 +220,7 @@ class StreamTranslator:
         events = self._close_block()
         self._block += 1
         self._block_kind = kind
-        return events + [{"type": "content_block_start", "index": self._block, "content_block": block}]
+        return [*events, {"type": "content_block_start", "index": self._block, "content_block": block}]
 
     def _close_block(self) -> list[Event]:
         if self._block_kind is None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 SERVICE = "agentic-flow-proxy"
 
 
-class HealthStatus(str, Enum):
+class HealthStatus(StrEnum):
     LOADING = "loading"  # the model is being verified and loaded
     OK = "ok"  # serving
     RESTARTING = "restarting"  # the inference process died and is being replaced

@@ -58,10 +58,7 @@ def initial_state(settings: ProxySettings) -> ProxyState:
     others = frozenset(n for n in installed if n != name)
     # As many generations run as the inference process can step at once (in upstream mode: as many as
     # the upstream client sends at once); the rest wait here, and beyond max_queue get 529.
-    if settings.upstream_mode:
-        running = settings.upstream_config().max_in_flight
-    else:
-        running = settings.max_batch * MAX_BATCHES
+    running = settings.upstream_config().max_in_flight if settings.upstream_mode else settings.max_batch * MAX_BATCHES
     admission = Admission(running, settings.max_queue)
     return ProxyState(name, settings.model, settings.providers, admission, other_models=others,
                       body_timeout=settings.body_timeout)

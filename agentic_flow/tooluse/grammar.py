@@ -72,7 +72,7 @@ def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozens
     """`{"name", "arguments"}` for each tool, one anyOf; each tool's schema sits in `$defs` so that its
     own local `$ref`s still resolve once rewritten under that prefix."""
     defs: dict[str, object] = {}
-    options: list[object] = []
+    options: list[dict[str, object]] = []
     loose: set[str] = set()
     for i, tool in enumerate(tools):
         prepared = prepare(tool.input_schema)

@@ -192,7 +192,7 @@ class ToolCallParser:
         if call.start is None:
             head = _HEAD.match(call.body)
             name = json.loads(head.group(1)) if head else None
-            if head is None or name not in self._specs:
+            if head is None or not isinstance(name, str) or name not in self._specs:
                 return  # not yet (or not in the streamable order): decided when the JSON is whole
             call.start = CallStart(new_tool_id(), name)
             call.args_from = call.args_sent = head.end()
@@ -250,6 +250,8 @@ def _partial_opener(text: str) -> int:
 
 
 def _engine_reason(reason: str) -> StopReason:
-    if reason == "max_tokens" or reason == "stop_sequence":
-        return reason
+    if reason == "max_tokens":
+        return "max_tokens"
+    if reason == "stop_sequence":
+        return "stop_sequence"
     return "end_turn"

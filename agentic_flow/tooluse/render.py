@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .markup import RESPONSE_CLOSE, RESPONSE_OPEN, TAG_CLOSE, TAG_OPEN, tagged_call
+from .markup import RESPONSE_CLOSE, RESPONSE_OPEN, tagged_call
 from .types import ToolChoice, ToolResult, ToolSpec, Turn
 
 # Claude Code's tool descriptions run to pages (Bash alone is ~10k characters): rendered whole, 12 tools
@@ -134,7 +134,7 @@ def _with_tools_section(
     listing = "\n".join(json.dumps(_function(t, description_chars), ensure_ascii=False) for t in tools)
     section = FALLBACK_INSTRUCTIONS.format(tools=listing)
     if messages and messages[0]["role"] == "system":
-        head = {"role": "system", "content": f"{messages[0]['content']}\n\n{section}"}
+        head: dict[str, object] = {"role": "system", "content": f"{messages[0]['content']}\n\n{section}"}
         return [head, *messages[1:]]
     return [{"role": "system", "content": section}, *messages]
 

@@ -79,7 +79,8 @@ def _passes(value: object, schema: object, root: Mapping[str, object]) -> bool:
 def _check_combinators(
     value: object, schema: Mapping[str, object], root: Mapping[str, object], path: str, errors: list[str]
 ) -> None:
-    for sub in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+    all_of = schema.get("allOf")
+    for sub in all_of if isinstance(all_of, list) else []:
         _check(value, sub, root, path, errors)
     if isinstance(any_of := schema.get("anyOf"), list) and not any(_passes(value, s, root) for s in any_of):
         errors.append(f"{path}: matches none of anyOf")
@@ -99,7 +100,8 @@ def _check_object(
 ) -> None:
     props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
     assert isinstance(props, Mapping)
-    for name in schema.get("required", []) if isinstance(schema.get("required"), list) else []:
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else []:
         if name not in value:
             errors.append(f"{path}: missing required property {name!r}")
     patterns = schema.get("patternProperties") if isinstance(schema.get("patternProperties"), Mapping) else {}

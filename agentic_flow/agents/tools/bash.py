@@ -16,6 +16,7 @@ import secrets
 import signal
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -219,19 +220,15 @@ def kill_tree(leader: int | None, marker: str) -> int:
     members = _members(leader, marker)  # before the group kill, to count what it kills
     killed: set[int] = set()
     if leader is not None:
-        try:
+        with suppress(ProcessLookupError):  # the group is empty: bash and its jobs are gone
             os.killpg(leader, signal.SIGKILL)  # the kernel kills the whole group at once, forks included
-        except ProcessLookupError:
-            pass  # the group is empty: bash and its jobs are gone
     for _ in range(10):
         if not members:
             break
         killed.update(member.pid for member in members)
         for member in members:
-            try:
+            with suppress(psutil.Error):  # it died meanwhile (the group kill got it first)
                 member.kill()
-            except psutil.Error:
-                pass  # it died meanwhile (the group kill got it first)
         _wait_dead(members)
         members = _members(leader, marker)
     if leader is not None:
