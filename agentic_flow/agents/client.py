@@ -4,10 +4,12 @@ It talks to api.anthropic.com and to the local proxy alike.  A call sends a mess
 agent that acts, its `tools` (and a `tool_choice` when asked); it returns the whole assistant turn: text
 and tool_use blocks, each tool_use's input assembled from its `input_json_delta` pieces when streaming.
 Streaming responses are read as server-sent events and each text delta goes to `on_text` as soon as it
-arrives.  Failures worth another try (429, 529,
-other 5xx, a dropped connection, an overloaded error inside the stream) are retried with exponential
-backoff and jitter, honouring `retry-after`, but only while no text has reached the caller: once part of
-an answer has been shown, a retry would show it twice.
+arrives.  Failures worth another try (429, 529, other 5xx, a dropped connection, an overloaded error
+inside the stream) are retried with exponential backoff and jitter, honouring `retry-after`, but only
+while no text has reached the caller: once part of an answer has been shown, a retry would show it twice.
+
+Over 350 lines on purpose: one call's request, retries, error reading and turn assembly are one concept,
+and splitting them would pass the half-built turn between modules.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ one row ends before another, and tokens re-appended at a rebuild are not fed to 
 batches statically, so when a request arrives while a batch runs we may rebuild the batch from every
 live row's tokens so far (prompt + generated) plus the newcomer, when the cost model says it pays;
 otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
+
+Over 350 lines on purpose: admission, stepping and the rebuild decisions act on the same batches; the
+pure parts already live apart (costs, prefix_cache, spare).
 """
 
 from __future__ import annotations
