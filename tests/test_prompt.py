@@ -9,6 +9,8 @@ import pytest
 
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.models import catalog
+from agentic_flow.models.catalog import QWEN_SAMPLING
 from agentic_flow.proxy.prompt import sampling_options, to_chat_prompt
 from agentic_flow.tooluse import ToolCall, ToolChoice, ToolResult, ToolSpec
 
@@ -252,3 +254,23 @@ def test_sampling_options_are_passed_through() -> None:
 def test_top_k_zero_means_no_cut() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 8, "messages": [user("hi")], "top_k": 0})
     assert sampling_options(req, to_chat_prompt(req)).top_k is None
+
+
+def test_a_request_without_sampling_gets_the_models_published_sampling() -> None:
+    # Claude Code sends no temperature, top_p or top_k: a Qwen model then samples as Qwen publishes.
+    req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
+    assert sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING) == SamplingOptions(
+        max_tokens=16, temperature=0.7, top_p=0.8, top_k=20)
+
+
+@pytest.mark.parametrize("field", [{"temperature": 1.0}, {"top_p": 0.9}, {"top_k": 5}])
+def test_any_sampling_field_in_the_request_overrides_the_models_default(field: dict[str, Any]) -> None:
+    req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], **field})
+    options = sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING)
+    assert (options.temperature, options.top_p, options.top_k) == (
+        field.get("temperature", 1.0), field.get("top_p"), field.get("top_k"))
+
+
+def test_the_qwen_catalog_models_publish_their_sampling() -> None:
+    assert catalog.get("qwen2.5-coder-1.5b").sampling == QWEN_SAMPLING
+    assert catalog.get("smollm2-135m").sampling is None

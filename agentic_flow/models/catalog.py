@@ -42,6 +42,22 @@ class WheelParts:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """The sampling a model's authors publish (its generation_config.json): what the proxy uses when a
+    request sets none of temperature, top_p and top_k."""
+
+    temperature: float
+    top_p: float | None = None
+    top_k: int | None = None
+
+
+# Qwen2.5's instruct models ship generation_config.json with these.  Claude Code sends no sampling at
+# all: at Anthropic's default (temperature 1, no cut) the 1.5B answered "Create hello.py" with text or
+# a wrong Bash call; greedily it called the first tool listed (Agent); with these, Write (docs/benchmarks.md).
+QWEN_SAMPLING = Sampling(temperature=0.7, top_p=0.8, top_k=20)
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
     name: str
     title: str
@@ -60,6 +76,7 @@ class CatalogEntry:
     rank: int = 0  # higher is stronger at agent work; best_of() prefers it
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
+    sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -109,6 +126,7 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         ),
         tie_embeddings=True,
         license_file="Qwen2.5-Coder-LICENSE",
+        sampling=QWEN_SAMPLING,  # every Qwen2.5-Coder publishes the same generation_config
         tool_use=tool_use,
         rank=rank,
         decode_tok_s=decode_tok_s,

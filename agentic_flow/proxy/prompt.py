@@ -37,6 +37,7 @@ from ..anthropic.types import (
 )
 from ..anthropic.types import ToolChoice as WireToolChoice
 from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from ..models.catalog import Sampling
 from ..tooluse import ToolCall, ToolChoice, ToolResult, UnknownTool, plan
 from .client_tools import tool_spec
 
@@ -67,8 +68,11 @@ def to_chat_prompt(req: CountTokensRequest) -> ChatPrompt:
     return ChatPrompt(head + tuple(turns), tools, choice)
 
 
-def sampling_options(req: MessagesRequest, prompt: ChatPrompt) -> SamplingOptions:
-    options = _sampling(req)
+def sampling_options(req: MessagesRequest, prompt: ChatPrompt,
+                     default: Sampling | None = None) -> SamplingOptions:
+    """`default`: the model's published sampling, used when the request sets none of temperature,
+    top_p and top_k (Claude Code sets none); a request that sets any of them gets Anthropic's rules."""
+    options = _sampling(req, default)
     try:
         guidance = plan(prompt.tools, prompt.choice or ToolChoice()).guidance
     except UnknownTool as exc:
@@ -82,7 +86,10 @@ def _choice(choice: WireToolChoice | None) -> ToolChoice | None:
     return ToolChoice(choice.type, choice.name, parallel=not choice.disable_parallel_tool_use)
 
 
-def _sampling(req: MessagesRequest) -> SamplingOptions:
+def _sampling(req: MessagesRequest, default: Sampling | None) -> SamplingOptions:
+    if default is not None and req.temperature is None and req.top_p is None and req.top_k is None:
+        return SamplingOptions(max_tokens=req.max_tokens, temperature=default.temperature,
+                               top_p=default.top_p, top_k=default.top_k, stop_sequences=req.stop_sequences)
     return SamplingOptions(
         max_tokens=req.max_tokens,
         temperature=1.0 if req.temperature is None else req.temperature,  # Anthropic's default

@@ -38,13 +38,14 @@ log = logging.getLogger(__name__)
 async def load_engine(settings: ProxySettings, state: ProxyState,
                       on_fatal: Callable[[str], None] | None = None) -> Engine:
     from ..engine.client import WorkerEngine
-    from ..models import store, verify
+    from ..models import catalog, store, verify
 
     path = store.resolve(settings.model, store=settings.model_dir)
     known = store.catalog_name_for(path, store=settings.model_dir)
     # The original system loaded truncated downloads and failed deep inside the runtime: check first.
     verify.verify_model_dir(path, name=known)
     state.model_path = str(path)
+    state.default_sampling = catalog.get(known).sampling if known else None
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal)

@@ -12,6 +12,7 @@ from aiohttp import web
 from .. import __version__
 from ..engine.base import Engine
 from ..errors import NotFound
+from ..models.catalog import Sampling
 from ..openai.upstream import UpstreamClient
 from .admission import Admission
 from .health import Health, HealthStatus
@@ -27,6 +28,8 @@ class ProxyState:
     # other name (claude-sonnet-4-5, ...) is served by the loaded model and echoed back.
     other_models: frozenset[str] = frozenset()
     engine: Engine | None = None
+    # The loaded model's published sampling, for requests that set none (catalog models only).
+    default_sampling: Sampling | None = None
     body_timeout: float = 60.0  # seconds to receive a request body
     # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
     # client's first-byte or idle watchdog gives up on it.

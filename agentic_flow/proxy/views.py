@@ -85,7 +85,7 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
     state = request.app[STATE]
     state.check_model_name(req.model)
     prompt = to_chat_prompt(req)
-    options = replace(sampling_options(req, prompt), seed=seed)
+    options = replace(sampling_options(req, prompt, state.default_sampling), seed=seed)
     engine = ready_engine(state)
     async with state.admission.slot():
         generation = await engine.generate(GenerationRequest(prompt, engine_options(options)))
