@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentic_flow.agents.claude_code import OUTPUT_CAP, ClaudeCodeSetup, claude_env, find_claude, setup
+from agentic_flow.agents.claude_code import OUTPUT_CAP, ClaudeCodeSetup, claude_args, claude_env, find_claude, setup
 from agentic_flow.errors import ConfigError
 from agentic_flow.settings import RunSettings, run_settings
 
@@ -82,3 +82,9 @@ def test_the_users_limits_win_but_never_their_api_key_or_url() -> None:
     assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "1024" and env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "32768"
     assert env["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"  # an empty value is no choice
     assert (env["ANTHROPIC_API_KEY"], env["ANTHROPIC_BASE_URL"]) == ("k", "http://127.0.0.1:9")
+
+
+def test_the_sub_agent_tool_is_denied_unless_the_user_sets_a_deny_list() -> None:
+    assert claude_args(["-p", "hi"]) == ["--disallowedTools", "Agent", "-p", "hi"]
+    own = ["--disallowed-tools=Bash", "-p", "hi"]
+    assert claude_args(own) == own

@@ -448,7 +448,8 @@ def test_claude_code_runs_against_the_local_proxy(local_model: int, tmp_path: Pa
     result = cli("claude-code", "-p", "explain this repo", "--verbose",
                  env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 7, result.stderr  # claude's own exit code comes back
-    assert "ARGS -p explain this repo --verbose" in result.stdout  # arguments passed through untouched
+    # the user's arguments pass through untouched, after the deny list for the sub-agent tool
+    assert "ARGS --disallowedTools Agent -p explain this repo --verbose" in result.stdout
     assert "TEXT " in result.stdout and "Paris" in result.stdout
     [env_line] = [line for line in result.stdout.splitlines() if line.startswith("ENV ")]
     env = json.loads(env_line[4:])

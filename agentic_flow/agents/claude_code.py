@@ -106,6 +106,20 @@ def find_claude(env: Mapping[str, str]) -> str:
     return claude
 
 
+# Claude Code's sub-agent tool starts a whole second conversation on the same small model.  Measured on
+# qwen2.5-coder-1.5b with Claude Code's 24 tools: asked to create hello.py, it called `Agent` (the first
+# tool listed) in 3 of 3 sessions and never wrote the file.  Denied unless the user sets their own list.
+DENIED_TOOLS = ("Agent",)
+DENY_FLAGS = ("--disallowedTools", "--disallowed-tools")
+
+
+def claude_args(args: Sequence[str]) -> list[str]:
+    """The user's arguments, with the tools a local model should not be offered denied first."""
+    if any(arg.split("=", 1)[0] in DENY_FLAGS for arg in args):
+        return list(args)
+    return [DENY_FLAGS[0], ",".join(DENIED_TOOLS), *args]
+
+
 def run_claude_code(args: Sequence[str], settings: RunSettings, hooks: Hooks, model: str | None = None) -> int:
     """Start or reuse the proxy for the chosen model, run `claude ARGS` against it, return its exit code."""
     base = environ()
@@ -115,4 +129,4 @@ def run_claude_code(args: Sequence[str], settings: RunSettings, hooks: Hooks, mo
                  f"output limit {cc.output_tokens} tokens")
     with local_proxy(replace(settings.proxy, model=cc.model), hooks) as url:
         env = claude_env(base, url, settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY, cc)
-        return subprocess.call([claude, *args], env=env)
+        return subprocess.call([claude, *claude_args(args)], env=env)
