@@ -84,3 +84,11 @@ def test_validator_covers_what_the_grammar_drops() -> None:
               "dependentRequired": {"c": ["d"]}, "not": {"required": ["z"]}}
     assert validate({"a": 1, "b": 2, "t": [1, 2], "s": "xx"}, schema) == []
     assert len(validate({"a": 1, "t": [1, 1], "s": "y", "c": 1, "z": 0}, schema)) == 5
+
+
+def test_a_malformed_schema_map_or_list_is_cut_not_a_crash() -> None:
+    from agentic_flow.tooluse.schema import prepare
+
+    prepared = prepare({"type": "object", "properties": [{"a": {"type": "string"}}], "anyOf": {"x": 1}})
+    assert not prepared.exact  # cut: the input is checked afterwards
+    assert "properties" not in prepared.schema and "anyOf" not in prepared.schema

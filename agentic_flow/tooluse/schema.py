@@ -56,10 +56,16 @@ def _clean(node: object, root: Mapping[str, object], cut: list[str]) -> object:
             cut.append(key)
         elif key in _ONE:
             out[key] = _clean(value, root, cut)
-        elif key in _MANY and isinstance(value, list):
-            out[key] = [_clean(v, root, cut) for v in value]
-        elif key in _MAP and isinstance(value, Mapping):
-            out[key] = {k: _clean(v, root, cut) for k, v in value.items()}
+        elif key in _MANY:
+            if isinstance(value, list):
+                out[key] = [_clean(v, root, cut) for v in value]
+            else:  # a malformed schema (anyOf: {...}): cut it here, the input is validated afterwards
+                cut.append(key)
+        elif key in _MAP:
+            if isinstance(value, Mapping):
+                out[key] = {k: _clean(v, root, cut) for k, v in value.items()}
+            else:  # the fuzz test sent "properties": [...]; the walkers below expect a map
+                cut.append(key)
         else:
             out[key] = value
     return out
