@@ -119,7 +119,7 @@ async def test_cancellation_frees_the_generator(engine: WorkerEngine) -> None:
     stats = await engine.worker_stats()  # answered after the cancel message: same pipe, in order
     assert {k: stats[k] for k in ("batches", "rows", "generations", "pending")} == {
         "batches": 0, "rows": 0, "generations": 0, "pending": 0}
-    assert stats["prefix_entries"] == 0  # a short prompt is not kept for reuse
+    assert stats["prefix_entries"] >= 1  # its KV (prompt and tokens so far) is kept for reuse
 
 
 async def test_concurrent_generations_are_batched_and_correct(engine: WorkerEngine) -> None:
@@ -188,6 +188,17 @@ async def test_a_shared_prefix_is_reused_and_gives_the_same_answer(engine: Worke
     finally:
         await fresh.close()
     assert reused_text == fresh_text and "Paris" in reused_text
+
+
+async def test_a_repeated_short_prompt_reuses_its_kv_and_gives_the_same_answer(engine: WorkerEngine) -> None:
+    prompt = ChatPrompt((ChatTurn("user", "Name three primary colors, in one line."),))
+    first, _, input_tokens = await collect(engine, prompt, greedy(24))
+    before = await engine.worker_stats()
+    again, done, _ = await collect(engine, prompt, greedy(24))
+    after = await engine.worker_stats()
+    assert again == first and first
+    assert after["prefix_hits"] == before["prefix_hits"] + 1
+    assert done.cached_tokens == input_tokens - 1  # type: ignore[attr-defined]
 
 
 async def test_no_reuse_across_search_options_or_seeds(engine: WorkerEngine) -> None:

@@ -193,6 +193,30 @@ def test_a_reused_prefix_is_reported_as_cached_tokens() -> None:
     assert scheduler.stats().prefix_hits == 1
 
 
+def test_a_short_prompt_is_kept_and_its_repeat_reads_only_the_last_token() -> None:
+    scheduler, model, pipe = make()
+    prompt = " ".join(["w"] * 10)
+    submit(scheduler, 1, prompt, greedy(5))
+    run_until_idle(scheduler)
+    assert len(scheduler.prefixes) == 1 and model.starts == 1
+    # Room was rounded up to a KV bucket, so a longer answer to the same prompt still fits.
+    submit(scheduler, 2, prompt, greedy(20))
+    run_until_idle(scheduler)
+    done = {m.rid: m.completion for m in pipe.finished()}
+    assert model.starts == 1 and model.reused == [9]  # all but the last prompt token
+    assert done[2].cached_tokens == 9 and done[2].output_tokens == 20
+
+
+def test_a_seeded_request_is_neither_served_from_nor_kept_in_the_cache() -> None:
+    scheduler, model, _ = make()
+    prompt = " ".join(["w"] * 10)
+    submit(scheduler, 1, prompt, greedy(5))
+    run_until_idle(scheduler)
+    submit(scheduler, 2, prompt, SamplingOptions(max_tokens=5, temperature=0.8, seed=1))
+    run_until_idle(scheduler)
+    assert model.starts == 2 and model.reused == [] and len(scheduler.prefixes) == 1
+
+
 TOOL = ToolSpec("Read", "", {"type": "object", "properties": {"path": {"type": "string", "pattern": "(x"}}})
 
 

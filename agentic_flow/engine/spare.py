@@ -74,13 +74,17 @@ class Spare:
         self.generator = model.start([self.tokens], self.key, self.length)
         log.debug("spare generator ready: %d preamble tokens, max_length %d", len(self.tokens), self.length)
 
+    def shares(self, key: SearchKey, tokens: list[int], need_length: int) -> int:
+        """How many tokens `take` would reuse (0: it would not)."""
+        if self.generator is None or key != self.key or need_length > self.length:
+            return 0
+        shared = min(common_prefix(self.tokens, tokens), len(tokens) - 1)
+        return shared if shared >= SPARE_MIN_SHARED else 0
+
     def take(self, key: SearchKey, tokens: list[int], need_length: int) -> Generator | None:
         """The spare continued with `tokens`, when it fits and shares enough; it is then no longer spare."""
-        generator = self.generator
-        if generator is None or key != self.key or need_length > self.length:
-            return None
-        shared = min(common_prefix(self.tokens, tokens), len(tokens) - 1)
-        if shared < SPARE_MIN_SHARED:
+        generator, shared = self.generator, self.shares(key, tokens, need_length)
+        if generator is None or not shared:
             return None
         self.generator = None
         generator.reuse(shared, tokens)
