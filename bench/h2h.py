@@ -44,6 +44,7 @@ ROWS = [
     ("  its prompt, as each server renders it", "cc_input_tokens", "tokens", "none"),
     ("  prefill rate", "cc_prefill_tok_s", "tok/s", "high"),
     ("the next turn of that conversation, time to first token", "cc_warm_ttft_ms", "ms", "low"),
+    ("a second session (same system prompt and tools, another task), TTFT", "cc_second_ttft_ms", "ms", "low"),
     ("memory, resident after the rounds", "rss_mb", "MB", "low"),
     ("memory, peak resident", "peak_rss_mb", "MB", "low"),
 ]

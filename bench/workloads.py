@@ -10,6 +10,7 @@ and greedy; both servers get byte-identical bodies.
   four     4 concurrent requests, 128 new tokens: aggregate tok/s over the wall time
   cc_cold  a real Claude Code first request (tools included), made unique so that no cache helps: TTFT
   cc_warm  the same conversation's next turn (one more exchange): TTFT, i.e. how well the prefix is reused
+  cc_second  a second Claude Code session: the same system prompt and tools, another task: TTFT
 """
 
 from __future__ import annotations
@@ -75,12 +76,19 @@ def chat(i: int, max_tokens: int, nonce: int | None = None) -> dict[str, Any]:
             "messages": [{"role": "user", "content": text}]}
 
 
-def cc_body(request: dict[str, Any], nonce: int, extra_turn: bool = False) -> dict[str, Any]:
+SECOND_TASK = "Write a function add(a, b) in add.py that returns the sum of two numbers"
+
+
+def cc_body(request: dict[str, Any], nonce: int, extra_turn: bool = False, task: str | None = None) -> dict[str, Any]:
     body = json.loads(json.dumps(request))  # a deep copy
     # A nonce at the start of the system prompt defeats any cache kept from an earlier round.
     body["system"][1]["text"] = f"Session {nonce}. " + body["system"][1]["text"]
     body.update(max_tokens=32, temperature=0, model="claude-sonnet-4-5")
     body.pop("thinking", None)
+    if task is not None:  # another session: same system prompt and tools, the user asks for something else
+        first = body["messages"][0]["content"]
+        last_text = max(i for i, block in enumerate(first) if block.get("type") == "text")
+        first[last_text]["text"] = task
     if extra_turn:
         body["messages"] = body["messages"] + [{"role": "assistant", "content": "I will create it."},
                                                {"role": "user", "content": "Go on."}]
@@ -118,10 +126,13 @@ async def _claude_code(s: aiohttp.ClientSession, base: str, request: dict[str, A
     nonce = random.randrange(10**9)
     cold = await stream(s, base, cc_body(request, nonce))
     warm = await stream(s, base, cc_body(request, nonce, extra_turn=True))
+    second = await stream(s, base, cc_body(request, nonce, task=SECOND_TASK))
     if "error" not in cold:
         res["cc_input_tokens"] = cold["in"]
         res["cc_cold_ttft_ms"] = round(cold["ttft"] * 1000)
         res["cc_prefill_tok_s"] = round(cold["in"] / cold["ttft"], 1) if cold["in"] else None
     if "error" not in warm:
         res["cc_warm_ttft_ms"] = round(warm["ttft"] * 1000)
-    return [cold, warm]
+    if "error" not in second:
+        res["cc_second_ttft_ms"] = round(second["ttft"] * 1000)
+    return [cold, warm, second]

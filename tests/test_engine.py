@@ -198,7 +198,7 @@ async def test_a_repeated_short_prompt_reuses_its_kv_and_gives_the_same_answer(e
     after = await engine.worker_stats()
     assert again == first and first
     assert after["prefix_hits"] == before["prefix_hits"] + 1
-    assert done.cached_tokens == input_tokens - 1  # type: ignore[attr-defined]
+    assert done.cached_tokens == input_tokens - 2  # type: ignore[attr-defined]
 
 
 async def test_no_reuse_across_search_options_or_seeds(engine: WorkerEngine) -> None:

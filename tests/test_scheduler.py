@@ -203,8 +203,8 @@ def test_a_short_prompt_is_kept_and_its_repeat_reads_only_the_last_token() -> No
     submit(scheduler, 2, prompt, greedy(20))
     run_until_idle(scheduler)
     done = {m.rid: m.completion for m in pipe.finished()}
-    assert model.starts == 1 and model.reused == [9]  # all but the last prompt token
-    assert done[2].cached_tokens == 9 and done[2].output_tokens == 20
+    assert model.starts == 1 and model.reused == [8]  # all but the last two prompt tokens (MIN_APPEND)
+    assert done[2].cached_tokens == 8 and done[2].output_tokens == 20
 
 
 def test_a_seeded_request_is_neither_served_from_nor_kept_in_the_cache() -> None:
@@ -247,8 +247,8 @@ def test_a_kept_generator_serves_only_the_same_guidance() -> None:
     assert model.reused == []
     scheduler.submit(Generate(3, prompt, options))
     run_until_idle(scheduler)
-    assert model.reused == [99]
-    assert {m.rid: m.completion.cached_tokens for m in pipe.finished()}[3] == 99
+    assert model.reused == [98]  # all but the last two prompt tokens (MIN_APPEND)
+    assert {m.rid: m.completion.cached_tokens for m in pipe.finished()}[3] == 98
 
 
 def test_a_refused_grammar_falls_back_to_any_object_per_tool() -> None:

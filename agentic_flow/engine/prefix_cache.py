@@ -19,6 +19,12 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+# Tokens always read again after a rewind.  One would do (the caller needs a last token to sample
+# from), but a one-token append runs the runtime's single-row kernels, whose rounding differs from a
+# prefill's: a repeated prompt continued that way gave a different greedy answer after 18 tokens on the
+# 135M.  Two tokens take the prefill's path, and the answer is token for token a fresh generator's.
+MIN_APPEND = 2
+
 
 class HoldsKV(Protocol):
     """A generator as the cache sees it: how much KV room it has, and how to free it."""
@@ -70,8 +76,7 @@ class PrefixCache(Generic[G]):
 
     def take(self, key: Hashable, tokens: list[int], need_length: int) -> Hit[G] | None:
         """Remove and return the entry with `key` sharing the longest prefix (at least min_tokens) with
-        `tokens` whose KV room is at least `need_length`.  At least one token is left to append, so the
-        caller always has a next token to sample from."""
+        `tokens` whose KV room is at least `need_length`.  At least MIN_APPEND tokens are left to append."""
         best = self._best(key, tokens, need_length)
         if best is None:
             return None
@@ -86,7 +91,7 @@ class PrefixCache(Generic[G]):
         for entry in self._entries:
             if entry.key != key or entry.generator.max_length < need_length:
                 continue
-            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - 1)
+            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - MIN_APPEND)
             if shared >= self.min_tokens and (best is None or shared > best[0]):
                 best = (shared, entry)
         return best

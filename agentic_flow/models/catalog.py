@@ -77,6 +77,13 @@ class CatalogEntry:
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
+    # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
+    # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
+    # 2 with logits for each row's last token only (models/prune.py).
+    build: int = 1
+
+
+CONVERT_BUILD = 2
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -89,6 +96,7 @@ SMOLLM2_135M = CatalogEntry(
     license="Apache-2.0",
     decode_tok_s=80,
     use_for="tests and demos",
+    build=CONVERT_BUILD,
 )
 
 PHI_4_MINI = CatalogEntry(
@@ -131,6 +139,7 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         rank=rank,
         decode_tok_s=decode_tok_s,
         use_for=use_for,
+        build=CONVERT_BUILD,
     )
 
 

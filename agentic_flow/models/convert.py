@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ModelError
+from .prune import prune_lm_head
 
 if TYPE_CHECKING:
     from .catalog import CatalogEntry
@@ -142,6 +143,8 @@ def build_from_gguf(
         "the onnxruntime-genai model builder",
     )
     shutil.rmtree(hf_dir, ignore_errors=True)  # float32 weights: 6 GB for the 1.5B
+    step("computing logits for the last token only (models/prune.py)")
+    prune_lm_head(out_dir)
 
 
 def _require_convert_modules() -> None:

@@ -29,7 +29,7 @@ from .. import settings
 from ..errors import ConfigError, ModelError, ModelNotInstalled
 from . import catalog
 from .catalog import CatalogEntry
-from .verify import VerifyReport, check_model_dir, verify_model_dir, write_manifest
+from .verify import VerifyReport, check_model_dir, read_manifest, verify_model_dir, write_manifest
 
 TMP_PREFIX = ".tmp-"
 PARTIAL_PREFIX = ".partial-"
@@ -201,7 +201,7 @@ def install(
     with _name_lock(root, name):
         _remove_stale_temps(root, name)
         if not force and is_installed(target) and check_model_dir(target, name=name).ok:
-            return InstallResult(target, changed=False)
+            return InstallResult(target, changed=_upgrade(entry, target, progress))
         build = builder or _default_builder(endpoint, root / f"{PARTIAL_PREFIX}{name}", wheel_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=root))
         try:
@@ -220,7 +220,33 @@ def _build_into(entry: CatalogEntry, tmp: Path, build: Builder, progress: Instal
     build(entry, out_dir, work_dir, progress)
     progress.step("verifying the model files")
     verify_model_dir(out_dir, name=entry.name)
-    write_manifest(out_dir, {"name": entry.name, "source": entry.source, "installed_at": int(time.time())})
+    write_manifest(out_dir, {"name": entry.name, "source": entry.source, "installed_at": int(time.time()),
+                             "build": entry.build})
+
+
+def installed_build(folder: Path) -> int:
+    """The catalog recipe version a model was installed with (1 for installs that predate the field)."""
+    build = read_manifest(folder).get("build", 1)
+    return build if isinstance(build, int) else 1
+
+
+def _upgrade(entry: CatalogEntry, target: Path, progress: InstallProgress) -> bool:
+    """Bring a model installed by an older recipe up to its entry's build, in place; False when there
+    was nothing to do.  Convert build 2 changes only the graph file (models/prune.py), so no rebuild:
+    the graph is replaced atomically and the manifest rewritten with the new sizes."""
+    if entry.kind != "convert" or installed_build(target) >= entry.build:
+        return False
+    from .convert import missing_convert_modules
+    from .prune import prune_lm_head
+
+    if missing_convert_modules():
+        progress.step(f"{entry.name} predates build {entry.build} (logits for the last token only); "
+                      "updating it needs the convert extra: it is used as it is")
+        return False
+    progress.step(f"updating {entry.name} to build {entry.build}: logits for the last token only")
+    prune_lm_head(target)
+    write_manifest(target, {**read_manifest(target), "build": entry.build})
+    return True
 
 
 def _swap_into_place(new: Path, target: Path, tmp: Path) -> None:

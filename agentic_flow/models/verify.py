@@ -209,4 +209,15 @@ def write_manifest(folder: Path, extra: dict[str, Any]) -> None:
         for item in sorted(folder.rglob("*"))
         if item.is_file() and item.name != MANIFEST_FILE
     }
-    (folder / MANIFEST_FILE).write_text(json.dumps({**extra, "files": files}, indent=2) + "\n")
+    tmp = folder / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps({**extra, "files": files}, indent=2) + "\n")
+    tmp.replace(folder / MANIFEST_FILE)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The install manifest's fields other than the file sizes ({} when there is none or it is unreadable)."""
+    try:
+        data = json.loads((folder / MANIFEST_FILE).read_bytes())
+    except (ValueError, OSError):
+        return {}
+    return {k: v for k, v in data.items() if k != "files"} if isinstance(data, dict) else {}
