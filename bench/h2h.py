@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gguf", type=Path, help="llama-server's file, when the model is not one known here")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ctx", type=int, default=32768, help="llama-server's total context (its 4 slots share it)")
+XX
     ap.add_argument("--cc-request", type=Path, default=CC_REQUEST)
     ap.add_argument("--logs", type=Path, default=Path("."), help="folder for the two servers' logs")
     ap.add_argument("--json", type=Path, help="also write every round and the summary here")

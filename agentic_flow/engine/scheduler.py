@@ -313,8 +313,10 @@ class Scheduler:
             return None
         need = costs.kv_length([job.load])
         kept = self.prefixes.peek(job.group, job.tokens, need)
-        if job.guidance is None and self.spare.shares(job.key, job.tokens, need) > kept:
-            # A grammar is fixed at a generator's creation: the spare has none.
+        # On a tie the spare goes first: it holds nothing else, while a kept generator continued from
+        # the preamble loses the rest of its prompt (a repeated prompt would miss it later).
+        # A grammar is fixed at a generator's creation: the spare has none.
+        if job.guidance is None and self.spare.shares(job.key, job.tokens, need) >= max(kept, 1):
             return self.spare.take(job.key, job.tokens, need)
         return self._from_prefix(job) if kept else None
 
