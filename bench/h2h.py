@@ -57,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gguf", type=Path, help="llama-server's file, when the model is not one known here")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-XX
+    # 4 slots x 16,384: Claude Code's first request is ~11.6k tokens as llama-server renders it for Qwen
+    # (with 32,768, each slot's 8,192 refused it with a 400).
+    ap.add_argument("--ctx", type=int, default=65536, help="llama-server's total context (its 4 slots share it)")
     ap.add_argument("--cc-request", type=Path, default=CC_REQUEST)
     ap.add_argument("--logs", type=Path, default=Path("."), help="folder for the two servers' logs")
     ap.add_argument("--json", type=Path, help="also write every round and the summary here")
