@@ -37,6 +37,16 @@ def test_take_returns_the_longest_shared_prefix_and_removes_it() -> None:
     assert len(c) == 1 and c.hits == 1 and c.reused_tokens == len(SYSTEM) + 3
 
 
+def test_on_a_tie_the_entry_holding_the_least_is_taken() -> None:
+    c = cache()
+    long, short = Held(2000), Held(2000)
+    c.put("greedy", [*SYSTEM, *range(1, 200)], long)  # kept first: the older one
+    c.put("greedy", [*SYSTEM, 7, 8], short)
+    hit = c.take("greedy", [*SYSTEM, 500, 501], 500)  # shares SYSTEM with both
+    assert hit is not None and hit.generator is short and hit.shared == len(SYSTEM)
+    assert c.peek("greedy", [*SYSTEM, *range(1, 200), 9, 9], 500) == len(SYSTEM) + 199  # still there
+
+
 def test_a_prefix_serves_another_conversation_that_starts_the_same_way() -> None:
     c = cache()
     c.put("greedy", [*SYSTEM, 5, 6, 7], Held(2000))  # conversation A

@@ -92,7 +92,11 @@ class PrefixCache(Generic[G]):
             if entry.key != key or entry.generator.max_length < need_length:
                 continue
             shared = min(common_prefix(entry.tokens, tokens), len(tokens) - MIN_APPEND)
-            if shared >= self.min_tokens and (best is None or shared > best[0]):
+            # Between entries sharing as much, take the one that holds the fewest tokens: continuing
+            # an entry loses what it held past the shared part (often only the template's preamble
+            # is shared), and a long prompt kept for its repeat is the costlier one to read again.
+            if shared >= self.min_tokens and (best is None or shared > best[0] or (
+                    shared == best[0] and len(entry.tokens) < len(best[1].tokens))):
                 best = (shared, entry)
         return best
 
