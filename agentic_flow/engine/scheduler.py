@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHES = 2  # batches stepped in turn; the proxy admits max_batch x MAX_BATCHES generations
 # Prefix reuse (engine/prefix_cache.py).  Every finished one-row generator is kept: sharing only the
 # chat template's preamble with the next prompt (23 tokens on Qwen) saves a prefill of those and the
-# generator's creation, and a repeated prompt costs one token (llama-server's per-slot prompt cache).
+# generator's creation, and a repeated prompt reads two tokens (MIN_APPEND; llama-server's per-slot cache).
 # A hit must share REUSE_MIN_TOKENS; the entries are bounded by count and by KV tokens held.
 REUSE_MIN_TOKENS = 8
 PREFIX_ENTRIES = 8
