@@ -74,11 +74,12 @@ class PrefixCache(Generic[G]):
         best = self._best(key, tokens, need_length)
         return 0 if best is None else best[0]
 
-    def take(self, key: Hashable, tokens: list[int], need_length: int) -> Hit[G] | None:
-        """Remove and return the entry with `key` sharing the longest prefix (at least min_tokens) with
-        `tokens` whose KV room is at least `need_length`.  At least MIN_APPEND tokens are left to append."""
+    def take(self, key: Hashable, tokens: list[int], need_length: int, beat: int = 0) -> Hit[G] | None:
+        """Remove and return the entry with `key` sharing the longest prefix (at least min_tokens, and
+        more than `beat`: what another source would reuse) with `tokens` whose KV room is at least
+        `need_length`.  At least MIN_APPEND tokens are left to append."""
         best = self._best(key, tokens, need_length)
-        if best is None:
+        if best is None or best[0] <= beat:
             return None
         shared, entry = best
         self._entries.remove(entry)
@@ -91,7 +92,7 @@ class PrefixCache(Generic[G]):
         for entry in self._entries:
             if entry.key != key or entry.generator.max_length < need_length:
                 continue
-            shared = min(common_prefix(entry.tokens, tokens), len(tokens) - MIN_APPEND)
+            shared = reusable(entry.tokens, tokens)
             # Between entries sharing as much, take the one that holds the fewest tokens: continuing
             # an entry loses what it held past the shared part (often only the template's preamble
             # is shared), and a long prompt kept for its repeat is the costlier one to read again.
@@ -113,6 +114,11 @@ class PrefixCache(Generic[G]):
     def clear(self) -> None:
         while self._entries:
             self._entries.pop().generator.close()
+
+
+def reusable(held: list[int], tokens: list[int]) -> int:
+    """How many of `tokens` a generator holding `held` can keep after a rewind (MIN_APPEND left over)."""
+    return min(common_prefix(held, tokens), len(tokens) - MIN_APPEND)
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:

@@ -311,21 +311,14 @@ class Scheduler:
         them; None when neither does (or a seeded request, which must start from a fresh state)."""
         if job.key.seed is not None:
             return None
-        need = costs.kv_length([job.load])
-        kept = self.prefixes.peek(job.group, job.tokens, need)
-        # On a tie the spare goes first: it holds nothing else, while a kept generator continued from
-        # the preamble loses the rest of its prompt (a repeated prompt would miss it later).
-        # A grammar is fixed at a generator's creation: the spare has none.
-        if job.guidance is None and self.spare.shares(job.key, job.tokens, need) >= max(kept, 1):
-            return self.spare.take(job.key, job.tokens, need)
-        return self._from_prefix(job) if kept else None
-
-    def _from_prefix(self, job: Job) -> Generator | None:
-        """A kept generator whose KV cache covers a prefix of this job's tokens, rewound to it."""
-        tokens = job.tokens
-        hit = self.prefixes.take(job.group, tokens, costs.kv_length([job.load]))
+        tokens, need = job.tokens, costs.kv_length([job.load])
+        # A grammar is fixed at a generator's creation: the spare has none.  On a tie the spare goes
+        # first: it holds nothing else, while a kept generator continued from the preamble loses the
+        # rest of its prompt (a repeated prompt would miss it later).
+        spare = 0 if job.guidance is not None else self.spare.shares(job.key, tokens, need)
+        hit = self.prefixes.take(job.group, tokens, need, beat=spare)
         if hit is None:
-            return None
+            return self.spare.take(job.key, tokens, need) if spare else None
         hit.generator.reuse(hit.shared, tokens)
         job.cached_tokens = self._reported(hit.shared)
         log.debug("request %d reuses %d of %d prompt tokens", job.rid, hit.shared, len(tokens))

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from .base import ChatPrompt, ChatTurn
-from .prefix_cache import MIN_APPEND, common_prefix
+from .prefix_cache import common_prefix, reusable
 
 if TYPE_CHECKING:
     from .ort import SearchKey
@@ -78,7 +78,7 @@ class Spare:
         """How many tokens `take` would reuse (0: it would not)."""
         if self.generator is None or key != self.key or need_length > self.length:
             return 0
-        shared = min(common_prefix(self.tokens, tokens), len(tokens) - MIN_APPEND)
+        shared = reusable(self.tokens, tokens)
         return shared if shared >= SPARE_MIN_SHARED else 0
 
     def take(self, key: SearchKey, tokens: list[int], need_length: int) -> Generator | None:

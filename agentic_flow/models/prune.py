@@ -33,8 +33,7 @@ def is_pruned(model_dir: Path) -> bool:
     """True when the pass has been applied (read without loading the weights)."""
     import onnx
 
-    graph = onnx.load(str(model_dir / GRAPH_FILE), load_external_data=False).graph
-    return any(n.name.startswith(PREFIX) for n in graph.node)
+    return _applied(onnx.load(str(model_dir / GRAPH_FILE), load_external_data=False).graph)
 
 
 def prune_lm_head(model_dir: Path) -> bool:
@@ -47,7 +46,7 @@ def prune_lm_head(model_dir: Path) -> bool:
     path = model_dir / GRAPH_FILE
     model = onnx.load(str(path), load_external_data=False)
     graph = model.graph
-    if any(n.name.startswith(PREFIX) for n in graph.node):
+    if _applied(graph):
         return False
     head = _lm_head(graph)
     inputs = {i.name for i in graph.input}
@@ -90,6 +89,10 @@ def prune_lm_head(model_dir: Path) -> bool:
             output.type.tensor_type.shape.dim[1].dim_value = 1
     _write_atomically(path, model.SerializeToString())
     return True
+
+
+def _applied(graph: Any) -> bool:
+    return any(n.name.startswith(PREFIX) for n in graph.node)
 
 
 def _lm_head(graph: Any) -> Any:
