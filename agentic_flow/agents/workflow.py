@@ -68,10 +68,30 @@ FREE_NOTE = (
 )
 
 
+def prompt_for(prompt: str, *, with_tools: bool) -> str:
+    """The agent's prompt for this run: a `## With tools` section is kept only when the run has tools, a
+    `## Without tools` section only when it has none (each runs to the next `## ` heading or the end)."""
+    drop = "## Without tools" if with_tools else "## With tools"
+    keep = "## With tools" if with_tools else "## Without tools"
+    lines: list[str] = []
+    skipping = False
+    for line in prompt.splitlines():
+        if line.startswith("## "):
+            skipping = line.strip() == drop
+            if line.strip() == keep:
+                continue  # the heading itself is for the file's reader
+        if not skipping:
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
 class Workflow(StrEnum):
     AUTO = "auto"
     GUIDED = "guided"
     FREE = "free"
+
+
+SEARCH_TOOLS = frozenset({"Glob", "Grep", "LS"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,7 @@ class Opening:
 
     text: str
     shown: tuple[str, ...]  # the files shown whole
+    listed_all: bool  # every file is named in it: searching for files tells the model nothing new
 
 
 def opening(task: str, root: Path) -> Opening:
@@ -100,7 +121,18 @@ def opening(task: str, root: Path) -> Opening:
         shown.append(name)
         fence = "````" if "```" in text else "```"
         parts.append(f"{name}\n{fence}{_language(name)}\n{text.rstrip()}\n{fence}")
-    return Opening("\n\n".join(parts), tuple(shown))
+    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES)
+
+
+def guided_tools(names: tuple[str, ...], first: Opening) -> tuple[str, ...]:
+    """The tools a guided turn is offered: without the file-search tools when the opening lists every file
+    (measured: the 1.5B called Glob on a two-file folder over and over instead of writing the code)."""
+    return tuple(n for n in names if not (first.listed_all and n in SEARCH_TOOLS))
+
+
+def repeat_note(name: str) -> str:
+    return (f"You already made this exact {name} call and its result has not changed: it is above. Do not repeat "
+            "it. Take the next step: change the file with Write or Edit, or call Finish.")
 
 
 def _files(root: Path) -> list[str]:
