@@ -209,3 +209,34 @@ def test_cli_json_and_exit_code_tell_verified_from_failing(tmp_path: Path, conte
     assert body["outcome"] == outcome and body["files_changed"] == ["calc.py"]
     assert body["verifications"][0]["command"].endswith("-p '*_test.py'")
     assert body["verifications"][-1]["passed"] is (code == 0)
+
+
+def test_a_repeated_call_is_answered_not_run_and_search_tools_are_dropped(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    read = tool("Read", file_path="calc.py")
+    script = (turn(read), turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="ok")))
+    with ScriptedApi(*script) as api:
+        tools = build_tools(["Read", "Glob", "Grep", "Write"], Workspace(root), Permissions(mode="acceptEdits"))
+        request = AgentRun(base_url=api.url, api_key="k", model="m", system="s", task="t", timeout=60, max_retries=0)
+        guide = Guide(next(iter(tools.values())).context, None)
+        result = asyncio.run(run_loop(request, tools, LoopHooks(), guide=guide))
+    assert [t["name"] for t in api.requests[0]["tools"]] == ["Read", "Write", FINISH]
+    again = api.requests[2]["messages"][-1]["content"][0]
+    assert again["is_error"] and "already made this exact Read call" in again["content"]
+    assert [c.summary.endswith("not run: a repeated call") for c in result.tool_calls] == [False, True]
+
+
+def test_cli_json_reports_what_was_done_when_the_run_times_out(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD.replace("2 * n", "n"))),
+              turn(tool("Bash", command=f"{PY} -c 'import time; time.sleep(30)'")))
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "bypassPermissions", "--workflow", "guided", "--json", "--timeout", "4",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 1
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == "timeout" and body["files_changed"] == ["calc.py"]
+    assert [v["passed"] for v in body["verifications"]] == [False]

@@ -56,6 +56,7 @@ VERIFIED = "verified"  # the workspace's check passed after the agent's last cha
 TESTS_FAILING = "tests_failing"  # the check still fails
 FINISHED = "finished"  # the agent ended the task and there was nothing to check
 OUT_OF_TURNS = "max_turns"
+TIMED_OUT = "timeout"
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,29 @@ async def run_loop(
         request = replace(request, system=system + FREE_NOTE, tools=tuple(tool_definitions(tools)))
     else:
         request = replace(request, system=system)
+    run: _Run | None = None
+    guided_run: _Guided | None = None
     try:
         async with asyncio.timeout(request.timeout), session() as http:
             run = _Run(http, request, tools, hooks)
             if guide is not None and first is not None:
-                return await _Guided(run, guide, first).go(max_turns)
+                guided_run = _Guided(run, guide, first)
+                return await guided_run.go(max_turns)
             return await run.go(max_turns, tool_choice)
     except TimeoutError:
-        raise AgentError(f"the agent run timed out after {request.timeout:g} s") from None
+        message = f"the agent run timed out after {request.timeout:g} s"
+        if run is None:
+            raise AgentError(message) from None
+        partial = guided_run.partial(TIMED_OUT) if guided_run else run.result(None, None, 0, TIMED_OUT)
+        raise RunTimedOut(message, partial) from None
+
+
+class RunTimedOut(AgentError):
+    """The run's --timeout fired; `partial` is what it had done (the CLI's --json still reports it)."""
+
+    def __init__(self, message: str, partial: LoopResult) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class _Run:
@@ -272,10 +288,12 @@ class _Guided:
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
+        self.turns = 0
 
     async def go(self, max_turns: int) -> LoopResult:
         last: AgentResult | None = None
         for turn in range(1, max_turns + 1):
+            self.turns = turn
             last = await self.run.call_model(ONE_CALL)
             uses = last.tool_uses
             if not uses:
@@ -361,6 +379,10 @@ class _Guided:
     def _verified_text(self, verification: Verification) -> str:
         changed = ", ".join(self.changed) or "nothing"
         return f"Changed {changed}; the tests pass ({verification.summary})."
+
+    def partial(self, outcome: str) -> LoopResult:
+        return self.run.result(None, None, self.turns, outcome, verifications=tuple(self.verifications),
+                               files_changed=tuple(self.changed))
 
     def _read(self, path: str) -> str | None:
         try:
