@@ -23,6 +23,7 @@ tree and all, at its timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -129,13 +130,15 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return files
 
 
-def run_command(argv: list[str], cwd: Path, timeout_s: float) -> tuple[int | None, str, str]:
-    """(exit code or None on timeout, stdout, stderr); the whole process group is killed at the timeout."""
+def run_command(argv: list[str], cwd: Path, timeout_s: float,
+                env: dict[str, str] | None = None) -> tuple[int | None, str, str]:
+    """(exit code or None on timeout, stdout, stderr); the whole process group is killed at the timeout.
+    Without `env`, the checks' environment: no plugin autoloading, so a pytest plugin installed beside the
+    product cannot change a verdict."""
     if argv and argv[0] == "python":
         argv = [sys.executable, *argv[1:]]
-    # No plugin autoloading: pytest starts in a fraction of the time, and a plugin installed beside the
-    # product cannot change a verdict.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if env is None:
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
@@ -148,10 +151,8 @@ def run_command(argv: list[str], cwd: Path, timeout_s: float) -> tuple[int | Non
 
 
 def kill_tree(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # it ended between the timeout and the kill
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # it ended between the timeout and the kill
 
 
 def _words_present(text: str, word: str) -> bool:
@@ -248,15 +249,19 @@ class AgentRun:
     body: dict[str, Any]
     stderr: str
 
+    @property
+    def last_stderr_line(self) -> str:
+        return _last_line(self.stderr)
+
 
 def mentions_repetition(run: AgentRun) -> bool:
-    fields = (str(run.body.get("stop_reason") or ""), str(run.body.get("outcome") or ""), _last_line(run.stderr))
+    fields = (str(run.body.get("stop_reason") or ""), str(run.body.get("outcome") or ""), run.last_stderr_line)
     return any("repeti" in f.lower() for f in fields)
 
 
 def classify(task: Task, run: AgentRun, changed: bool, check: CheckResult) -> str | None:
     """Why the run failed (one of the names above), or None when it passed."""
-    timed_out = run.exit_code is None or "timed out" in _last_line(run.stderr).lower() \
+    timed_out = run.exit_code is None or "timed out" in run.last_stderr_line.lower() \
         or str(run.body.get("outcome") or "") == "timeout"
     if timed_out and not check.passed:
         return TIMEOUT

@@ -4,10 +4,7 @@ def mask_email(address):
     local, domain = address.split("@")
     if not local:
         raise ValueError("empty local part")
-    if len(local) <= 2:
-        masked = "*" * len(local)
-    else:
-        masked = local[0] + "*" * (len(local) - 2) + local[-1]
+    masked = "*" * len(local) if len(local) <= 2 else local[0] + "*" * (len(local) - 2) + local[-1]
     return f"{masked}@{domain}"
 
 

@@ -13,5 +13,5 @@ def is_magic(matrix):
     main, anti = diagonal_sums(matrix)
     sums = {main, anti}
     sums.update(sum(row) for row in matrix)
-    sums.update(sum(col) for col in zip(*matrix))
+    sums.update(sum(col) for col in zip(*matrix, strict=True))
     return len(sums) == 1
