@@ -50,7 +50,9 @@ CHECK_TYPES = {"pytest", "command", "file", "answer"}
 # Why a run failed; None means it passed.
 NO_EDIT, TESTS_FAILING, TIMEOUT, REPETITION, ERROR, WRONG_ANSWER = (
     "no_edit", "tests_failing", "timeout", "repetition", "error", "wrong_answer")
-EXIT_MAX_TURNS = 7  # agentic-flow's exit code when the loop stopped at --max-turns: a finished run, checked as such
+# agentic-flow's exit codes for a run that ended normally: 0, 7 (stopped at --max-turns) and 8 (finished with the
+# workspace's tests failing); the task's own checks decide those.
+FINISHED_EXIT_CODES = (0, 7, 8)
 
 
 @dataclass(frozen=True)
@@ -265,11 +267,11 @@ def classify(task: Task, run: AgentRun, changed: bool, check: CheckResult) -> st
         or str(run.body.get("outcome") or "") == "timeout"
     if timed_out and not check.passed:
         return TIMEOUT
-    if check.passed and run.exit_code in (0, EXIT_MAX_TURNS):
+    if check.passed and run.exit_code in FINISHED_EXIT_CODES:
         return None
     if mentions_repetition(run):
         return REPETITION
-    if run.exit_code not in (0, EXIT_MAX_TURNS):
+    if run.exit_code not in FINISHED_EXIT_CODES:
         return TIMEOUT if timed_out else ERROR
     if not changed and not task.answers_only:
         return NO_EDIT

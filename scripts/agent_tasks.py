@@ -13,7 +13,7 @@ ONNX_PROXY_URL, so a task's time is the agent's, not the model's loading.  Each 
 timeout_s, else 180 s); it is killed, tree and all, 30 s after that.  Each failure is named: no_edit (the
 workspace is unchanged), tests_failing (a check of the files failed), wrong_answer (a question's answer
 lacks a required word or has a forbidden one), timeout, repetition (the run's stop reason or last error
-line says so), error (any other exit code; its last stderr line is shown).  With --runs N the suite is
+line says so), error (an exit code other than 0, 7 or 8; its last stderr line is shown).  With --runs N the suite is
 repeated and the spread of the pass rate is printed (min / median / max).
 """
 
@@ -66,6 +66,7 @@ class Outcome:
     tool_calls: list[str]
     verifications: str  # "2 runs, last passed"; "" when the --json has none
     detail: str
+    agent_outcome: str = ""  # the --json's own "outcome" (verified, tests_failing, ...), when it has one
 
 
 def parse_body(stdout: str) -> dict[str, Any]:
@@ -125,18 +126,20 @@ def run_task(task: Task, proxy_url: str, model: str, run: int, args: argparse.Na
     detail = check.detail
     if failure == "error":
         detail = f"exit {code}: {agent.last_stderr_line}"
-    elif failure == "timeout" and code is None:
-        detail = f"killed after {cap + KILL_GRACE_S:g} s"
+    elif failure == "timeout":
+        detail = f"killed after {cap + KILL_GRACE_S:g} s" if code is None else f"exit {code}: {agent.last_stderr_line}"
     elif failure == "repetition":
         detail = f"stop reason {body.get('stop_reason')}; {detail}"
     return Outcome(model, run, task.name, task.kind, failure is None, failure, round(seconds, 1),
-                   int(body.get("turns") or 0), calls, describe_verifications(body), detail)
+                   int(body.get("turns") or 0), calls, describe_verifications(body), detail,
+                   str(body.get("outcome") or ""))
 
 
 def print_outcome(o: Outcome) -> None:
     mark = "PASS" if o.passed else "FAIL"
     calls = f"{len(o.tool_calls)} calls ({','.join(o.tool_calls)})" if o.tool_calls else "0 calls"
     verify = f"  verify: {o.verifications}" if o.verifications else ""
+    verify += f"  outcome: {o.agent_outcome}" if o.agent_outcome else ""
     why = "" if o.passed else f"  {o.failure}: {o.detail}"
     print(f"{mark} {o.kind:9} {o.task:20} {o.seconds:6.1f} s  {o.turns} turns  {calls}{verify}{why}", flush=True)
 
