@@ -123,7 +123,7 @@ def test_a_hanging_check_is_killed_with_its_children(tmp_path: Path) -> None:
     hang = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
             "'import time; time.sleep(60)']); open(sys.argv[1], 'w').write(str(child.pid)); time.sleep(60)")
     task = Task("hang", "quick", "", ({"type": "command", "argv": ["python", "-c", hang, str(pid_file)],
-                                       "stdout": "", "timeout_s": 2},), tmp_path)
+                                       "stdout": "", "timeout_s": 6},), tmp_path)
     started = time.monotonic()
     result = check_task(task, tmp_path, "")
     assert not result.passed and "timed out" in result.detail
