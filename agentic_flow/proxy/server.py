@@ -47,7 +47,7 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
     state.model_path = str(path)
     entry = catalog.get(known) if known else None
     state.default_sampling = entry.sampling if entry else None
-    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "code")
+    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "json")
     state.code_blocks = syntax == "code"
     state.repetition_guard = settings.repetition_guard
     log.info("loading %s from %s", settings.model, path)
