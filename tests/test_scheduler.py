@@ -4,10 +4,10 @@ tests cover what the real model cannot be made to do on demand: a runtime failur
 
 from __future__ import annotations
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
 from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
-from agentic_flow.engine.ort import SearchKey
 from agentic_flow.engine.scheduler import Scheduler
+from agentic_flow.engine.search import SearchKey
 from agentic_flow.errors import EngineError, InvalidRequestError
 from agentic_flow.tooluse import ToolChoice, ToolSpec, plan
 
@@ -64,7 +64,7 @@ class FakeModel:
         self.refused: list[object] = []
         self.reused: list[int] = []
 
-    def render(self, prompt: ChatPrompt) -> str:
+    def render(self, prompt: Prompt) -> str:
         text = " ".join(t.content for t in prompt.turns)
         text.encode()  # as onnxruntime-genai does: a lone surrogate raises UnicodeEncodeError
         return text
@@ -112,7 +112,7 @@ def make() -> tuple[Scheduler, FakeModel, Pipe]:
 
 
 def submit(scheduler: Scheduler, rid: int, text: str, options: SamplingOptions) -> None:
-    scheduler.submit(Generate(rid, ChatPrompt((ChatTurn("user", text),)), options))
+    scheduler.submit(Generate(rid, Prompt((Turn("user", text),)), options))
 
 
 def greedy(n: int) -> SamplingOptions:
@@ -220,8 +220,8 @@ def test_a_seeded_request_is_neither_served_from_nor_kept_in_the_cache() -> None
 TOOL = ToolSpec("Read", "", {"type": "object", "properties": {"path": {"type": "string", "pattern": "(x"}}})
 
 
-def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[ChatPrompt, SamplingOptions]:
-    prompt = ChatPrompt((ChatTurn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
+def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[Prompt, SamplingOptions]:
+    prompt = Prompt((Turn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
     return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=plan(tools, ToolChoice("any")).guidance)
 
 

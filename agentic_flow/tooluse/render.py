@@ -71,7 +71,7 @@ def render_chat(
 def _split_prefill(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], str]:
     # A final assistant turn of plain text is a prefill that the reply continues.
     if turns and turns[-1].role == "assistant" and not turns[-1].calls:
-        return turns[:-1], turns[-1].text
+        return turns[:-1], turns[-1].content
     return turns, ""
 
 
@@ -106,7 +106,7 @@ def _result_text(result: ToolResult) -> str:
 
 def _native_messages(turn: Turn) -> list[dict[str, object]]:
     if turn.role == "assistant":
-        message: dict[str, object] = {"role": "assistant", "content": turn.text}
+        message: dict[str, object] = {"role": "assistant", "content": turn.content}
         if turn.calls:
             message["tool_calls"] = [
                 {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": dict(c.input)}}
@@ -116,14 +116,14 @@ def _native_messages(turn: Turn) -> list[dict[str, object]]:
     out: list[dict[str, object]] = [
         {"role": "tool", "tool_call_id": r.tool_use_id, "content": _result_text(r)} for r in turn.results
     ]
-    if turn.text or not turn.results:
-        out.append({"role": turn.role, "content": turn.text})
+    if turn.content or not turn.results:
+        out.append({"role": turn.role, "content": turn.content})
     return out
 
 
 def _text_message(turn: Turn) -> dict[str, object]:
     parts = [f"{RESPONSE_OPEN}\n{_result_text(r)}\n{RESPONSE_CLOSE}" for r in turn.results]
-    parts += [turn.text] if turn.text else []
+    parts += [turn.content] if turn.content else []
     parts += [tagged_call(c.name, c.input) for c in turn.calls]
     return {"role": turn.role, "content": "\n".join(parts)}
 
