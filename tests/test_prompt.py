@@ -6,18 +6,19 @@ import re
 from typing import Any
 
 import pytest
-from agentic_flow.proxy.prompt import sampling_options, to_chat_prompt
 
+from agentic_flow.anthropic.convert import to_prompt, to_request
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
 from agentic_flow.models import catalog
 from agentic_flow.models.catalog import QWEN_SAMPLING
+from agentic_flow.serving.planning import sampling_options
 from agentic_flow.tooluse import ToolCall, ToolChoice, ToolResult, ToolSpec
 
 
 def prompt(messages: list[dict[str, Any]], **fields: Any) -> Prompt:
     body = {"model": "m", "max_tokens": 16, "messages": messages, **fields}
-    return to_chat_prompt(parse_messages_request(body))
+    return to_prompt(parse_messages_request(body))
 
 
 def user(content: Any) -> dict[str, Any]:
@@ -227,18 +228,18 @@ def test_guidance_only_when_tools_can_be_called() -> None:
     for choice, guided in (({"type": "auto"}, True), ({"type": "none"}, False)):
         req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], "tools": tools,
                                       "tool_choice": choice})
-        assert (sampling_options(req, to_chat_prompt(req)).guidance is not None) is guided
+        assert (sampling_options(to_request(req)).guidance is not None) is guided
 
 
 def test_count_tokens_request_renders_the_same_prompt() -> None:
     body = {"model": "m", "max_tokens": 9, "system": "S", "messages": [user("a"), assistant("b")],
             "tools": [{"name": "Read", "input_schema": {}}]}
-    assert to_chat_prompt(parse_count_tokens_request(body)) == to_chat_prompt(parse_messages_request(body))
+    assert to_prompt(parse_count_tokens_request(body)) == to_prompt(parse_messages_request(body))
 
 
 def test_sampling_defaults_follow_anthropic() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
-    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(max_tokens=16, temperature=1.0)
+    assert sampling_options(to_request(req)) == SamplingOptions(max_tokens=16, temperature=1.0)
 
 
 def test_sampling_options_are_passed_through() -> None:
@@ -246,27 +247,27 @@ def test_sampling_options_are_passed_through() -> None:
         "model": "m", "max_tokens": 8, "messages": [user("hi")], "temperature": 0, "top_p": 0.5, "top_k": 40,
         "stop_sequences": ["\nUser:", "###"],
     })
-    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(
+    assert sampling_options(to_request(req)) == SamplingOptions(
         max_tokens=8, temperature=0.0, top_p=0.5, top_k=40, stop_sequences=("\nUser:", "###"),
     )
 
 
 def test_top_k_zero_means_no_cut() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 8, "messages": [user("hi")], "top_k": 0})
-    assert sampling_options(req, to_chat_prompt(req)).top_k is None
+    assert sampling_options(to_request(req)).top_k is None
 
 
 def test_a_request_without_sampling_gets_the_models_published_sampling() -> None:
     # Claude Code sends no temperature, top_p or top_k: a Qwen model then samples as Qwen publishes.
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
-    assert sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING) == SamplingOptions(
+    assert sampling_options(to_request(req), QWEN_SAMPLING) == SamplingOptions(
         max_tokens=16, temperature=0.7, top_p=0.8, top_k=20)
 
 
 @pytest.mark.parametrize("field", [{"temperature": 1.0}, {"top_p": 0.9}, {"top_k": 5}])
 def test_any_sampling_field_in_the_request_overrides_the_models_default(field: dict[str, Any]) -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], **field})
-    options = sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING)
+    options = sampling_options(to_request(req), QWEN_SAMPLING)
     assert (options.temperature, options.top_p, options.top_k) == (
         field.get("temperature", 1.0), field.get("top_p"), field.get("top_k"))
 

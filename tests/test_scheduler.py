@@ -4,12 +4,13 @@ tests cover what the real model cannot be made to do on demand: a runtime failur
 
 from __future__ import annotations
 
-from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
+from agentic_flow.engine.base import GrammarRefused, Prompt, SamplingOptions, Turn
 from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
 from agentic_flow.engine.scheduler import Scheduler
 from agentic_flow.engine.search import SearchKey
 from agentic_flow.errors import EngineError, InvalidRequestError
-from agentic_flow.tooluse import ToolChoice, ToolSpec, plan
+from agentic_flow.serving.planning import guidance
+from agentic_flow.tooluse import ToolChoice, ToolSpec
 
 EOS = 0
 
@@ -26,7 +27,7 @@ class FakeBatch:
         if model.fail_start:
             raise RuntimeError("could not allocate the KV cache")
         if guidance is not None and guidance in model.refused:
-            raise RuntimeError("Error creating grammar: bad regex")  # as og.Generator does
+            raise GrammarRefused("Error creating grammar: bad regex")  # as engine.ort does
         self.model = model
         self.rows = len(rows)
         self.max_length = max_length
@@ -222,7 +223,8 @@ TOOL = ToolSpec("Read", "", {"type": "object", "properties": {"path": {"type": "
 
 def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[Prompt, SamplingOptions]:
     prompt = Prompt((Turn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
-    return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=plan(tools, ToolChoice("any")).guidance)
+    strict, fallback = guidance(tools, ToolChoice("any"))
+    return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=strict, fallback=fallback)
 
 
 def test_guided_requests_run_alone_and_are_never_merged() -> None:
