@@ -16,10 +16,10 @@ from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
 from agentic_flow.proxy.admission import Admission
 from agentic_flow.proxy.app import create_app
-from agentic_flow.proxy.middlewares import API_KEY, auth_middleware, errors_middleware
-from agentic_flow.serving.planning import TOP_K_MAX
 from agentic_flow.proxy.local_backend import LocalBackend
+from agentic_flow.proxy.middlewares import API_KEY, auth_middleware, errors_middleware
 from agentic_flow.proxy.state import STATE, ProxyState
+from agentic_flow.serving.planning import TOP_K_MAX
 from tests.fake_engine import FakeEngine
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -11,6 +11,7 @@ import anthropic
 import httpx2
 import pytest
 
+from agentic_flow import chat
 from agentic_flow.anthropic import responses as r
 from agentic_flow.anthropic.errors import error_body
 from agentic_flow.anthropic.responses import read_event
@@ -25,7 +26,6 @@ from agentic_flow.anthropic.sse import (
     new_message_id,
     new_request_id,
 )
-from agentic_flow import chat
 from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
 from agentic_flow.serving.generation import text_only
