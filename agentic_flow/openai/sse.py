@@ -12,7 +12,7 @@ blank line.  A blank line with no data before it dispatches nothing, so keep-ali
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 DONE_DATA = "[DONE]"
@@ -95,23 +95,6 @@ class SSEParser:
         event = SSEEvent("\n".join(self._data), self._event)
         self._data, self._event = [], None
         return event
-
-
-async def iter_json_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[dict[str, object]]:
-    """The JSON payloads of an OpenAI stream, ending at `data: [DONE]` or at the end of the body.
-
-    A body that ends without [DONE] simply ends: the caller decides whether a stream without a
-    finish_reason is an error.  A payload that is not a JSON object raises ValueError."""
-    parser = SSEParser()
-    async for chunk in chunks:
-        for event in parser.feed(chunk):
-            if event.data.strip() == DONE_DATA:
-                return
-            yield json_object(event.data)
-    for event in parser.close():
-        if event.data.strip() == DONE_DATA:
-            return
-        yield json_object(event.data)
 
 
 def json_object(data: str) -> dict[str, object]:
