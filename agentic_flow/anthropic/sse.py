@@ -16,19 +16,24 @@ a streamed reply and a non-streamed one then decode to the same message, and cli
 tool_use blocks in the order generated (`input_json_delta` pieces when streamed, which joined parse
 as the non-streamed `input`), and still at least one block.
 
-Reading (the agent client, the benchmark): `iter_events` splits a byte stream into `SSEEvent`s and
-`responses.read_event` types each one.
+Reading (the agent client, the benchmark): `iter_events` (the project's one SSE decoder,
+agentic_flow.eventstream) splits a byte stream into `SSEEvent`s and `responses.read_event` types each one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 
 from .. import chat
+from ..eventstream import SSEEvent, iter_events
 from . import responses as r
+
+__all__ = [
+    "HEADERS", "PING", "SSEEvent", "error_event", "frame", "frame_event", "iter_events",
+    "message_events", "message_json", "new_message_id", "new_request_id", "stream_events",
+]
 
 # Anthropic's message_start reports output_tokens 1 (the stream starts with the first token on its
 # way); the true count follows in message_delta, which clients take as final.
@@ -193,59 +198,7 @@ def _message_delta(stop: chat.Stop, expected_cached: int) -> r.MessageDeltaEvent
     )
 
 
-# --- reading -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str
-    data: str
 
 
-class SSEDecoder:
-    """Server-sent events, one line at a time: `event:` and `data:` fields, dispatched on a blank line."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> SSEEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment (keep-alive)
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        event = SSEEvent(self._event or "message", "\n".join(self._data)) if self._data else None
-        self._event, self._data = "", []
-        return event
-
-
-async def iter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """Lines of a byte stream, however it is cut.  Split here rather than with aiohttp's
-    `async for line in content`, which caps a line at 64 KiB."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:  # "\n" never falls inside a UTF-8 sequence, so each line decodes alone
-            yield line.decode("utf-8", errors="replace")
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
-
-
-async def iter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """The events of a byte stream (for aiohttp: `iter_events(response.content.iter_any())`)."""
-    decoder = SSEDecoder()
-    async for line in iter_lines(chunks):
-        if (event := decoder.feed(line)) is not None:
-            yield event
-    # An event cut off before its blank line is dropped, as the SSE standard says: it may be partial.

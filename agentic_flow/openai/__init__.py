@@ -9,6 +9,7 @@
   `upstream` is the pooled HTTP client.
 
 On the UPSTREAM side the Anthropic request and answer are plain wire JSON (dicts), so this package does
-not depend on how the proxy types that protocol; it imports nothing of the engine or of tool use.  `types` holds the OpenAI wire types (pydantic), `sse` the OpenAI SSE
-framing and parser, `errors` the status <-> error-type tables of both APIs.
+not depend on how the proxy types that protocol; it imports nothing of the engine or of tool use.
+`types` holds the OpenAI wire types (pydantic), `sse` the OpenAI SSE framing, `errors` the status <->
+error-type tables of both APIs.
 """
