@@ -4,6 +4,8 @@ tests cover what the real model cannot be made to do on demand: a runtime failur
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agentic_flow.engine.base import GrammarRefused, Prompt, SamplingOptions, Turn
 from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
 from agentic_flow.engine.scheduler import Scheduler
@@ -262,3 +264,13 @@ def test_a_refused_grammar_falls_back_to_any_object_per_tool() -> None:
     assert [m.rid for m in pipe.finished()] == [1] and not pipe.failed()
     loose = model.guidances[-1]
     assert loose is not None and loose != options.guidance and "(x" not in str(loose)
+
+
+def test_a_refused_grammar_without_a_fallback_fails_only_that_request() -> None:
+    scheduler, model, pipe = make()
+    prompt, options = guided(3)
+    model.refused.append(options.guidance)
+    scheduler.submit(Generate(1, prompt, replace(options, fallback=None)))
+    run_until_idle(scheduler)
+    assert [m.rid for m in pipe.failed()] == [1] and not pipe.finished()
+    assert model.guidances == [options.guidance]  # no second attempt with a grammar nobody planned
