@@ -24,7 +24,7 @@ from ..openai import types as oai
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
 from ..openai.sse import data_frame
 from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options
-from ..serving.planning import generation_request
+from ..serving.planning import generation_request, tool_syntax
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
 
@@ -76,6 +76,8 @@ class LocalBackend:
     # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
     # client's first-byte or idle watchdog gives up on it.
     ping_interval: float = PING_INTERVAL_S
+    code_blocks: bool = False  # tools' code fields are written as fenced blocks (tooluse/codeblocks.py)
+    repetition_guard: bool = True  # a reply that repeats itself is cut (engine/repetition.py)
     load_error: str | None = None
 
     @property
@@ -107,12 +109,14 @@ class LocalBackend:
         return self._job(neutral, openai_encoder(req))
 
     def _job(self, req: chat.Request, encoder: Encoder) -> Job:
+        req = replace(req, prompt=tool_syntax(req.prompt, self.code_blocks))
         planned = generation_request(req, self.default_sampling)  # a 400 for a tool_choice naming no tool
         engine = self.ready()
 
         async def run() -> Answer:
             generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
-            reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval)
+            reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
+                                     self.repetition_guard)
             if req.stream:
                 # Closing the frames closes the events, which cancels the generation.
                 return Stream(encoder.frames(reply.events()), encoder.error_frame)
@@ -126,7 +130,7 @@ class LocalBackend:
     async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount:
         self.check_model_name(req.model)
         engine = self.ready()
-        return TokenCount(await engine.count_tokens(to_prompt(req)))
+        return TokenCount(await engine.count_tokens(tool_syntax(to_prompt(req), self.code_blocks)))
 
     def model_entry(self) -> dict[str, str]:
         info = self.ready().info

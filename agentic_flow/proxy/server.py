@@ -47,7 +47,11 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
     # The original system loaded truncated downloads and failed deep inside the runtime: check first.
     verify.verify_model_dir(path, name=known)
     backend.model_path = str(path)
-    backend.default_sampling = catalog.get(known).sampling if known else None
+    entry = catalog.get(known) if known else None
+    backend.default_sampling = entry.sampling if entry else None
+    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "code")
+    backend.code_blocks = syntax == "code"
+    backend.repetition_guard = settings.repetition_guard
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, backend.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal)

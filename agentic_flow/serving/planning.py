@@ -15,15 +15,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..chat import Request, Sampling, ToolChoice, ToolSpec
+from ..chat import Prompt, Request, Sampling, ToolChoice, ToolSpec
 from ..engine.base import GenerationRequest, SamplingOptions
 from ..errors import InvalidRequestError
 from ..models.catalog import Sampling as ModelSampling
 from ..tooluse import Guidance, UnknownTool, plan
+from ..tooluse.codeblocks import with_code_fields
 
 # Below the vocabulary of every model the proxy serves (the smallest, SmolLM2's, has 49,152 tokens);
 # past the first thousand candidates the probabilities left are negligible.
 TOP_K_MAX = 1000
+
+
+def tool_syntax(prompt: Prompt, code_blocks: bool) -> Prompt:
+    """`code_blocks`: the tools' code fields are written as fenced blocks after the call's JSON
+    (tooluse/codeblocks.py), in the prompt, the grammar and the parser alike."""
+    return replace(prompt, tools=with_code_fields(prompt.tools)) if code_blocks and prompt.tools else prompt
 
 
 def generation_request(req: Request, default: ModelSampling | None = None) -> GenerationRequest:
