@@ -206,7 +206,8 @@ def make_tools(the_plan: Plan, loop: LoopSettings | None, hooks: Hooks) -> dict[
         raise ConfigError(f"the {the_plan.agent.name} agent has tools: its run needs loop settings")
     permissions = Permissions(mode=loop.permission_mode.value,  # type: ignore[arg-type]  # checked in settings
                               allow_tools=frozenset(loop.allow_tools.value), pause=hooks.paused)
-    return build_tools(the_plan.tools, Workspace(loop.workspace.value), permissions)
+    return build_tools(the_plan.tools, Workspace(loop.workspace.value), permissions,
+                       numbered_reads=not guided(the_plan, loop))
 
 
 def guided(the_plan: Plan, loop: LoopSettings) -> bool:

@@ -49,7 +49,7 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
     backend.model_path = str(path)
     entry = catalog.get(known) if known else None
     backend.default_sampling = entry.sampling if entry else None
-    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "code")
+    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "json")
     backend.code_blocks = syntax == "code"
     backend.repetition_guard = settings.repetition_guard
     log.info("loading %s from %s", settings.model, path)

@@ -62,6 +62,7 @@ class GenerationStream:
     _received: int = 0
     _finished: bool = False
     _guard: RepetitionGuard = field(init=False)
+    _raw: list[str] = field(default_factory=list)  # what the model wrote, kept only for debug logging
 
     def __post_init__(self) -> None:
         guided = self.options.guidance is not None
@@ -117,6 +118,8 @@ class GenerationStream:
                 yield chat.Ping()
                 continue
             self._received += 1
+            if log.isEnabledFor(logging.DEBUG):
+                self._raw.append(delta)
             repeating = self._guard.feed(delta)
             for event in self._parser.feed(delta):
                 for out in self._apply_stops(event):
@@ -173,6 +176,8 @@ class GenerationStream:
         return [TextDelta(text)] if text else []
 
     def _finish(self, engine_stop: str) -> list[ParserEvent]:
+        if self._raw:
+            log.debug("the model wrote (%s): %r", engine_stop, "".join(self._raw)[:4000])
         events, reason = self._parser.finish(engine_stop)
         out = [kept for event in events for kept in self._apply_stops(event)]
         if self._stops is not None and self.stop_sequence is None and (tail := self._stops.flush()):
