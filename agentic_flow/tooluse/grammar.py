@@ -6,14 +6,14 @@ One lark grammar covers the whole assistant turn:
 - `any` / `tool`: calls only (a named tool: only that name);
 - `none`, or no tools: no guidance (the parser then treats every character as text).
 A call is `<tool_call>` JSON `</tool_call>` (the Qwen template's trained form, one token on Qwen) or a
-```json fence (what Qwen2.5-Coder writes when free, FACTS.md); the JSON is `{"name": <const>, "arguments":
+```json fence (what Qwen2.5-Coder writes when left free: docs/models.md); the JSON is `{"name": <const>, "arguments":
 <that tool's input_schema>}`, an anyOf over the tools, with the separators the rendered history uses and
 no free whitespace (left flexible, the 135M model filled objects with blank lines).  Several calls are
 allowed unless parallel use is disabled.  A call's length is bounded by the parser (MAX_CALL_CHARS),
 since llguidance can bound only terminals, not a JSON sub-grammar.
 
 Guided rows cannot share a batch: onnxruntime-genai 0.18 raises "compute_mask() called after stop" at
-the next step once one row of a guided batch has finished (measured; see INTEGRATION.md).
+the next step once one row of a guided batch has finished (measured: docs/models.md).
 """
 
 from __future__ import annotations

@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from ..chat import StopReason, new_id
 from .codeblocks import field_value, read_blocks
 from .markup import OPENERS, TAG_CLOSE
 from .types import ToolCall, ToolSpec
@@ -25,13 +23,11 @@ from .validate import validate
 
 log = logging.getLogger(__name__)
 MAX_CALL_CHARS = 32_000  # one call's JSON; past it the call is cut and the turn ends with max_tokens
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
-_ALPHABET = string.ascii_letters + string.digits
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 
 
 def new_tool_id() -> str:
-    return "toolu_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return new_id("toolu_")
 
 
 @dataclass(frozen=True)
