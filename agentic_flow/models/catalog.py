@@ -77,6 +77,9 @@ class CatalogEntry:
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
+    # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
+    # None offers every tool.  Order matters: the proxy lists them so.
+    agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).
@@ -84,6 +87,12 @@ class CatalogEntry:
 
 
 CONVERT_BUILD = 2
+# What a small model can use of a coding agent's tools (Claude Code's, and the coder agent's own): reading,
+# writing and editing files, a shell, finding files.  Claude Code's others (Agent, ToolSearch, Workflow,
+# ScheduleWakeup, Skill, ListAgents, ReportFindings, ...) start conversations, schedule or search for
+# more tools; measured on qwen2.5-coder-1.5b, they drew its calls away from the file tools
+# (docs/benchmarks.md "Claude Code on the local model").
+SMALL_MODEL_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep")
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -96,6 +105,7 @@ SMOLLM2_135M = CatalogEntry(
     license="Apache-2.0",
     decode_tok_s=80,
     use_for="tests and demos",
+    agent_tools=SMALL_MODEL_TOOLS,
     build=CONVERT_BUILD,
 )
 
@@ -139,6 +149,7 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         rank=rank,
         decode_tok_s=decode_tok_s,
         use_for=use_for,
+        agent_tools=SMALL_MODEL_TOOLS,
         build=CONVERT_BUILD,
     )
 
@@ -160,6 +171,17 @@ CATALOG: dict[str, CatalogEntry] = {
     entry.name: entry for entry in (SMOLLM2_135M, QWEN_CODER_05B, QWEN_CODER_15B, PHI_4_MINI)
 }
 assert DEFAULT_MODEL in CATALOG, "settings.DEFAULT_MODEL must name a catalog entry"
+
+
+# A local model decodes a few to a hundred tokens a second: an agent's output limit of 32,000 tokens would
+# take hours and eat the context.  A quarter of the context, at most this, leaves room for the prompt
+# (Claude Code's is ~4.5k tokens) and the conversation.
+OUTPUT_CAP = 4096
+
+
+def output_limit(context_length: int) -> int:
+    """The output limit to tell agents for a model with this context (`/v1/models`, Claude Code's set-up)."""
+    return min(OUTPUT_CAP, context_length // 4)
 
 
 def names() -> list[str]:

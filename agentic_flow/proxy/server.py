@@ -39,6 +39,7 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
                       on_fatal: Callable[[str], None] | None = None) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import catalog, store, verify
+    from . import tool_policy
 
     path = store.resolve(settings.model, store=settings.model_dir)
     known = store.catalog_name_for(path, store=settings.model_dir)
@@ -46,6 +47,9 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
     verify.verify_model_dir(path, name=known)
     state.model_path = str(path)
     state.default_sampling = catalog.get(known).sampling if known else None
+    state.tool_policy = tool_policy.resolve(settings.tool_policy, catalog.get(known).agent_tools if known else None,
+                                            known or path.name)
+    log.info("tool policy: %s", state.tool_policy.describe())
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal)

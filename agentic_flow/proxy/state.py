@@ -16,6 +16,7 @@ from ..models.catalog import Sampling
 from ..openai.upstream import UpstreamClient
 from .admission import Admission
 from .health import Health, HealthStatus
+from .tool_policy import OFF, ToolPolicy
 
 
 @dataclass
@@ -30,6 +31,8 @@ class ProxyState:
     engine: Engine | None = None
     # The loaded model's published sampling, for requests that set none (catalog models only).
     default_sampling: Sampling | None = None
+    # Which of a request's tools the loaded model is offered (catalog models: their entry's list).
+    tool_policy: ToolPolicy = OFF
     body_timeout: float = 60.0  # seconds to receive a request body
     # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
     # client's first-byte or idle watchdog gives up on it.

@@ -16,9 +16,10 @@ from ..anthropic import sse
 from ..anthropic.reply import Reply, engine_options
 from ..anthropic.requests import decode_body, parse_count_tokens_request, parse_messages_request
 from ..anthropic.responses import StreamEvent
-from ..anthropic.types import MessagesRequest
-from ..engine.base import Engine, GenerationRequest
+from ..anthropic.types import CountTokensRequest, MessagesRequest
+from ..engine.base import ChatPrompt, Engine, GenerationRequest
 from ..errors import InvalidRequestError, NotFound, NotReady
+from ..models.catalog import output_limit
 from ..openai import serve_response
 from . import upstream_views
 from .middlewares import REQUEST_ID
@@ -84,7 +85,7 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
     """Generate the reply to a validated Messages request and write it in `wire`'s shape."""
     state = request.app[STATE]
     state.check_model_name(req.model)
-    prompt = to_chat_prompt(req)
+    prompt = chat_prompt(state, req)
     options = replace(sampling_options(req, prompt, state.default_sampling), seed=seed)
     engine = ready_engine(state)
     async with state.admission.slot():
@@ -97,6 +98,12 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
             return web.json_response(wire.message(payload))
         finally:
             await generation.aclose()
+
+
+def chat_prompt(state: ProxyState, req: CountTokensRequest) -> ChatPrompt:
+    """The prompt the model reads: the request with its tools narrowed by the tool policy
+    (proxy/tool_policy.py), for generation and count_tokens alike."""
+    return to_chat_prompt(state.tool_policy.apply(req))
 
 
 async def _stream(request: web.Request, model: str, reply: Reply, wire: Wire) -> web.StreamResponse:
@@ -145,18 +152,22 @@ async def count_tokens(request: web.Request) -> web.Response:
         return upstream_views.count_tokens(body)
     state.check_model_name(req.model)
     engine = ready_engine(state)
-    return web.json_response({"input_tokens": await engine.count_tokens(to_chat_prompt(req))})
+    return web.json_response({"input_tokens": await engine.count_tokens(chat_prompt(state, req))})
 
 
-def model_entry(state: ProxyState) -> dict[str, str]:
+def model_entry(state: ProxyState) -> dict[str, Any]:
     if state.upstream is not None:
-        return upstream_views.model_entry(state.upstream)
+        return dict(upstream_views.model_entry(state.upstream))
     info = ready_engine(state).info
     return {
         "type": "model",
         "id": info.model_name,
         "display_name": f"{info.model_name} (local, onnxruntime-genai)",
         "created_at": info.created_at,
+        # The window and output limit, in the fields of Anthropic's model entries (gateway clients read
+        # them): the loaded model's context, and the output limit agents are told (catalog.output_limit).
+        "max_input_tokens": info.context_length,
+        "max_tokens": output_limit(info.context_length),
     }
 
 

@@ -1,0 +1,65 @@
+"""Which of a request's tools a small model is offered: the tool policy (pure; tests/test_tool_policy.py).
+
+Claude Code offers 12-24 tools (Agent, ToolSearch, Workflow, ScheduleWakeup, Skill, ListAgents, ...), and
+a 1.5B model picks the wrong one or none; every definition also costs prompt tokens, i.e. prefill time.
+A catalog entry names the tools its model can use (`CatalogEntry.agent_tools`): when a request offers
+any of them, the model is offered only those, in the policy's order.  The tools left out are gone for
+this generation: they are not rendered into the prompt, and the tool-call grammar and parser know only
+the tools offered, so a hidden tool can never be called.
+
+- A request that offers none of the policy's tools (a client with tools of its own) keeps all of them.
+- A tool that `tool_choice` forces by name is always kept: the client asked for that very call.
+- The user's setting (`--tool-policy`, AGENTIC_FLOW_TOOL_POLICY) is `auto` (the catalog entry's list;
+  a model folder outside the catalog keeps every tool), `all` (no narrowing), or a comma-separated list
+  of tool names that replaces the catalog's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from ..anthropic.types import CountTokensRequest
+from ..settings import TOOL_POLICY_ALL as ALL
+from ..settings import TOOL_POLICY_AUTO as AUTO
+
+Request = TypeVar("Request", bound=CountTokensRequest)
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    keep: tuple[str, ...] | None = None  # None: every tool is offered
+    source: str = "default"  # for the log: where the list came from
+
+    def apply(self, req: Request) -> Request:
+        """`req` with its tools narrowed to the policy's, in the policy's order (the request itself when
+        nothing changes)."""
+        if self.keep is None or not req.tools:
+            return req
+        by_name = {tool.name: tool for tool in req.tools}
+        if not any(name in by_name for name in self.keep):
+            return req  # not an agent's tool set: the client's own tools, all kept
+        forced = req.tool_choice.name if req.tool_choice is not None and req.tool_choice.type == "tool" else None
+        names = [name for name in self.keep if name in by_name]
+        if forced is not None and forced in by_name and forced not in names:
+            names.append(forced)
+        if len(names) == len(req.tools):
+            return req
+        return replace(req, tools=tuple(by_name[name] for name in names))
+
+    def describe(self) -> str:
+        return "every tool offered" if self.keep is None else f"{', '.join(self.keep)} ({self.source})"
+
+
+OFF = ToolPolicy()
+
+
+def resolve(setting: str, catalog_tools: tuple[str, ...] | None, model: str) -> ToolPolicy:
+    """The policy for the loaded model: the user's setting over the catalog entry's tools."""
+    if setting == ALL:
+        return ToolPolicy(None, "the user's setting")
+    if setting == AUTO:
+        if catalog_tools is None:
+            return ToolPolicy(None, f"{model}: no tool policy in the catalog")
+        return ToolPolicy(catalog_tools, f"the catalog's policy for {model}")
+    return ToolPolicy(tuple(setting.split(",")), "the user's setting")
