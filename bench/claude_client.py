@@ -27,7 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
+from agentic_flow.agents.claude_code import ClaudeCodeSetup, claude_args, claude_env
 from agentic_flow.anthropic import sse
+from agentic_flow.models.catalog import output_limit
 
 CLAUDE_CODE_DIR = Path.home() / ".cache" / "agentic-flow-claude-code"
 CAPTURE_TASK = "Create a file hello.py that prints hello world"
@@ -171,22 +173,24 @@ async def run_claude(claude: Path, args: list[str], *, home: Path, cwd: Path, ur
 
 
 async def capture_first_request(claude: Path, task: str = CAPTURE_TASK, model: str = "local-model",
-                                extra_env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The first Messages request `claude -p TASK` sends, as Claude Code wrote it.  Raises RuntimeError
-    with Claude Code's output when it sent none."""
+                                context: int = 32768) -> dict[str, Any]:
+    """The first Messages request `claude -p TASK` sends when `agentic-flow claude-code` sets it up (the
+    product's variables and arguments, for a model of `context` tokens).  Raises RuntimeError with Claude
+    Code's output when it sent none."""
+    setup = ClaudeCodeSetup(model, model, context, output_limit(context), "capture")
     with tempfile.TemporaryDirectory(prefix="cc-capture-") as tmp:
         home, cwd = Path(tmp) / "home", Path(tmp) / "project"
         home.mkdir()
         cwd.mkdir()
-        env = {"ANTHROPIC_MODEL": model, "CLAUDE_CODE_ATTRIBUTION_HEADER": "0", **(extra_env or {})}
         async with Recorder() as recorder:
-            code, out, err = await run_claude(claude, ["-p", task], home=home, cwd=cwd, url=recorder.url,
-                                              extra_env=env)
+            env = claude_env(isolated_env(home, recorder.url), recorder.url, "local", setup)
+            code, out, err = await run_claude(claude, claude_args(["-p", task]), home=home, cwd=cwd,
+                                              url=recorder.url, extra_env=env)
         sent = recorder.messages()
         if not sent:
             raise RuntimeError(f"Claude Code sent no Messages request (exit {code}): {(out + err)[-400:]}")
         return dict(sent[0])
 
 
-if __name__ == "__main__":  # python bench/claude_code.py > first-request.json
+if __name__ == "__main__":  # python bench/claude_client.py > first-request.json
     print(json.dumps(asyncio.run(capture_first_request(find_claude())), indent=1))

@@ -1,0 +1,78 @@
+"""The real Claude Code (npm `@anthropic-ai/claude-code`, installed by `make claude-code`), as users run it.
+
+Skipped, with the reason, where it is not installed (npm and the registry are needed to get it): set
+CLAUDE_CODE_BIN, put `claude` on PATH, or run `make claude-code`.  Claude Code runs with HOME in a
+temporary folder, telemetry and non-essential traffic off (bench/claude_client.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentic_flow.agents.claude_code import ClaudeCodeSetup, claude_args, claude_env
+from agentic_flow.anthropic.requests import parse_messages_request
+from agentic_flow.models.catalog import SMALL_MODEL_TOOLS
+from agentic_flow.proxy.prompt import to_chat_prompt
+from agentic_flow.proxy.tool_policy import ToolPolicy
+from bench.claude_client import NotInstalled, Recorder, find_claude, isolated_env, run_claude
+from tests.conftest import ProxyFactory
+
+try:
+    CLAUDE: Path | None = find_claude()
+    WHY = ""
+except NotInstalled as exc:  # found before the tests point HOME elsewhere
+    CLAUDE, WHY = None, str(exc)
+
+pytestmark = pytest.mark.skipif(CLAUDE is None, reason=WHY)
+AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
+
+
+async def test_what_the_real_client_sends_is_accepted_and_narrowed(tmp_path: Path) -> None:
+    """Claude Code's first request, as `agentic-flow claude-code` sets it up, through the proxy's parser
+    and the tool policy of a small model: nothing refused, only the tools it can use offered."""
+    assert CLAUDE is not None
+    home, cwd = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    cwd.mkdir()
+    cc = ClaudeCodeSetup("qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b", 32768, 4096, "test")
+    async with Recorder() as recorder:
+        env = claude_env(isolated_env(home, recorder.url), recorder.url, "local", cc)
+        code, out, err = await run_claude(CLAUDE, claude_args(["-p", "Create hello.py that prints hello world"]),
+                                          home=home, cwd=cwd, url=recorder.url, extra_env=env)
+    assert code == 0 and "Done." in out, err
+    body = recorder.messages()[0]
+    assert body["model"] == "qwen2.5-coder-1.5b" and body["max_tokens"] == 4096
+    offered = [tool["name"] for tool in body["tools"]]
+    assert "Agent" not in offered and {"Read", "Write", "Edit", "Bash"} <= set(offered)  # denied by the launcher
+    prompt = to_chat_prompt(ToolPolicy(SMALL_MODEL_TOOLS).apply(parse_messages_request(body)))
+    assert [tool.name for tool in prompt.tools] == ["Read", "Write", "Edit", "Bash"]
+    assert "hello.py" in prompt.turns[-1].content
+
+
+@pytest.mark.model
+def test_claude_code_through_agentic_flow_on_the_real_proxy(proxy_factory: ProxyFactory, tmp_path: Path) -> None:
+    """`agentic-flow claude-code -p ...` with the real `claude`, on the real proxy (default model): Claude
+    Code's whole request is served and it exits 0 with an answer."""
+    assert CLAUDE is not None
+    home = tmp_path / "home"
+    home.mkdir()
+    with proxy_factory() as proxy:
+        port = proxy.url.rsplit(":", 1)[1]
+        env = {**isolated_env(home, "unused"), "ONNX_PROXY_PORT": port,
+               "PATH": f"{CLAUDE.parent}{os.pathsep}{os.environ['PATH']}",
+               # a short answer: the 135M model would otherwise write for its whole output limit
+               "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32"}
+        env.pop("ANTHROPIC_BASE_URL")
+        proc = subprocess.run([AGENTIC_FLOW, "claude-code", "-p", "Say hi", "--output-format", "json",
+                               "--max-turns", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["is_error"] is False and isinstance(result["result"], str), result
+    assert list((home / ".claude" / "projects").glob("*/*.jsonl")), "no transcript was written"
