@@ -51,7 +51,7 @@ async def test_what_the_real_client_sends_is_accepted_and_narrowed(tmp_path: Pat
     offered = [tool["name"] for tool in body["tools"]]
     assert "Agent" not in offered and {"Read", "Write", "Edit", "Bash"} <= set(offered)  # denied by the launcher
     prompt = to_chat_prompt(ToolPolicy(SMALL_MODEL_TOOLS).apply(parse_messages_request(body)))
-    assert [tool.name for tool in prompt.tools] == ["Read", "Write", "Edit", "Bash"]
+    assert [tool.name for tool in prompt.tools] == ["Bash", "Edit", "Read", "Write"]
     assert "hello.py" in prompt.turns[-1].content
 
 

@@ -162,7 +162,7 @@ async def test_the_policy_offers_a_small_model_only_the_tools_it_can_use(serve: 
     resp = await client.post("/v1/messages", json=claude_code_body())
     assert resp.status == 200
     request = engine.requests[0]
-    assert [t.name for t in request.prompt.tools] == ["Read", "Write", "Edit", "Bash"]  # the policy's order
+    assert [t.name for t in request.prompt.tools] == ["Bash", "Edit", "Read", "Write"]  # the request's order
     guidance = request.options.guidance
     assert guidance is not None and "Write" in guidance.text and "Agent" not in guidance.text
     # count_tokens counts the same narrowed prompt.

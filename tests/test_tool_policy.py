@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from agentic_flow.agents.tools import TOOL_NAMES
+from agentic_flow.agents.workflow import FINISH
 from agentic_flow.anthropic.requests import parse_messages_request
 from agentic_flow.anthropic.types import MessagesRequest
 from agentic_flow.errors import ConfigError
@@ -29,11 +31,16 @@ CLAUDE_CODE = ("Agent", "Bash", "Edit", "ListAgents", "Read", "ReportFindings", 
                "ToolSearch", "Workflow", "DeferredToolPlaceholder", "Write")
 
 
-def test_a_small_model_is_offered_the_file_tools_and_a_shell_in_the_policys_order() -> None:
+def test_a_small_model_is_offered_the_file_tools_and_a_shell_in_the_requests_order() -> None:
     policy = ToolPolicy(catalog.SMALL_MODEL_TOOLS)
-    assert offered(policy, request(*CLAUDE_CODE)) == ["Read", "Write", "Edit", "Bash"]
+    assert offered(policy, request(*CLAUDE_CODE)) == ["Bash", "Edit", "Read", "Write"]
     later = request(*CLAUDE_CODE, "Glob", "Grep", "TodoWrite", "WebFetch")  # a later request, more tools
-    assert offered(policy, later) == ["Read", "Write", "Edit", "Bash", "Glob", "Grep"]
+    assert offered(policy, later) == ["Bash", "Edit", "Read", "Write", "Glob", "Grep"]
+
+
+def test_the_projects_own_agent_tools_are_never_hidden() -> None:
+    own = request(*TOOL_NAMES, FINISH)
+    assert ToolPolicy(catalog.SMALL_MODEL_TOOLS).apply(own) is own
 
 
 def test_everything_else_of_the_request_is_left_as_it_was() -> None:
@@ -51,7 +58,7 @@ def test_a_request_without_any_of_the_policys_tools_keeps_its_own() -> None:
 
 def test_a_tool_forced_by_tool_choice_is_kept() -> None:
     req = request(*CLAUDE_CODE, tool_choice={"type": "tool", "name": "Skill"})
-    assert offered(ToolPolicy(("Read", "Write")), req) == ["Read", "Write", "Skill"]
+    assert offered(ToolPolicy(("Read", "Write")), req) == ["Read", "Skill", "Write"]
     auto = request(*CLAUDE_CODE, tool_choice={"type": "any"})
     assert offered(ToolPolicy(("Read", "Write")), auto) == ["Read", "Write"]
 
@@ -67,6 +74,7 @@ def test_resolve_the_catalogs_list_the_users_list_or_all() -> None:
     assert resolve("auto", None, "my-model").keep is None  # a folder outside the catalog: every tool
     assert resolve("all", entry.agent_tools, entry.name).keep is None
     assert resolve("Write,Read", entry.agent_tools, entry.name).keep == ("Write", "Read")
+    assert offered(resolve("Write,Read", None, "m"), request(*CLAUDE_CODE)) == ["Read", "Write"]
     assert catalog.get("phi-4-mini").agent_tools is None  # the large model sees every tool
 
 

@@ -78,7 +78,7 @@ class CatalogEntry:
     use_for: str = ""
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
     # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
-    # None offers every tool.  Order matters: the proxy lists them so.
+    # None offers every tool.
     agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
@@ -87,12 +87,13 @@ class CatalogEntry:
 
 
 CONVERT_BUILD = 2
-# What a small model can use of a coding agent's tools (Claude Code's, and the coder agent's own): reading,
-# writing and editing files, a shell, finding files.  Claude Code's others (Agent, ToolSearch, Workflow,
-# ScheduleWakeup, Skill, ListAgents, ReportFindings, ...) start conversations, schedule or search for
-# more tools; measured on qwen2.5-coder-1.5b, they drew its calls away from the file tools
-# (docs/benchmarks.md "Claude Code on the local model").
-SMALL_MODEL_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep")
+# What a small model can use of a coding agent's tools: reading, writing and editing files, a shell,
+# finding files, and this project's own agent tools (LS, the guided workflow's Finish: every one of them
+# must be here, tests/test_tool_policy.py checks).  Claude Code's others (Agent, ToolSearch, Workflow,
+# ScheduleWakeup, Skill, ListAgents, ReportFindings, ...) start conversations, schedule, or search for
+# more tools: a 1.5B model picks them instead of the file tools, and their definitions cost ~2k of the
+# ~6.4k prompt tokens of Claude Code's first request (docs/benchmarks.md).
+SMALL_MODEL_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep", "LS", "Finish")
 
 
 SMOLLM2_135M = CatalogEntry(

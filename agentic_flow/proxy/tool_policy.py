@@ -3,7 +3,7 @@
 Claude Code offers 12-24 tools (Agent, ToolSearch, Workflow, ScheduleWakeup, Skill, ListAgents, ...), and
 a 1.5B model picks the wrong one or none; every definition also costs prompt tokens, i.e. prefill time.
 A catalog entry names the tools its model can use (`CatalogEntry.agent_tools`): when a request offers
-any of them, the model is offered only those, in the policy's order.  The tools left out are gone for
+any of them, the model is offered only those, in the request's order.  The tools left out are gone for
 this generation: they are not rendered into the prompt, and the tool-call grammar and parser know only
 the tools offered, so a hidden tool can never be called.
 
@@ -32,20 +32,15 @@ class ToolPolicy:
     source: str = "default"  # for the log: where the list came from
 
     def apply(self, req: Request) -> Request:
-        """`req` with its tools narrowed to the policy's, in the policy's order (the request itself when
+        """`req` with its tools narrowed to the policy's, in the request's order (the request itself when
         nothing changes)."""
         if self.keep is None or not req.tools:
             return req
-        by_name = {tool.name: tool for tool in req.tools}
-        if not any(name in by_name for name in self.keep):
+        if not any(tool.name in self.keep for tool in req.tools):
             return req  # not an agent's tool set: the client's own tools, all kept
         forced = req.tool_choice.name if req.tool_choice is not None and req.tool_choice.type == "tool" else None
-        names = [name for name in self.keep if name in by_name]
-        if forced is not None and forced in by_name and forced not in names:
-            names.append(forced)
-        if len(names) == len(req.tools):
-            return req
-        return replace(req, tools=tuple(by_name[name] for name in names))
+        tools = tuple(tool for tool in req.tools if tool.name in self.keep or tool.name == forced)
+        return req if len(tools) == len(req.tools) else replace(req, tools=tools)
 
     def describe(self) -> str:
         return "every tool offered" if self.keep is None else f"{', '.join(self.keep)} ({self.source})"
