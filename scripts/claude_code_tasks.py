@@ -169,44 +169,48 @@ class Outcome:
     result: str = ""  # Claude Code's own summary line (its JSON output's `result`)
 
 
-def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: argparse.Namespace) -> Outcome:
-    with tempfile.TemporaryDirectory(prefix=f"cc-task-{task.name}-") as tmp:
-        home, ws = Path(tmp) / "home", Path(tmp) / task.name
-        home.mkdir()
-        shutil.copytree(task.folder, ws, ignore=shutil.ignore_patterns("task.json", "__pycache__"))
-        env = {**os.environ, **isolated_env(home, "unused"), "ONNX_PROXY_PORT": str(port),
-               "AGENTIC_FLOW_MODEL_DIR": str(model_dir()),  # HOME is Claude Code's: keep our store
-               "PATH": f"{claude.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        env.pop("ANTHROPIC_BASE_URL")  # agentic-flow claude-code sets it (to the proxy)
-        env.pop("ANTHROPIC_API_KEY")
-        argv = [AGENTIC_FLOW, "claude-code", "--model", model, "-p", task.prompt, "--permission-mode",
-                args.permission_mode, "--output-format", "json", *args.claude_args]
-        started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
-        timed_out = False
-        try:
-            out, err = proc.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)  # claude and its children; the shared proxy is not in it
-            out, err = proc.communicate()
-        seconds = time.monotonic() - started
-        check = subprocess.run(task.check.format(python=sys.executable), shell=True, cwd=ws, capture_output=True,
-                               text=True, timeout=120)
-        passed = check.returncode == 0 and not timed_out
-        transcript = read_transcript(home)
-        if args.keep:
-            keep = args.keep / f"{task.name}-{run}"
-            shutil.rmtree(keep, ignore_errors=True)
-            shutil.copytree(tmp, keep, symlinks=True)
-        result = _result_line(out)
-        failed = [c for c in transcript.calls if c.error]
-        evidence = failed[0].error if failed else (transcript.texts[-1] if transcript.texts else result or err)
-        kind = classify(passed, timed_out, transcript)
-        tools = [c.name + ("!" if c.error else "") for c in transcript.calls]
-        return Outcome(task.name, run, passed, round(seconds, 1), proc.returncode, kind, transcript.turns, tools,
-                       " ".join((evidence or "").split())[:200], result)
+def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: argparse.Namespace,
+             root: Path) -> Outcome:
+    # The same folder for every session of a task, as for a user who works in one project: Claude Code
+    # writes the working directory into its prompt, and the prefix cache then matches across sessions.
+    tmp = root / task.name
+    shutil.rmtree(tmp, ignore_errors=True)
+    home, ws = tmp / "home", tmp / task.name
+    home.mkdir(parents=True)
+    shutil.copytree(task.folder, ws, ignore=shutil.ignore_patterns("task.json", "__pycache__"))
+    env = {**os.environ, **isolated_env(home, "unused"), "ONNX_PROXY_PORT": str(port),
+           "AGENTIC_FLOW_MODEL_DIR": str(model_dir()),  # HOME is Claude Code's: keep our store
+           "PATH": f"{claude.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("ANTHROPIC_BASE_URL")  # agentic-flow claude-code sets it (to the proxy)
+    env.pop("ANTHROPIC_API_KEY")
+    argv = [AGENTIC_FLOW, "claude-code", "--model", model, "-p", task.prompt, "--permission-mode",
+            args.permission_mode, "--output-format", "json", *args.claude_args]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)  # claude and its children; the shared proxy is not in it
+        out, err = proc.communicate()
+    seconds = time.monotonic() - started
+    check = subprocess.run(task.check.format(python=sys.executable), shell=True, cwd=ws, capture_output=True,
+                           text=True, timeout=120)
+    passed = check.returncode == 0 and not timed_out
+    transcript = read_transcript(home)
+    if args.keep:
+        keep = args.keep / f"{task.name}-{run}"
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(tmp, keep, symlinks=True)
+    result = _result_line(out)
+    failed = [c for c in transcript.calls if c.error]
+    evidence = failed[0].error if failed else (transcript.texts[-1] if transcript.texts else result or err)
+    kind = classify(passed, timed_out, transcript)
+    tools = [c.name + ("!" if c.error else "") for c in transcript.calls]
+    return Outcome(task.name, run, passed, round(seconds, 1), proc.returncode, kind, transcript.turns, tools,
+                   " ".join((evidence or "").split())[:200], result)
 
 
 def _result_line(stdout: str) -> str:
@@ -264,14 +268,15 @@ def main() -> int:
     print(f"{claude} on {model}, tool policy {args.tool_policy}; load average {os.getloadavg()[0]:.1f}",
           file=sys.stderr, flush=True)
     outcomes: list[Outcome] = []
-    with launch(ProxySettings(port=port, model=model, tool_policy=args.tool_policy), deadline_s=300) as proxy:
+    with launch(ProxySettings(port=port, model=model, tool_policy=args.tool_policy), deadline_s=300) as proxy, \
+            tempfile.TemporaryDirectory(prefix="cc-tasks-") as root:
         if args.ttft:
             ttft = asyncio.run(first_request_ttft(claude, proxy.url, model))
             print(f"first request, cold cache: {json.dumps(ttft)}; load average "
                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
         for run in range(1, args.runs + 1):
             for task in tasks:
-                outcome = run_task(task, run, claude, port, model, args)
+                outcome = run_task(task, run, claude, port, model, args, Path(root))
                 outcomes.append(outcome)
                 print(json.dumps(asdict(outcome)), file=sys.stderr, flush=True)
     print(table(outcomes))
