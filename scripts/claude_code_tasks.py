@@ -171,11 +171,11 @@ class Outcome:
 
 def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: argparse.Namespace,
              root: Path) -> Outcome:
-    # The same folder for every session of a task, as for a user who works in one project: Claude Code
-    # writes the working directory into its prompt, and the prefix cache then matches across sessions.
-    tmp = root / task.name
+    # The same folder and HOME for every session, as for a user who works in one project: Claude Code
+    # writes both paths into its system prompt, and the prefix cache then matches across sessions.
+    tmp = root / "session"
     shutil.rmtree(tmp, ignore_errors=True)
-    home, ws = tmp / "home", tmp / task.name
+    home, ws = tmp / "home", tmp / "project"
     home.mkdir(parents=True)
     shutil.copytree(task.folder, ws, ignore=shutil.ignore_patterns("task.json", "__pycache__"))
     env = {**os.environ, **isolated_env(home, "unused"), "ONNX_PROXY_PORT": str(port),
