@@ -261,6 +261,8 @@ def main() -> int:
                         help="first measure the time to first token of Claude Code's first request, cold")
     parser.add_argument("claude_args", nargs="*", help="more arguments for claude (after --)")
     args = parser.parse_args()
+    # SIGTERM would end the interpreter without running `finally`, leaving the proxy behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     claude = find_claude(args.claude)
     tasks = load_tasks(args.tasks_dir, args.tasks)
     model = local_model(args.model)
