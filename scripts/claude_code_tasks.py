@@ -195,6 +195,9 @@ def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: ar
         timed_out = True
         os.killpg(proc.pid, signal.SIGKILL)  # claude and its children; the shared proxy is not in it
         out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:  # interrupted: nothing of the session outlives the run
+            os.killpg(proc.pid, signal.SIGKILL)
     seconds = time.monotonic() - started
     check = subprocess.run(task.check.format(python=sys.executable), shell=True, cwd=ws, capture_output=True,
                            text=True, timeout=120)
