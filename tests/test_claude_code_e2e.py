@@ -55,19 +55,29 @@ async def test_what_the_real_client_sends_is_accepted_and_narrowed(tmp_path: Pat
     assert "hello.py" in prompt.turns[-1].content
 
 
+def assistant_texts(home: Path) -> list[str]:
+    """The assistant's text blocks in every transcript Claude Code wrote under `home`."""
+    texts = []
+    for path in (home / ".claude" / "projects").glob("*/*.jsonl"):
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            message = entry.get("message")
+            if entry.get("type") == "assistant" and isinstance(message, dict):
+                texts += [b["text"] for b in message.get("content", []) if b.get("type") == "text"]
+    return texts
+
+
 @pytest.mark.model
 def test_claude_code_through_agentic_flow_on_the_real_proxy(proxy_factory: ProxyFactory, tmp_path: Path) -> None:
     """`agentic-flow claude-code -p ...` with the real `claude`, on the real proxy (default model): Claude
-    Code's whole request is served and it exits 0 with an answer."""
+    Code's requests are served and the model's answer reaches its transcript."""
     assert CLAUDE is not None
     home = tmp_path / "home"
     home.mkdir()
     with proxy_factory() as proxy:
         port = proxy.url.rsplit(":", 1)[1]
         env = {**isolated_env(home, "unused"), "ONNX_PROXY_PORT": port,
-               "PATH": f"{CLAUDE.parent}{os.pathsep}{os.environ['PATH']}",
-               # a short answer: the 135M model would otherwise write for its whole output limit
-               "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "32"}
+               "PATH": f"{CLAUDE.parent}{os.pathsep}{os.environ['PATH']}", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "200"}
         env.pop("ANTHROPIC_BASE_URL")
         # A short system prompt and no tools keep the prompt at ~450 tokens: this test is about the path
         # (the real client, the command, the real proxy), not about what the 135M model can do with
@@ -76,7 +86,11 @@ def test_claude_code_through_agentic_flow_on_the_real_proxy(proxy_factory: Proxy
                 "--tools", "", "--max-turns", "1", "--output-format", "json"]
         proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
                               stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
     result = json.loads(proc.stdout)
-    assert result["is_error"] is False and isinstance(result["result"], str), result
-    assert list((home / ".claude" / "projects").glob("*/*.jsonl")), "no transcript was written"
+    assert result["type"] == "result", result
+    # The 135M model, at Anthropic's default sampling (Claude Code sends none), sometimes runs on to the
+    # output limit; Claude Code then asks it to resume and may give up (exit 1, "output token maximum").
+    # Either way every request was answered: the model's words are in the transcript, and an error is
+    # only ever that one.
+    assert any(text.strip() for text in assistant_texts(home)), (proc.stdout[-2000:], proc.stderr[-2000:])
+    assert proc.returncode == 0 or "output token" in json.dumps(result).lower(), (proc.stdout[-2000:], proc.stderr)
