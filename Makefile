@@ -64,9 +64,10 @@ $(LLAMA_SERVER): | $(BIN)/python
 bench-peer: model $(LLAMA_SERVER)
 	$(BIN)/python bench/h2h.py --model $(MODEL) --llama-server '$(LLAMA_SERVER)' $(H2H_FLAGS)
 
-# The agent loop's task suite on any installed model: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# The agent task suite (bench/agent_tasks) on installed models: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# TASK_FLAGS="--runs 3 --tasks exercise"; MODEL may list several, comma-separated.
 agent-tasks: install
-	$(BIN)/python scripts/agent_tasks.py --model $(MODEL) $(TASK_FLAGS)
+	$(BIN)/python scripts/agent_tasks.py $(if $(MODEL),--model $(MODEL)) $(TASK_FLAGS)
 
 # The real Claude Code from npm, for the task run and its end-to-end test (tests/test_claude_code_e2e.py).
 CLAUDE_CODE_VERSION ?= 2.1.332

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from agentic_flow.agents.claude_code import ClaudeCodeSetup, claude_args, claude_env
+from agentic_flow.anthropic.convert import to_prompt
 from agentic_flow.anthropic.requests import parse_messages_request
 from agentic_flow.models.catalog import SMALL_MODEL_TOOLS
-from agentic_flow.proxy.prompt import to_chat_prompt
 from agentic_flow.proxy.tool_policy import ToolPolicy
 from bench.claude_client import NotInstalled, Recorder, find_claude, isolated_env, run_claude
 from tests.conftest import ProxyFactory
@@ -50,7 +50,7 @@ async def test_what_the_real_client_sends_is_accepted_and_narrowed(tmp_path: Pat
     assert body["model"] == "qwen2.5-coder-1.5b" and body["max_tokens"] == 4096
     offered = [tool["name"] for tool in body["tools"]]
     assert "Agent" not in offered and {"Read", "Write", "Edit", "Bash"} <= set(offered)  # denied by the launcher
-    prompt = to_chat_prompt(ToolPolicy(SMALL_MODEL_TOOLS).apply(parse_messages_request(body)))
+    prompt = ToolPolicy(SMALL_MODEL_TOOLS).apply(to_prompt(parse_messages_request(body)))
     assert [tool.name for tool in prompt.tools] == ["Bash", "Edit", "Read", "Write"]
     assert "hello.py" in prompt.turns[-1].content
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from agentic_flow.anthropic.convert import IMAGE_NOTE
 from agentic_flow.engine.base import Completion
 from agentic_flow.models.catalog import SMALL_MODEL_TOOLS
 from agentic_flow.proxy.app import create_app
-from agentic_flow.proxy.prompt import IMAGE_NOTE
 from agentic_flow.proxy.tool_policy import ToolPolicy
 from agentic_flow.tooluse import ToolResult
 from tests.fake_engine import FakeEngine
@@ -72,7 +72,7 @@ def serve(aiohttp_client: ClientMaker) -> Callable[..., Awaitable[TestClient[Any
     async def start(engine: FakeEngine, policy: ToolPolicy | None = None) -> TestClient[Any, Any]:
         state = make_state(engine)
         if policy is not None:
-            state.tool_policy = policy
+            state.backend.tool_policy = policy  # type: ignore[attr-defined]  (a LocalBackend here)
         return await aiohttp_client(create_app(state, api_key=None, max_body=1 << 20))
     return start
 

@@ -8,8 +8,9 @@ import pytest
 
 from agentic_flow.agents.tools import TOOL_NAMES
 from agentic_flow.agents.workflow import FINISH
+from agentic_flow.anthropic.convert import to_prompt
 from agentic_flow.anthropic.requests import parse_messages_request
-from agentic_flow.anthropic.types import MessagesRequest
+from agentic_flow.chat import Prompt
 from agentic_flow.errors import ConfigError
 from agentic_flow.models import catalog
 from agentic_flow.proxy.tool_policy import OFF, ToolPolicy, resolve
@@ -18,12 +19,13 @@ from agentic_flow.settings import ProxySettings, parse_tool_policy, resolve_prox
 SCHEMA = {"type": "object"}
 
 
-def request(*names: str, **fields: Any) -> MessagesRequest:
-    return parse_messages_request({"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}],
-                                   "tools": [{"name": n, "input_schema": SCHEMA} for n in names], **fields})
+def request(*names: str, **fields: Any) -> Prompt:
+    return to_prompt(parse_messages_request({
+        "model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": n, "input_schema": SCHEMA} for n in names], **fields}))
 
 
-def offered(policy: ToolPolicy, req: MessagesRequest) -> list[str]:
+def offered(policy: ToolPolicy, req: Prompt) -> list[str]:
     return [tool.name for tool in policy.apply(req).tools]
 
 
@@ -44,10 +46,10 @@ def test_the_projects_own_agent_tools_are_never_hidden() -> None:
 
 
 def test_everything_else_of_the_request_is_left_as_it_was() -> None:
-    req = request(*CLAUDE_CODE, system="S", temperature=0.5)
+    req = request(*CLAUDE_CODE, system="S", tool_choice={"type": "any"})
     narrowed = ToolPolicy(("Write",)).apply(req)
     assert narrowed.tools == (req.tools[-1],)
-    assert (narrowed.messages, narrowed.system, narrowed.temperature) == (req.messages, req.system, 0.5)
+    assert (narrowed.turns, narrowed.choice) == (req.turns, req.choice)
 
 
 def test_a_request_without_any_of_the_policys_tools_keeps_its_own() -> None:

@@ -209,3 +209,81 @@ def test_cli_json_and_exit_code_tell_verified_from_failing(tmp_path: Path, conte
     assert body["outcome"] == outcome and body["files_changed"] == ["calc.py"]
     assert body["verifications"][0]["command"].endswith("-p '*_test.py'")
     assert body["verifications"][-1]["passed"] is (code == 0)
+
+
+def test_a_repeated_call_is_answered_not_run_and_search_tools_are_dropped(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    read = tool("Read", file_path="calc.py")
+    script = (turn(read), turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="ok")))
+    with ScriptedApi(*script) as api:
+        tools = build_tools(["Read", "Glob", "Grep", "Write"], Workspace(root), Permissions(mode="acceptEdits"))
+        request = AgentRun(base_url=api.url, api_key="k", model="m", system="s", task="t", timeout=60, max_retries=0)
+        guide = Guide(next(iter(tools.values())).context, None)
+        result = asyncio.run(run_loop(request, tools, LoopHooks(), guide=guide))
+    assert [t["name"] for t in api.requests[0]["tools"]] == ["Read", "Write", FINISH]
+    again = api.requests[2]["messages"][-1]["content"][0]
+    assert again["is_error"] and "already made this exact Read call" in again["content"]
+    assert [c.summary.endswith("not run: a repeated call") for c in result.tool_calls] == [False, True]
+
+
+def test_cli_json_reports_what_was_done_when_the_run_times_out(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD.replace("2 * n", "n"))),
+              turn(tool("Bash", command=f"{PY} -c 'import time; time.sleep(30)'")))
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "bypassPermissions", "--workflow", "guided", "--json", "--timeout", "4",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 1
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == "timeout" and body["files_changed"] == ["calc.py"]
+    assert [v["passed"] for v in body["verifications"]] == [False]
+
+
+def read_only_folder(root: Path) -> Path:
+    """A folder on a read-only file system holding the exercise (chmod does not stop root: a mount does)."""
+    import os
+    import subprocess
+
+    folder = root / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        exercise(folder)
+        os.chmod(folder, 0o555)
+        return folder
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder here: mount failed ({mounted.stderr.decode().strip()})")
+    exercise(folder)
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    return folder
+
+
+def release(folder: Path) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        os.chmod(folder, 0o755)
+
+
+def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_path: Path) -> None:
+    root = read_only_folder(tmp_path)
+    try:
+        script = (turn(tool("Write", file_path="new.py", content=GOOD)), turn(tool(FINISH, summary="done")))
+        with ScriptedApi(*script) as api:
+            env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+            args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace",
+                    str(root), "--permission-mode", "acceptEdits", "--workflow", "guided", "--json"]
+            done = runner.invoke(app, args, env=env)
+        assert "is read-only: Write and Edit will fail" in done.stderr
+        body = json.loads(done.stdout.strip().splitlines()[-1])
+        assert body["tool_calls"][0]["is_error"] and body["files_changed"] == []
+        assert "Read-only file system" in body["tool_calls"][0]["summary"] or "ermission" in \
+            body["tool_calls"][0]["summary"]
+    finally:
+        release(root)

@@ -17,6 +17,7 @@ on: the run never crashes on what a model sends.  An agent with no tools makes e
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -39,8 +40,12 @@ from .workflow import (
     GUIDED_NOTE,
     MAX_FINISH_REFUSALS,
     ONE_CALL,
+    Opening,
+    guided_tools,
     lost_names,
     opening,
+    prompt_for,
+    repeat_note,
 )
 
 MAX_TURNS_REACHED = "max_turns"  # the LoopResult's stop reason when the loop, not the model, stopped
@@ -51,6 +56,7 @@ VERIFIED = "verified"  # the workspace's check passed after the agent's last cha
 TESTS_FAILING = "tests_failing"  # the check still fails
 FINISHED = "finished"  # the agent ended the task and there was nothing to check
 OUT_OF_TURNS = "max_turns"
+TIMED_OUT = "timeout"
 
 
 @dataclass(frozen=True)
@@ -145,19 +151,39 @@ async def run_loop(
     """Run the agent until it is done.  `guide` makes the run guided (agents/workflow.py).  `tool_choice`
     applies to the first turn only (a forced tool on every turn would never end a free run).  Raises
     AgentError on an API failure or the timeout."""
-    if tools and guide is not None:
+    system = prompt_for(request.system, with_tools=bool(tools))
+    first = opening(request.task, guide.root) if guide is not None and tools else None
+    if first is not None:
+        tools = {name: tools[name] for name in guided_tools(tuple(tools), first)}
         definitions = (*tool_definitions(tools), FINISH_TOOL)
-        request = replace(request, system=request.system + GUIDED_NOTE, tools=definitions)
+        request = replace(request, system=system + GUIDED_NOTE, tools=definitions)
     elif tools:
-        request = replace(request, system=request.system + FREE_NOTE, tools=tuple(tool_definitions(tools)))
+        request = replace(request, system=system + FREE_NOTE, tools=tuple(tool_definitions(tools)))
+    else:
+        request = replace(request, system=system)
+    run: _Run | None = None
+    guided_run: _Guided | None = None
     try:
         async with asyncio.timeout(request.timeout), session() as http:
             run = _Run(http, request, tools, hooks)
-            if guide is not None and tools:
-                return await _Guided(run, guide).go(max_turns)
+            if guide is not None and first is not None:
+                guided_run = _Guided(run, guide, first)
+                return await guided_run.go(max_turns)
             return await run.go(max_turns, tool_choice)
     except TimeoutError:
-        raise AgentError(f"the agent run timed out after {request.timeout:g} s") from None
+        message = f"the agent run timed out after {request.timeout:g} s"
+        if run is None:
+            raise AgentError(message) from None
+        partial = guided_run.partial(TIMED_OUT) if guided_run else run.result(None, None, 0, TIMED_OUT)
+        raise RunTimedOut(message, partial) from None
+
+
+class RunTimedOut(AgentError):
+    """The run's --timeout fired; `partial` is what it had done (the CLI's --json still reports it)."""
+
+    def __init__(self, message: str, partial: LoopResult) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class _Run:
@@ -215,6 +241,16 @@ class _Run:
         self.hooks.tool_done(call, result)
         return tool_result(use.id, result.content or "(no output)", result.is_error)
 
+    def refuse(self, use: ToolUse, message: str) -> dict[str, Any]:
+        """Answer a call without running it (the loop's own rule refused it)."""
+        tool = self.tools.get(use.name)
+        action = tool.describe(use.input) if tool is not None else use.name
+        result = ToolResult(message, is_error=True, summary=shorten(f"{action}: not run: a repeated call"))
+        call = ToolRun(use.id, use.name, use.input, action, result.summary, True, 0.0, message)
+        self.calls.append(call)
+        self.hooks.tool_done(call, result)
+        return tool_result(use.id, message, is_error=True)
+
     async def _execute(self, use: ToolUse, tool: Tool | None, action: str) -> ToolResult:
         if tool is None:
             known = ", ".join(self.tools) or "(none)"
@@ -243,19 +279,21 @@ def tool_result(tool_use_id: str, content: str, is_error: bool = False) -> dict[
 class _Guided:
     """A guided run (agents/workflow.py): one call a turn, Finish to end, the tests run by the loop."""
 
-    def __init__(self, run: _Run, guide: Guide) -> None:
+    def __init__(self, run: _Run, guide: Guide, first: Opening) -> None:
         self.run, self.guide = run, guide
-        first = opening(run.request.task, guide.root)
         run.messages = [{"role": "user", "content": first.text}]
+        self.seen: set[str] = set()  # the calls made since the last change
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
+        self.turns = 0
 
     async def go(self, max_turns: int) -> LoopResult:
         last: AgentResult | None = None
         for turn in range(1, max_turns + 1):
+            self.turns = turn
             last = await self.run.call_model(ONE_CALL)
             uses = last.tool_uses
             if not uses:
@@ -278,11 +316,16 @@ class _Guided:
         return self._end(last, max_turns, OUT_OF_TURNS, last.text if last else "", MAX_TURNS_REACHED)
 
     async def _run(self, use: ToolUse) -> dict[str, Any]:
+        key = json.dumps([use.name, use.input], sort_keys=True)
+        if key in self.seen and use.name not in EDIT_TOOLS:
+            return self.run.refuse(use, repeat_note(use.name))
+        self.seen.add(key)
         path = use.input.get("file_path") if use.name in EDIT_TOOLS else None
         before = self._read(path) if isinstance(path, str) else None
         result = await self.run.run_tool(use)
         if isinstance(path, str) and not result["is_error"]:
             self.checked_since_change, self.turn_changed = False, True
+            self.seen = {key}
             shown = self._shown(path)
             if shown not in self.changed:
                 self.changed.append(shown)
@@ -336,6 +379,10 @@ class _Guided:
     def _verified_text(self, verification: Verification) -> str:
         changed = ", ".join(self.changed) or "nothing"
         return f"Changed {changed}; the tests pass ({verification.summary})."
+
+    def partial(self, outcome: str) -> LoopResult:
+        return self.run.result(None, None, self.turns, outcome, verifications=tuple(self.verifications),
+                               files_changed=tuple(self.changed))
 
     def _read(self, path: str) -> str | None:
         try:

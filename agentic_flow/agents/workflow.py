@@ -49,16 +49,11 @@ MAX_LISTED_SCAN = 500
 EDIT_TOOLS = frozenset({"Write", "Edit"})
 MAX_FINISH_REFUSALS = 1
 
-GUIDED_NOTE = """
-
-You work inside a folder, and you act only by calling tools, one call per reply:
-- Read shows a file. The files the task names are already shown to you below the task.
-- Write replaces a whole file: give its complete new content. Keep the names of the existing functions and classes.
-- Edit replaces one exact piece of text in a file with another.
-- Bash runs a shell command in the folder.
-- Finish ends the task: call it with a short summary when the work is done, or with the answer when
-  the task is a question.
-Use paths relative to the folder. After each change I run the tests, if there are any, and show you the result."""
+GUIDED_NOTE = (
+    "\n\nAct only through tool calls, one per reply. The files the task names are shown below it. Write "
+    "replaces a whole file: keep the existing names. Finish ends the task, with a short summary or the "
+    "answer. After each change I run the tests, if any, and show you the result."
+)
 
 FREE_NOTE = (
     "\n\nYou work inside a workspace folder and act through the tools you are given: read files with "
@@ -68,10 +63,30 @@ FREE_NOTE = (
 )
 
 
+def prompt_for(prompt: str, *, with_tools: bool) -> str:
+    """The agent's prompt for this run: a `## With tools` section is kept only when the run has tools, a
+    `## Without tools` section only when it has none (each runs to the next `## ` heading or the end)."""
+    drop = "## Without tools" if with_tools else "## With tools"
+    keep = "## With tools" if with_tools else "## Without tools"
+    lines: list[str] = []
+    skipping = False
+    for line in prompt.splitlines():
+        if line.startswith("## "):
+            skipping = line.strip() == drop
+            if line.strip() == keep:
+                continue  # the heading itself is for the file's reader
+        if not skipping:
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
 class Workflow(StrEnum):
     AUTO = "auto"
     GUIDED = "guided"
     FREE = "free"
+
+
+SEARCH_TOOLS = frozenset({"Glob", "Grep", "LS"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class Opening:
 
     text: str
     shown: tuple[str, ...]  # the files shown whole
+    listed_all: bool  # every file is named in it: searching for files tells the model nothing new
 
 
 def opening(task: str, root: Path) -> Opening:
@@ -100,7 +116,18 @@ def opening(task: str, root: Path) -> Opening:
         shown.append(name)
         fence = "````" if "```" in text else "```"
         parts.append(f"{name}\n{fence}{_language(name)}\n{text.rstrip()}\n{fence}")
-    return Opening("\n\n".join(parts), tuple(shown))
+    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES)
+
+
+def guided_tools(names: tuple[str, ...], first: Opening) -> tuple[str, ...]:
+    """The tools a guided turn is offered: without the file-search tools when the opening lists every file
+    (measured: the 1.5B called Glob on a two-file folder over and over instead of writing the code)."""
+    return tuple(n for n in names if not (first.listed_all and n in SEARCH_TOOLS))
+
+
+def repeat_note(name: str) -> str:
+    return (f"You already made this exact {name} call and its result has not changed: it is above. Do not repeat "
+            "it. Take the next step: change the file with Write or Edit, or call Finish.")
 
 
 def _files(root: Path) -> list[str]:

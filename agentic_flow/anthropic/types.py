@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 MessageRole = Literal["user", "assistant", "system"]
-BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]
+BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "tool_reference", "thinking",
+                    "redacted_thinking"]
 ToolChoiceType = Literal["auto", "any", "tool", "none"]
 ThinkingType = Literal["enabled", "disabled", "adaptive"]
 StopReason = Literal[
     "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal",
     "model_context_window_exceeded",
 ]
-
-IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from ..agents.loop import TESTS_FAILING, LoopResult
+from ..agents.loop import TESTS_FAILING, LoopResult, RunTimedOut
 from ..agents.optimizer import Priority
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from ..agents.tools import PERMISSION_MODES
@@ -123,7 +123,12 @@ def main(
         the_plan = prepare(opts, settings, Path.cwd(), hooks, loop.tools)
         if verbose:
             _explain(settings, loop, the_plan)
-        result = run_task(opts, settings, the_plan, hooks, loop)
+        try:
+            result = run_task(opts, settings, the_plan, hooks, loop)
+        except RunTimedOut as timed_out:
+            if json_out:  # a script still learns what was done before the time ran out
+                print(json.dumps(_result_json(timed_out.partial, the_plan), ensure_ascii=False))
+            raise
         _report(result, the_plan, hooks, json_out=json_out, verbose=verbose)
         if result.stopped_at_max_turns:
             err.print(f"stopped after {result.turns} turns (--max-turns); the task may be unfinished",

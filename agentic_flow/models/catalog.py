@@ -77,6 +77,9 @@ class CatalogEntry:
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
+    # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
+    # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
+    tool_syntax: str = "code"  # set per entry where measured otherwise
     # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
     # None offers every tool.
     agent_tools: tuple[str, ...] | None = None
@@ -108,6 +111,9 @@ SMOLLM2_135M = CatalogEntry(
     use_for="tests and demos",
     agent_tools=SMALL_MODEL_TOOLS,
     build=CONVERT_BUILD,
+    # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
+    # prompt's headings into the file); its JSON calls at least complete.
+    tool_syntax="json",
 )
 
 PHI_4_MINI = CatalogEntry(

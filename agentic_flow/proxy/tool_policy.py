@@ -17,13 +17,10 @@ the tools offered, so a hidden tool can never be called.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
-from ..anthropic.types import CountTokensRequest
+from ..chat import Prompt
 from ..settings import TOOL_POLICY_ALL as ALL
 from ..settings import TOOL_POLICY_AUTO as AUTO
-
-Request = TypeVar("Request", bound=CountTokensRequest)
 
 
 @dataclass(frozen=True)
@@ -31,16 +28,17 @@ class ToolPolicy:
     keep: tuple[str, ...] | None = None  # None: every tool is offered
     source: str = "default"  # for the log: where the list came from
 
-    def apply(self, req: Request) -> Request:
-        """`req` with its tools narrowed to the policy's, in the request's order (the request itself when
-        nothing changes)."""
-        if self.keep is None or not req.tools:
-            return req
-        if not any(tool.name in self.keep for tool in req.tools):
-            return req  # not an agent's tool set: the client's own tools, all kept
-        forced = req.tool_choice.name if req.tool_choice is not None and req.tool_choice.type == "tool" else None
-        tools = tuple(tool for tool in req.tools if tool.name in self.keep or tool.name == forced)
-        return req if len(tools) == len(req.tools) else replace(req, tools=tools)
+    def apply(self, prompt: Prompt) -> Prompt:
+        """`prompt` with its tools narrowed to the policy's, in the request's order (the prompt itself
+        when nothing changes).  On the neutral prompt, so both APIs (Messages, Chat Completions) get it."""
+        if self.keep is None or not prompt.tools:
+            return prompt
+        if not any(tool.name in self.keep for tool in prompt.tools):
+            return prompt  # not an agent's tool set: the client's own tools, all kept
+        choice = prompt.choice
+        forced = choice.name if choice is not None and choice.mode == "tool" else None
+        tools = tuple(tool for tool in prompt.tools if tool.name in self.keep or tool.name == forced)
+        return prompt if len(tools) == len(prompt.tools) else replace(prompt, tools=tools)
 
     def describe(self) -> str:
         return "every tool offered" if self.keep is None else f"{', '.join(self.keep)} ({self.source})"
