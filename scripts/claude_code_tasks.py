@@ -6,12 +6,16 @@ Usage: python scripts/claude_code_tasks.py --model qwen2.5-coder-1.5b [--tasks h
 
 A task is a folder (bench/claude_code_tasks/ by default, or any --tasks-dir holding one folder per
 task): `instructions.md`, the files the agent starts with (a stub and its unit tests), and an optional
-`task.json` with `prompt` and `check`.  Without one, the prompt is instructions.md plus the names of
-the stub and the tests, and the check is `{python} -m pytest -q` run in the finished folder (`{python}`
-is this interpreter).  Each run copies the task into a temporary folder, gives Claude Code a HOME of its
-own (telemetry and non-essential traffic off), runs `agentic-flow claude-code -p PROMPT
---permission-mode acceptEdits --output-format json` there with a timeout, runs the check, and reads
-the session's transcript (HOME/.claude/projects/...) to classify a failure:
+`task.json` with `prompt` and `check` (without one, the prompt is instructions.md plus the names of
+the stub and the tests, and the check is `{python} -m pytest -q` run in the finished folder, `{python}`
+being this interpreter).  The agent suite's folders (--tasks-dir bench/agent_tasks: task.json, files/,
+solution/; bench/agent_suite.py) are read as that suite reads them, prompt and checks included (Claude
+Code's final text is the answer), and --tasks may name its kinds (exercise, bugfix, ...).
+
+Each run copies the task into a temporary folder, gives Claude Code a HOME of its own (telemetry and
+non-essential traffic off), runs `agentic-flow claude-code -p PROMPT --permission-mode acceptEdits
+--output-format json` there with a timeout, runs the check, and reads the session's transcript
+(HOME/.claude/projects/...) to classify a failure:
 
   timeout    the run passed --timeout and was killed
   prose      no tool was called: the model answered in text (or wrote a call as text)
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # not `bench.` (scripts/bench.py shadows the folder here)
 
+import agent_suite  # noqa: E402
 import workloads  # noqa: E402
 from claude_client import capture_first_request, find_claude, isolated_env  # noqa: E402
 
@@ -60,12 +65,16 @@ EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 @dataclass(frozen=True)
 class Task:
     name: str
-    folder: Path
+    folder: Path  # what the session starts with
     prompt: str
-    check: str
+    check: str  # a shell command; unused for a suite task
+    suite: agent_suite.Task | None = None  # a task of the agent suite (bench/agent_tasks): its own checks
 
 
 def load_task(folder: Path) -> Task:
+    if (folder / "files").is_dir():  # the agent suite's form (bench/agent_suite.py)
+        task = agent_suite.load_task(folder)
+        return Task(task.name, task.files, task.prompt, "", task)
     spec: dict[str, Any] = {}
     if (folder / "task.json").is_file():
         spec = json.loads((folder / "task.json").read_text())
@@ -82,6 +91,10 @@ def load_task(folder: Path) -> Task:
 
 def load_tasks(root: Path, names: str) -> list[Task]:
     folders = sorted(p for p in root.iterdir() if (p / "instructions.md").is_file() or (p / "task.json").is_file())
+    if names and all(n in {"exercise", "bugfix", "quick", "question"} or not (root / n).is_dir()
+                     for n in names.split(",")) and (root / folders[0].name / "files").is_dir():
+        # the suite's selection by kind ("exercise") as well as by name
+        return [load_task(t.folder) for t in agent_suite.select(agent_suite.load_tasks(root), names)]
     chosen = [f for f in folders if not names or f.name in names.split(",")]
     if names and len(chosen) != len(names.split(",")):
         missing = set(names.split(",")) - {f.name for f in chosen}
@@ -177,7 +190,7 @@ def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: ar
     shutil.rmtree(tmp, ignore_errors=True)
     home, ws = tmp / "home", tmp / "project"
     home.mkdir(parents=True)
-    shutil.copytree(task.folder, ws, ignore=shutil.ignore_patterns("task.json", "__pycache__"))
+    shutil.copytree(task.folder, ws, ignore=shutil.ignore_patterns("task.json", "__pycache__", ".keep"))
     env = {**os.environ, **isolated_env(home, "unused"), "ONNX_PROXY_PORT": str(port),
            "AGENTIC_FLOW_MODEL_DIR": str(model_dir()),  # HOME is Claude Code's: keep our store
            "PATH": f"{claude.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -199,15 +212,18 @@ def run_task(task: Task, run: int, claude: Path, port: int, model: str, args: ar
         if proc.poll() is None:  # interrupted: nothing of the session outlives the run
             os.killpg(proc.pid, signal.SIGKILL)
     seconds = time.monotonic() - started
-    check = subprocess.run(task.check.format(python=sys.executable), shell=True, cwd=ws, capture_output=True,
-                           text=True, timeout=120)
-    passed = check.returncode == 0 and not timed_out
+    result = _result_line(out)
+    if task.suite is not None:
+        passed = agent_suite.check_task(task.suite, ws, result).passed and not timed_out
+    else:
+        check = subprocess.run(task.check.format(python=sys.executable), shell=True, cwd=ws, capture_output=True,
+                               text=True, timeout=120)
+        passed = check.returncode == 0 and not timed_out
     transcript = read_transcript(home)
     if args.keep:
         keep = args.keep / f"{task.name}-{run}"
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(tmp, keep, symlinks=True)
-    result = _result_line(out)
     failed = [c for c in transcript.calls if c.error]
     evidence = failed[0].error if failed else (transcript.texts[-1] if transcript.texts else result or err)
     kind = classify(passed, timed_out, transcript)
