@@ -80,6 +80,9 @@ class CatalogEntry:
     # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
     # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
     tool_syntax: str = "code"  # set per entry where measured otherwise
+    # The agent loop's workflow for `--workflow auto` (agents/workflow.py): "guided" makes a small model act
+    # and check its work; "free" lets it decide.
+    agent_workflow: str = "guided"
     # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
     # None offers every tool.
     agent_tools: tuple[str, ...] | None = None
@@ -114,6 +117,9 @@ SMOLLM2_135M = CatalogEntry(
     # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
     # prompt's headings into the file); its JSON calls at least complete.
     tool_syntax="json",
+    # Measured: guided, it calls Finish at once and loops inside the summary; free with a forced first
+    # call (--tool-choice Write) it writes the file.
+    agent_workflow="free",
 )
 
 PHI_4_MINI = CatalogEntry(
