@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -88,13 +89,20 @@ def test_claude_code_through_agentic_flow_on_the_real_proxy(proxy_factory: Proxy
         # Claude Code's ~4.4k-token prompt (the first test checks that prompt is accepted).
         argv = [AGENTIC_FLOW, "claude-code", "-p", "Say hi", "--system-prompt", "Answer in one short sentence.",
                 "--tools", "", "--max-turns", "1", "--output-format", "json"]
-        proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-                              stdin=subprocess.DEVNULL)
-    result = json.loads(proc.stdout)
+        # Its own session: at the timeout the whole tree goes (claude is agentic-flow's child).
+        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=900)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+    result = json.loads(out)
     assert result["type"] == "result", result
     # The 135M model, at Anthropic's default sampling (Claude Code sends none), sometimes runs on to the
     # output limit; Claude Code then asks it to resume and may give up (exit 1, "output token maximum").
     # Either way every request was answered: the model's words are in the transcript, and an error is
     # only ever that one.
-    assert any(text.strip() for text in assistant_texts(home)), (proc.stdout[-2000:], proc.stderr[-2000:])
-    assert proc.returncode == 0 or "output token" in json.dumps(result).lower(), (proc.stdout[-2000:], proc.stderr)
+    assert any(text.strip() for text in assistant_texts(home)), (out[-2000:], err[-2000:])
+    assert proc.returncode == 0 or "output token" in json.dumps(result).lower(), (out[-2000:], err[-2000:])
