@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test fuzz bench bench-peer agent-tasks bench-tools lint clean
+.PHONY: install model run test fuzz bench bench-peer agent-tasks bench-tools claude-code claude-code-if-npm claude-code-tasks lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ run: model
 	$(BIN)/agentic-flow --agent coder --provider onnx $(RUN_FLAGS) --task "$(TASK)"
 
 # Lint first (ruff + mypy, about 30 s cold, a few seconds warm): CI runs `make test`.
-test: lint model $(SDK0)
+test: lint model $(SDK0) claude-code-if-npm
 	$(BIN)/python -m pytest -q
 
 # The proxy's fuzz test, longer than the 2,000 bodies of `make test`.
@@ -68,6 +68,29 @@ bench-peer: model $(LLAMA_SERVER)
 # TASK_FLAGS="--runs 3 --tasks exercise"; MODEL may list several, comma-separated.
 agent-tasks: install
 	$(BIN)/python scripts/agent_tasks.py $(if $(MODEL),--model $(MODEL)) $(TASK_FLAGS)
+
+# The real Claude Code from npm, for the task run and its end-to-end test (tests/test_claude_code_e2e.py).
+CLAUDE_CODE_VERSION ?= 2.1.332
+CLAUDE_CODE_DIR ?= $(HOME)/.cache/agentic-flow-claude-code
+CLAUDE := $(CLAUDE_CODE_DIR)/node_modules/.bin/claude
+
+$(CLAUDE):
+	npm install --prefix '$(CLAUDE_CODE_DIR)' @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+
+claude-code: $(CLAUDE)
+
+# For `make test`: the Claude Code end-to-end tests run where npm can install it, and say why they are
+# skipped where it cannot.
+claude-code-if-npm:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory claude-code || \
+	  echo "Claude Code could not be installed from npm: its end-to-end tests will be skipped"; \
+	else echo "npm not found: the Claude Code end-to-end tests will be skipped"; fi
+
+# Claude Code on coding tasks through `agentic-flow claude-code`, a table of results:
+# make claude-code-tasks MODEL=qwen2.5-coder-1.5b CC_FLAGS="--tasks hello --runs 5"
+CC_FLAGS ?=
+claude-code-tasks: install $(CLAUDE)
+	$(BIN)/python scripts/claude_code_tasks.py --claude '$(CLAUDE)' --model $(MODEL) $(CC_FLAGS)
 
 # Tool use through the proxy: make bench-tools MODEL=qwen2.5-coder-1.5b LIMIT=12
 bench-tools: model

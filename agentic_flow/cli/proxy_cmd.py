@@ -28,6 +28,8 @@ def start(
                                         "openai, openrouter, gemini (then --model names the upstream's model)."),
     upstream: str | None = typer.Option(None, help="Upstream base URL [env: OPENAI_BASE_URL, "
                                         "OPENROUTER_BASE_URL, GEMINI_BASE_URL]."),
+    tool_policy: str | None = typer.Option(None, help="The tools a model is offered: auto (its catalog entry's "
+                                           "list), all, or names: Read,Write,Edit [env: AGENTIC_FLOW_TOOL_POLICY]."),
 ) -> None:
     """Start the proxy: verify and load the model, then serve the Anthropic Messages API (and OpenAI's
     Chat Completions).  With an upstream provider, serve the Messages API from that server instead.
@@ -38,7 +40,7 @@ def start(
     """
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
-                                  provider=provider, upstream=upstream)
+                                  provider=provider, upstream=upstream, tool_policy=tool_policy)
         url = supervisor.base_url(settings)
         name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
         if supervisor.probe(url) is not None:

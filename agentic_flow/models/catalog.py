@@ -83,6 +83,9 @@ class CatalogEntry:
     # The agent loop's workflow for `--workflow auto` (agents/workflow.py): "guided" makes a small model act
     # and check its work; "free" lets it decide.
     agent_workflow: str = "guided"
+    # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
+    # None offers every tool.
+    agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).
@@ -90,6 +93,13 @@ class CatalogEntry:
 
 
 CONVERT_BUILD = 2
+# What a small model can use of a coding agent's tools: reading, writing and editing files, a shell,
+# finding files, and this project's own agent tools (LS, the guided workflow's Finish: every one of them
+# must be here, tests/test_tool_policy.py checks).  Claude Code's others (Agent, ToolSearch, Workflow,
+# ScheduleWakeup, Skill, ListAgents, ReportFindings, ...) start conversations, schedule, or search for
+# more tools: a 1.5B model picks them instead of the file tools, and their definitions cost ~2k of the
+# ~6.4k prompt tokens of Claude Code's first request (docs/benchmarks.md).
+SMALL_MODEL_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep", "LS", "Finish")
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -102,6 +112,7 @@ SMOLLM2_135M = CatalogEntry(
     license="Apache-2.0",
     decode_tok_s=80,
     use_for="tests and demos",
+    agent_tools=SMALL_MODEL_TOOLS,
     build=CONVERT_BUILD,
     # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
     # prompt's headings into the file); its JSON calls at least complete.
@@ -151,6 +162,7 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         rank=rank,
         decode_tok_s=decode_tok_s,
         use_for=use_for,
+        agent_tools=SMALL_MODEL_TOOLS,
         build=CONVERT_BUILD,
     )
 
@@ -172,6 +184,17 @@ CATALOG: dict[str, CatalogEntry] = {
     entry.name: entry for entry in (SMOLLM2_135M, QWEN_CODER_05B, QWEN_CODER_15B, PHI_4_MINI)
 }
 assert DEFAULT_MODEL in CATALOG, "settings.DEFAULT_MODEL must name a catalog entry"
+
+
+# A local model decodes a few to a hundred tokens a second: an agent's output limit of 32,000 tokens would
+# take hours and eat the context.  A quarter of the context, at most this, leaves room for the prompt
+# (Claude Code's is ~4.5k tokens) and the conversation.
+OUTPUT_CAP = 4096
+
+
+def output_limit(context_length: int) -> int:
+    """The output limit to tell agents for a model with this context (`/v1/models`, Claude Code's set-up)."""
+    return min(OUTPUT_CAP, context_length // 4)
 
 
 def names() -> list[str]:

@@ -96,6 +96,22 @@ def _proxy_provider(raw: str) -> str:
     return raw
 
 
+TOOL_POLICY_AUTO = "auto"  # the catalog entry's tools for its model (proxy/tool_policy.py)
+TOOL_POLICY_ALL = "all"  # every tool a request offers
+TOOL_POLICY_VARIABLE = "AGENTIC_FLOW_TOOL_POLICY"
+
+
+def parse_tool_policy(raw: str, what: str = "--tool-policy") -> str:
+    """`auto`, `all`, or tool names joined by commas (spaces dropped)."""
+    value = raw.strip()
+    if value.lower() in (TOOL_POLICY_AUTO, TOOL_POLICY_ALL):
+        return value.lower()
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{what} {raw!r}: give auto, all, or tool names separated by commas")
+    return ",".join(names)
+
+
 def _log_level(raw: str) -> str:
     if raw not in LOG_LEVELS:
         raise ConfigError(f"--log-level {raw!r}; valid: {', '.join(LOG_LEVELS)}")
@@ -153,6 +169,9 @@ class ProxySettings:
     upstream_key: str | None = field(default=None, metadata=_option(
         "--upstream-key", f"the upstream's API key [env: {UPSTREAM_KEY_VARIABLE}, or the provider's variable]",
         clean_key, in_argv=False))
+    tool_policy: str = field(default=TOOL_POLICY_AUTO, metadata=_option(
+        "--tool-policy", "the tools a model is offered: auto (its catalog entry's), all, or names separated by "
+        f"commas [env: {TOOL_POLICY_VARIABLE}]", parse_tool_policy))
     # Exit when this process dies (the CLI that started us).
     parent_pid: int | None = field(default=None, metadata=_option(
         "--parent-pid", "exit when this process dies", _count("--parent-pid", 1)))
@@ -222,6 +241,7 @@ def resolve_proxy(
     max_queue: int | None = None,
     provider: str | None = None,
     upstream: str | None = None,
+    tool_policy: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
     """The proxy's settings from flags, then variables, then defaults; each with its source."""
@@ -230,6 +250,7 @@ def resolve_proxy(
     model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
     key_r = pick(api_key, "--api-key", env, "AGENTIC_FLOW_API_KEY", "")
     prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
+    tools_r = pick(tool_policy, "--tool-policy", env, TOOL_POLICY_VARIABLE, TOOL_POLICY_AUTO)
     syntax_r = pick(None, "--tool-syntax", env, "AGENTIC_FLOW_TOOL_SYNTAX", "auto")
     guard_r = pick(None, "--repetition-guard", env, "AGENTIC_FLOW_REPETITION_GUARD", "on")
     mode = _proxy_provider(provider or Provider.ONNX.value)
@@ -246,12 +267,14 @@ def resolve_proxy(
         api_key=clean_key(str(key_r.value)),
         max_queue=_count("--max-queue", 0)(str(max_queue)) if max_queue is not None else DEFAULT_MAX_QUEUE,
         provider=mode, upstream=upstream, upstream_model=upstream_model,
+        tool_policy=parse_tool_policy(str(tools_r.value), tools_r.source),
         tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
     )
     settings = with_upstream(settings, env)
     check_bind(settings.host, settings.api_key)
     sources = {
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
+        "tool_policy": tools_r.source,
         "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
         "tool_syntax": syntax_r.source, "repetition_guard": guard_r.source,
     }
