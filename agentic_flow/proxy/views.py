@@ -88,7 +88,8 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
     options = replace(sampling_options(req, prompt, state.default_sampling), seed=seed)
     engine = ready_engine(state)
     async with state.admission.slot():
-        generation = await engine.generate(GenerationRequest(prompt, engine_options(options)))
+        # buffered: a non-streaming answer is re-run unseen if the inference process dies at any point.
+        generation = await engine.generate(GenerationRequest(prompt, engine_options(options), buffered=not req.stream))
         reply = Reply(generation, prompt.tools, options, state.ping_interval)
         try:
             if req.stream:
