@@ -224,7 +224,8 @@ async def run_agent(request: AgentRun, *, on_text: Callable[[str], None] | None 
 
     Raises AgentError for an HTTP error, a failed stream or a timeout (exit code 1); a failure another
     call may not meet (overloaded, a 5xx, a dropped connection) is its subclass TransientAgentError, with
-    the error type, so that the agent loop can run the turn again.  A non-streaming run calls `on_text` once with the whole answer.
+    the error type, so that the agent loop can run the turn again.
+    A non-streaming run calls `on_text` once with the whole answer.
     """
     try:
         async with asyncio.timeout(request.timeout), session() as http:
