@@ -24,7 +24,6 @@ import anthropic
 import pytest
 
 from agentic_flow.anthropic.contract import StreamCheck, check
-from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
 
 CLOCK_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
@@ -143,7 +142,7 @@ SCRIPTS: dict[str, tuple[str | None, list[tuple[str, str]]]] = {
 
 
 class FakeUpstream(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:  # http.server calls it by this name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         content, calls = SCRIPTS[body["messages"][-1]["content"]]
         if body.get("stream"):
