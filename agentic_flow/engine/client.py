@@ -142,8 +142,8 @@ class WorkerEngine:
     @classmethod
     async def start(cls, model_path: Path, name: str, providers: tuple[str, ...], threads: int,
                     max_batch: int, log_level: str = "info",
-                    on_fatal: Callable[[str], None] | None = None) -> WorkerEngine:
-        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level)
+                    on_fatal: Callable[[str], None] | None = None, prefix_cache_mb: int | None = None) -> WorkerEngine:
+        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level, prefix_cache_mb)
         proc = await InferenceProcess.spawn(spec)
         info = EngineInfo(name, str(model_path), providers, proc.context_length)
         return cls(info, spec, proc, on_fatal)

@@ -48,7 +48,8 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
     state.default_sampling = catalog.get(known).sampling if known else None
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
-                                    settings.max_batch, settings.log_level, on_fatal=on_fatal)
+                                    settings.max_batch, settings.log_level, on_fatal=on_fatal,
+                                    prefix_cache_mb=settings.prefix_cache_mb)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:
