@@ -33,8 +33,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agentic_flow import settings  # noqa: E402
-from agentic_flow.launcher import supervisor  # noqa: E402
+from agentic_flow import settings
+from agentic_flow.launcher import supervisor
 
 CLOCK = {"name": "get_time", "description": "The current time in a city.",
          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -173,7 +173,7 @@ class Soak:
                 await action()
             except Failed as exc:
                 self.tally.errors[exc.kind] += 1
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 self.tally.errors["conn"] += 1
             if name != "conversation":
                 self.tally.requests += 1
