@@ -4,10 +4,14 @@ of the inference process (found as a child of the proxy with psutil)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -163,3 +167,28 @@ def test_three_deaths_in_a_row_fail_the_request_cleanly(proxy_factory: ProxyFact
             reply = client.messages.create(model="m", max_tokens=20, messages=FRANCE,  # type: ignore[arg-type]
                                            extra_body={"temperature": 0})
         assert "Paris" in reply.content[0].text  # type: ignore[union-attr]
+
+
+AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
+
+
+def test_an_agent_run_survives_a_sigkill_of_the_inference_process(proxy_factory: ProxyFactory) -> None:
+    """The agent's call is not streamed (--no-stream), so the proxy re-runs it whole on the new process
+    and the run finishes as if nothing happened.  (A streamed turn that already showed text fails
+    with an error event: the agent loop's own retry of a failed turn covers that.)"""
+    with proxy_factory() as handle:
+        run = subprocess.Popen(
+            [AGENTIC_FLOW, "--agent", "coder", "--tools", "", "--no-stream", "--json", "--max-tokens", "200",
+             "--temperature", "0", "--task", "Write a Python function that reverses a string."],
+            env={**os.environ, "ONNX_PROXY_URL": handle.url}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            wait_in_flight(handle.url)
+            inference_process(handle).kill()
+            out, err = run.communicate(timeout=180)
+        finally:
+            run.kill()
+        assert run.returncode == 0, err[-2000:]
+        result = json.loads(out)
+        assert "def " in result["text"] and result["turns"] == 1, result
+        assert "re-running a request" in (handle.log_path.read_text() if handle.log_path else "")
