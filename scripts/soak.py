@@ -125,7 +125,7 @@ class Soak:
         await self.post("/v1/messages", self.message())
 
     async def tool_call(self) -> None:
-        body = self.message(tools=[CLOCK], tool_choice={"type": "any"}, max_tokens=40)
+        body = self.message(tools=[CLOCK], tool_choice={"type": "any"}, max_tokens=30)
         body["messages"] = [{"role": "user", "content": f"What time is it in {self.rand.choice(TOPICS)}?"}]
         if self.rand.random() < 0.5:
             await self.stream("/v1/messages", body)
@@ -160,7 +160,7 @@ class Soak:
             self.tally.kinds["conversation turn"] += 1
 
     MIX: tuple[tuple[str, int], ...] = (
-        ("messages_stream", 4), ("cancelled_stream", 2), ("messages_whole", 2), ("tool_call", 2),
+        ("messages_stream", 4), ("cancelled_stream", 2), ("messages_whole", 2), ("tool_call", 1),
         ("count_tokens", 2), ("chat_completion", 2), ("conversation", 1),
     )
 
