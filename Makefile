@@ -71,9 +71,10 @@ SOAK_FLAGS ?=
 soak: model
 	$(BIN)/python scripts/soak.py --minutes $(MINUTES) --model $(MODEL) $(SOAK_FLAGS)
 
-# The agent loop's task suite on any installed model: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# The agent task suite (bench/agent_tasks) on installed models: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# TASK_FLAGS="--runs 3 --tasks exercise"; MODEL may list several, comma-separated.
 agent-tasks: install
-	$(BIN)/python scripts/agent_tasks.py --model $(MODEL) $(TASK_FLAGS)
+	$(BIN)/python scripts/agent_tasks.py $(if $(MODEL),--model $(MODEL)) $(TASK_FLAGS)
 
 # Tool use through the proxy: make bench-tools MODEL=qwen2.5-coder-1.5b LIMIT=12
 bench-tools: model

@@ -9,7 +9,9 @@ character is text or part of a call:
 - stop sequences of a guided request apply to text only, never inside a call's JSON (the engine gets
   none for such a request: see `engine_options`);
 - a call longer than `MAX_CALL_CHARS` (a small model looping inside a string) ends the generation, and
-  the reply's stop reason is `max_tokens`.
+  the reply's stop reason is `max_tokens`;
+- so does a reply that has started repeating itself (engine/repetition.py), text or call alike: greedy
+  decoding does not leave such a loop, and every further token would be wasted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from ..engine.base import Generation, SamplingOptions
+from ..engine.repetition import RepetitionGuard
 from ..engine.stops import StopMatcher
 from ..tooluse import CallEnd, Event, TextDelta, ToolCallParser, ToolSpec
 from .types import StopReason
@@ -47,12 +50,14 @@ class Reply:
     tools: tuple[ToolSpec, ...]
     options: SamplingOptions
     ping_interval: float = PING_INTERVAL_S
+    repetition_guard: bool = True
     stop_reason: StopReason = "end_turn"
     stop_sequence: str | None = None
     _parser: ToolCallParser = field(init=False)
     _stops: StopMatcher | None = field(init=False)
     _received: int = 0
     _finished: bool = False
+    _guard: RepetitionGuard = field(init=False)
 
     def __post_init__(self) -> None:
         guided = self.options.guidance is not None
@@ -61,6 +66,7 @@ class Reply:
         self._parser = ToolCallParser(self.tools, frozenset(t.name for t in self.tools)) if guided \
             else ToolCallParser(())
         self._stops = StopMatcher(self.options.stop_sequences) if guided else None
+        self._guard = RepetitionGuard(self.repetition_guard)
 
     @property
     def cached_tokens(self) -> int:
@@ -84,15 +90,19 @@ class Reply:
                 yield delta
                 continue
             self._received += 1
+            repeating = self._guard.feed(delta)
             for event in self._parser.feed(delta):
                 for out in self._apply_stops(event):
                     yield out
                 if self.stop_sequence is not None:
                     break
-            if self.stop_sequence is not None or self._parser.overflowed:
+            if self.stop_sequence is not None or self._parser.overflowed or repeating:
                 if self._parser.overflowed:
                     log.warning("a tool call passed %d characters: cut, stop reason max_tokens",
                                 self._parser.max_call_chars)
+                elif repeating and self.stop_sequence is None:
+                    log.warning("the reply repeats itself (a %d-character unit): cut, stop reason max_tokens",
+                                self._guard.period)
                 await self.generation.aclose()
                 for event in self._finish("max_tokens" if self.stop_sequence is None else "stop_sequence"):
                     yield event

@@ -77,6 +77,9 @@ class CatalogEntry:
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
+    # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
+    # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
+    tool_syntax: str = "code"
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).

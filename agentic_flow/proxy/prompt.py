@@ -39,6 +39,7 @@ from ..anthropic.types import ToolChoice as WireToolChoice
 from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
 from ..models.catalog import Sampling
 from ..tooluse import ToolCall, ToolChoice, ToolResult, UnknownTool, plan
+from ..tooluse.codeblocks import with_code_fields
 from .client_tools import tool_spec
 
 TURN_SEPARATOR = "\n\n"
@@ -47,10 +48,13 @@ TURN_SEPARATOR = "\n\n"
 TOP_K_MAX = 1000
 
 
-def to_chat_prompt(req: CountTokensRequest) -> ChatPrompt:
+def to_chat_prompt(req: CountTokensRequest, *, code_blocks: bool = False) -> ChatPrompt:
     """Raises InvalidRequest (400) for what this model cannot take: images, server tools, a tool_choice
-    naming a tool that is not there."""
+    naming a tool that is not there.  `code_blocks`: the tools' code fields are written as fenced
+    blocks after the call's JSON (tooluse/codeblocks.py)."""
     tools = tuple(tool_spec(tool, f"tools.{i}") for i, tool in enumerate(req.tools))
+    if code_blocks:
+        tools = with_code_fields(tools)
     choice = _choice(req.tool_choice)
     if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
         raise InvalidRequest(f"tool_choice.name: {choice.name!r} is not among the tools")

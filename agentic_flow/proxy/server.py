@@ -45,7 +45,11 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
     # The original system loaded truncated downloads and failed deep inside the runtime: check first.
     verify.verify_model_dir(path, name=known)
     state.model_path = str(path)
-    state.default_sampling = catalog.get(known).sampling if known else None
+    entry = catalog.get(known) if known else None
+    state.default_sampling = entry.sampling if entry else None
+    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "code")
+    state.code_blocks = syntax == "code"
+    state.repetition_guard = settings.repetition_guard
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal,

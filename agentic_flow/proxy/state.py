@@ -30,6 +30,8 @@ class ProxyState:
     engine: Engine | None = None
     # The loaded model's published sampling, for requests that set none (catalog models only).
     default_sampling: Sampling | None = None
+    code_blocks: bool = False  # tools' code fields are written as fenced blocks (tooluse/codeblocks.py)
+    repetition_guard: bool = True  # a reply that repeats itself is cut (engine/repetition.py)
     body_timeout: float = 60.0  # seconds to receive a request body
     # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
     # client's first-byte or idle watchdog gives up on it.

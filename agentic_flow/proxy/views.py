@@ -84,13 +84,13 @@ async def answer(request: web.Request, req: MessagesRequest, wire: Wire, *,
     """Generate the reply to a validated Messages request and write it in `wire`'s shape."""
     state = request.app[STATE]
     state.check_model_name(req.model)
-    prompt = to_chat_prompt(req)
+    prompt = to_chat_prompt(req, code_blocks=state.code_blocks)
     options = replace(sampling_options(req, prompt, state.default_sampling), seed=seed)
     engine = ready_engine(state)
     async with state.admission.slot():
         # buffered: a non-streaming answer is re-run unseen if the inference process dies at any point.
         generation = await engine.generate(GenerationRequest(prompt, engine_options(options), buffered=not req.stream))
-        reply = Reply(generation, prompt.tools, options, state.ping_interval)
+        reply = Reply(generation, prompt.tools, options, state.ping_interval, state.repetition_guard)
         try:
             if req.stream:
                 return await _stream(request, req.model, reply, wire)
@@ -146,7 +146,8 @@ async def count_tokens(request: web.Request) -> web.Response:
         return upstream_views.count_tokens(body)
     state.check_model_name(req.model)
     engine = ready_engine(state)
-    return web.json_response({"input_tokens": await engine.count_tokens(to_chat_prompt(req))})
+    prompt = to_chat_prompt(req, code_blocks=state.code_blocks)
+    return web.json_response({"input_tokens": await engine.count_tokens(prompt)})
 
 
 def model_entry(state: ProxyState) -> dict[str, str]:

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .markup import OPENERS
+from .codeblocks import field_value, read_blocks
+from .markup import OPENERS, TAG_CLOSE
 from .types import ToolCall, ToolSpec
 from .validate import validate
 
@@ -155,6 +156,9 @@ class ToolCallParser:
                 return ""
         tail = call.body[call.body_end:] + delta
         call.body = call.body[: call.body_end]
+        spec = self._coded(call)
+        if spec is not None:
+            return self._feed_blocks(call, spec, tail, events)
         stripped = tail.lstrip()
         if stripped.startswith(call.closer):
             self._call = None
@@ -167,6 +171,41 @@ class ToolCallParser:
         self._call = None  # unconstrained output with no closer: take the call, read on as text
         self._complete(call, events)
         return tail
+
+    def _coded(self, call: _Call) -> ToolSpec | None:
+        """The spec when this call is written with code blocks (its JSON lacks the code fields)."""
+        if call.closer != TAG_CLOSE:
+            return None
+        parsed = _parse_call(call.body[: call.body_end])
+        spec = self._specs.get(parsed[0]) if parsed else None
+        if spec is None or not spec.code_fields or parsed is None:
+            return None
+        return spec if any(f not in parsed[1] for f in spec.code_fields) else None
+
+    def _feed_blocks(self, call: _Call, spec: ToolSpec, tail: str, events: list[Event]) -> str:
+        """After a code call's JSON: its fenced blocks, then the closing tag."""
+        got = read_blocks(tail, len(spec.code_fields))
+        if got is not None:
+            bodies, used = got
+            rest = tail[used:]
+            stripped = rest.lstrip()
+            if stripped.startswith(call.closer):
+                self._call = None
+                fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, bodies, strict=True)}
+                self._complete(call, events, fields=fields)
+                return stripped[len(call.closer):]
+            if not call.closer.startswith(stripped):  # unconstrained: no closer came; take the call
+                self._call = None
+                fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, bodies, strict=True)}
+                self._complete(call, events, fields=fields)
+                return rest
+        if call.body_end + len(tail) > self.max_call_chars:
+            self.overflowed, self._call = True, None
+            if call.start is not None:
+                events.append(CallEnd(None))
+            return ""
+        call.body += tail  # the blocks (or the closer) are still arriving
+        return ""
 
     def _scan(self, call: _Call, delta: str) -> int:
         """Append delta to the body up to the end of the outer JSON object; returns how much was used."""
@@ -197,6 +236,8 @@ class ToolCallParser:
             call.start = CallStart(new_tool_id(), name)
             call.args_from = call.args_sent = head.end()
             events.append(call.start)
+        if self._specs[call.start.name].code_fields:
+            return  # its input is sent whole when the call is complete: the code fields come last
         end = len(call.body) if call.body_end < 0 else call.body_end - 1  # never the outer closing brace
         chunk = call.body[call.args_sent:end]
         chunk = chunk.rstrip()  # whitespace may precede the outer brace: it is not part of the input
@@ -204,9 +245,12 @@ class ToolCallParser:
             events.append(ArgsDelta(chunk))
             call.args_sent += len(chunk)
 
-    def _complete(self, call: _Call, events: list[Event], closing: str = "") -> None:
+    def _complete(self, call: _Call, events: list[Event], closing: str = "",
+                  fields: Mapping[str, str] | None = None) -> None:
         self._stream(call, events)
         parsed = _parse_call(call.body[: call.body_end])
+        if parsed is not None and fields:
+            parsed = (parsed[0], {**parsed[1], **fields})
         if parsed is None or parsed[0] not in self._specs:
             if call.start is not None:
                 events.append(CallEnd(None, ("the call's JSON is not {name, arguments}",)))
@@ -217,6 +261,8 @@ class ToolCallParser:
         if call.start is None:
             call.start = CallStart(new_tool_id(), name)
             events += [call.start, ArgsDelta(json.dumps(arguments, ensure_ascii=False))]
+        elif self._specs[name].code_fields:
+            events.append(ArgsDelta(json.dumps(arguments, ensure_ascii=False)))
         errors = validate(arguments, self._specs[name].input_schema) if name in self.loose else []
         tool_call = ToolCall(call.start.id, name, arguments)
         self.calls.append(tool_call)

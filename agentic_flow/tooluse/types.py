@@ -19,6 +19,8 @@ class ToolSpec:
     name: str
     description: str = ""
     input_schema: Mapping[str, object] | None = None  # None: any JSON object
+    # Fields written as fenced code blocks after the call's JSON (tooluse/codeblocks.py); () for none.
+    code_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
