@@ -12,18 +12,18 @@ import time
 import pytest
 
 from agentic_flow.engine import client
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest
+from agentic_flow.engine.base import GenerationRequest, Prompt, Turn
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import EngineError, InferenceDied, InvalidRequestError, Overloaded
 from tests.engine_support import FRANCE, STORY, greedy
 
-SURROGATE = ChatPrompt((ChatTurn("user", "\ud800"),))
+SURROGATE = Prompt((Turn("user", "\ud800"),))
 # A prompt whose prefill takes a few hundred ms on the 135M: a kill right after the start lands before
 # the first delta.
-LONG = ChatPrompt((ChatTurn("user", "Summarise this in one line: " + "the knight rode on and on. " * 250),))
+LONG = Prompt((Turn("user", "Summarise this in one line: " + "the knight rode on and on. " * 250),))
 
 
-async def answer(engine: WorkerEngine, prompt: ChatPrompt = FRANCE, max_tokens: int = 20) -> str:
+async def answer(engine: WorkerEngine, prompt: Prompt = FRANCE, max_tokens: int = 20) -> str:
     gen = await engine.generate(GenerationRequest(prompt, greedy(max_tokens)))
     return "".join([d async for d in gen])
 
@@ -103,7 +103,7 @@ async def test_a_second_death_fails_the_re_run(engine: WorkerEngine) -> None:
 
 async def test_a_count_in_flight_is_re_run(engine: WorkerEngine) -> None:
     expected = await engine.count_tokens(LONG)
-    huge = ChatPrompt((ChatTurn("user", "lorem ipsum dolor " * 300_000),))  # seconds to count
+    huge = Prompt((Turn("user", "lorem ipsum dolor " * 300_000),))  # seconds to count
     task = asyncio.create_task(engine.count_tokens(huge))
     await asyncio.sleep(0.2)  # the count is on its way (or counting): either way it is lost with the process
     kill(engine)
@@ -127,7 +127,7 @@ async def test_a_process_that_keeps_dying_is_fatal(engine: WorkerEngine, monkeyp
 
 
 async def test_a_huge_count_does_not_stall_a_stream(engine: WorkerEngine) -> None:
-    huge = ChatPrompt((ChatTurn("user", "lorem ipsum dolor " * 600_000),))  # ~11 MB
+    huge = Prompt((Turn("user", "lorem ipsum dolor " * 600_000),))  # ~11 MB
     gen = await engine.generate(GenerationRequest(STORY, greedy(4000)))
     gaps: list[float] = []
     counted: list[float] = []

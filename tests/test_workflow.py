@@ -240,3 +240,50 @@ def test_cli_json_reports_what_was_done_when_the_run_times_out(tmp_path: Path) -
     body = json.loads(done.stdout.strip().splitlines()[-1])
     assert body["outcome"] == "timeout" and body["files_changed"] == ["calc.py"]
     assert [v["passed"] for v in body["verifications"]] == [False]
+
+
+def read_only_folder(root: Path) -> Path:
+    """A folder on a read-only file system holding the exercise (chmod does not stop root: a mount does)."""
+    import os
+    import subprocess
+
+    folder = root / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        exercise(folder)
+        os.chmod(folder, 0o555)
+        return folder
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder here: mount failed ({mounted.stderr.decode().strip()})")
+    exercise(folder)
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    return folder
+
+
+def release(folder: Path) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        os.chmod(folder, 0o755)
+
+
+def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_path: Path) -> None:
+    root = read_only_folder(tmp_path)
+    try:
+        script = (turn(tool("Write", file_path="new.py", content=GOOD)), turn(tool(FINISH, summary="done")))
+        with ScriptedApi(*script) as api:
+            env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+            args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace",
+                    str(root), "--permission-mode", "acceptEdits", "--workflow", "guided", "--json"]
+            done = runner.invoke(app, args, env=env)
+        assert "is read-only: Write and Edit will fail" in done.stderr
+        body = json.loads(done.stdout.strip().splitlines()[-1])
+        assert body["tool_calls"][0]["is_error"] and body["files_changed"] == []
+        assert "Read-only file system" in body["tool_calls"][0]["summary"] or "ermission" in \
+            body["tool_calls"][0]["summary"]
+    finally:
+        release(root)

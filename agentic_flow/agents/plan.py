@@ -9,6 +9,7 @@ supervised child and stopped again when the task ends, fails or is interrupted."
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -206,7 +207,11 @@ def make_tools(the_plan: Plan, loop: LoopSettings | None, hooks: Hooks) -> dict[
         raise ConfigError(f"the {the_plan.agent.name} agent has tools: its run needs loop settings")
     permissions = Permissions(mode=loop.permission_mode.value,  # type: ignore[arg-type]  # checked in settings
                               allow_tools=frozenset(loop.allow_tools.value), pause=hooks.paused)
-    return build_tools(the_plan.tools, Workspace(loop.workspace.value), permissions)
+    workspace = Workspace(loop.workspace.value)
+    if {"Write", "Edit"} & set(the_plan.tools) and not os.access(workspace.root, os.W_OK):
+        hooks.notice(f"the workspace {workspace.root} is read-only: Write and Edit will fail "
+                     "(choose another with --workspace)")
+    return build_tools(the_plan.tools, workspace, permissions, numbered_reads=not guided(the_plan, loop))
 
 
 def guided(the_plan: Plan, loop: LoopSettings) -> bool:

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .tools import Bash, ToolContext
@@ -114,7 +114,7 @@ async def run_check(check: CheckCommand, context: ToolContext, timeout_s: float 
     with tempfile.TemporaryDirectory(prefix="agentic-flow-pyc-") as pyc:
         env = {**context.env, "PYTHONPYCACHEPREFIX": pyc, "PYTHONDONTWRITEBYTECODE": "1"}
         started = time.monotonic()
-        run = await Bash(ToolContext(context.workspace, context.permissions, env)).execute_command(
+        run = await Bash(replace(context, env=env)).execute_command(
             check.command, timeout_s)
     duration = time.monotonic() - started
     text = run.text

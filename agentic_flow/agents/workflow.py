@@ -49,16 +49,11 @@ MAX_LISTED_SCAN = 500
 EDIT_TOOLS = frozenset({"Write", "Edit"})
 MAX_FINISH_REFUSALS = 1
 
-GUIDED_NOTE = """
-
-You work inside a folder, and you act only by calling tools, one call per reply:
-- Read shows a file. The files the task names are already shown to you below the task.
-- Write replaces a whole file: give its complete new content. Keep the names of the existing functions and classes.
-- Edit replaces one exact piece of text in a file with another.
-- Bash runs a shell command in the folder.
-- Finish ends the task: call it with a short summary when the work is done, or with the answer when
-  the task is a question.
-Use paths relative to the folder. After each change I run the tests, if there are any, and show you the result."""
+GUIDED_NOTE = (
+    "\n\nAct only through tool calls, one per reply. The files the task names are shown below it. Write "
+    "replaces a whole file: keep the existing names. Finish ends the task, with a short summary or the "
+    "answer. After each change I run the tests, if any, and show you the result."
+)
 
 FREE_NOTE = (
     "\n\nYou work inside a workspace folder and act through the tools you are given: read files with "

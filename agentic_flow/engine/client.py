@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import AgenticFlowError, EngineError, InferenceDied, Overloaded
-from .base import ChatPrompt, Completion, EngineInfo, EngineState, EngineStats, GenerationRequest
+from .base import Completion, EngineInfo, EngineState, EngineStats, GenerationRequest, Prompt
 from .messages import (
     Cancel,
     Counted,
@@ -149,7 +149,7 @@ class WorkerEngine:
         return cls(info, spec, proc, on_fatal)
 
     # ------------------------------------------------------------ Engine interface
-    async def count_tokens(self, prompt: ChatPrompt) -> int:
+    async def count_tokens(self, prompt: Prompt) -> int:
         proc = self._serving()
         try:
             result = await self._count(proc, prompt)
@@ -159,7 +159,7 @@ class WorkerEngine:
         assert isinstance(result, int)
         return result
 
-    async def _count(self, proc: InferenceProcess, prompt: ChatPrompt) -> object:
+    async def _count(self, proc: InferenceProcess, prompt: Prompt) -> object:
         rid, future = self._expect_reply()
         with suppress(BrokenPipeError, OSError):  # the process died: its death fails this future
             await self._loop.run_in_executor(self._count_writer, proc.send_count, CountTokens(rid, prompt))

@@ -143,7 +143,7 @@ class ProxySettings:
                                                             _log_level))
     tool_syntax: str = field(default="auto", metadata=_option(
         "--tool-syntax", "how the local model writes a Write/Edit call's code: code (fenced blocks after the "
-        "call's JSON), json (inside the JSON), auto (the catalog's choice; code for other models)",
+        "call's JSON), json (inside the JSON), auto (the catalog's choice; json for other models)",
         _tool_syntax))
     repetition_guard: bool = field(default=True, metadata=_option(
         "--repetition-guard", "cut a reply that repeats itself (stop reason max_tokens): on or off",

@@ -33,6 +33,7 @@ from .types import ToolSpec
 CODE_FIELD_NAMES = ("content", "old_string", "new_string", "new_source", "file_text", "old_str", "new_str")
 # Fields that hold a whole file: they end with a newline, which the block's closing line carries.
 WHOLE_FILE_FIELDS = frozenset({"content", "new_source", "file_text"})
+MAY_BE_EMPTY = frozenset({"new_string", "new_str"})  # an edit that deletes the old text
 FENCES = ("````", "```")  # the longer first: a block that holds ``` lines uses four backticks
 LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json", ".md": "markdown",
              ".sh": "bash", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".html": "html", ".css": "css",
@@ -90,7 +91,9 @@ def block_text(field: str, value: str) -> str:
 
 
 def field_value(field: str, text: str) -> str:
-    return text + "\n" if field in WHOLE_FILE_FIELDS else text
+    """A block's text as the field's value: a whole file gets its last newline back (an empty block is an
+    empty file)."""
+    return text + "\n" if field in WHOLE_FILE_FIELDS and text else text
 
 
 def render_blocks(tool: ToolSpec, arguments: Mapping[str, object]) -> tuple[dict[str, object], str]:

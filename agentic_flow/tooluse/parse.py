@@ -10,26 +10,24 @@ as it comes (for `input_json_delta`) once the name is known; `CallEnd` carries t
 from __future__ import annotations
 
 import json
+import logging
 import re
-import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from ..chat import StopReason, new_id
 from .codeblocks import field_value, read_blocks
 from .markup import OPENERS, TAG_CLOSE
 from .types import ToolCall, ToolSpec
 from .validate import validate
 
+log = logging.getLogger(__name__)
 MAX_CALL_CHARS = 32_000  # one call's JSON; past it the call is cut and the turn ends with max_tokens
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
-_ALPHABET = string.ascii_letters + string.digits
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 
 
 def new_tool_id() -> str:
-    return "toolu_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return new_id("toolu_")
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,16 @@ class ToolCallParser:
         stop_sequence).  Returns the last events and the turn's stop reason."""
         events: list[Event] = []
         call, self._call = self._call, None
-        if call is not None and call.body_end >= 0:
+        spec = self._coded(call) if call is not None and call.body_end >= 0 else None
+        got = read_blocks(call.body[call.body_end:], len(spec.code_fields)) if call and spec else None
+        if call is not None and spec is not None and got is None:
+            # A code call whose blocks never came whole cannot be run, and its block was never opened.
+            log.warning("a %s call's code blocks were cut short: dropped", spec.name)
+            return events, "max_tokens" if engine_stop == "max_tokens" else _engine_reason(engine_stop)
+        if call is not None and spec is not None and got is not None:
+            fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, got[0], strict=True)}
+            self._complete(call, events, fields=fields)  # only the closing tag is missing
+        elif call is not None and call.body_end >= 0:
             self._complete(call, events)  # the JSON is whole; only the closing markup is missing
         elif call is not None:
             cut = engine_stop == "max_tokens"
@@ -233,11 +240,13 @@ class ToolCallParser:
             name = json.loads(head.group(1)) if head else None
             if head is None or not isinstance(name, str) or name not in self._specs:
                 return  # not yet (or not in the streamable order): decided when the JSON is whole
+            if self._specs[name].code_fields:
+                # Opened only once it is complete: its code comes last, and a block cut short must not
+                # leave the client an opened tool_use with no input.
+                return
             call.start = CallStart(new_tool_id(), name)
             call.args_from = call.args_sent = head.end()
             events.append(call.start)
-        if self._specs[call.start.name].code_fields:
-            return  # its input is sent whole when the call is complete: the code fields come last
         end = len(call.body) if call.body_end < 0 else call.body_end - 1  # never the outer closing brace
         chunk = call.body[call.args_sent:end]
         chunk = chunk.rstrip()  # whitespace may precede the outer brace: it is not part of the input
@@ -261,8 +270,7 @@ class ToolCallParser:
         if call.start is None:
             call.start = CallStart(new_tool_id(), name)
             events += [call.start, ArgsDelta(json.dumps(arguments, ensure_ascii=False))]
-        elif self._specs[name].code_fields:
-            events.append(ArgsDelta(json.dumps(arguments, ensure_ascii=False)))
+
         errors = validate(arguments, self._specs[name].input_schema) if name in self.loose else []
         tool_call = ToolCall(call.start.id, name, arguments)
         self.calls.append(tool_call)

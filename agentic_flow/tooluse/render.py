@@ -93,7 +93,7 @@ def written_call(call: ToolCall, coded: Mapping[str, ToolSpec]) -> str:
 def _split_prefill(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], str]:
     # A final assistant turn of plain text is a prefill that the reply continues.
     if turns and turns[-1].role == "assistant" and not turns[-1].calls:
-        return turns[:-1], turns[-1].text
+        return turns[:-1], turns[-1].content
     return turns, ""
 
 
@@ -132,11 +132,11 @@ def _result_text(result: ToolResult) -> str:
 def _native_messages(turn: Turn, coded: Mapping[str, ToolSpec]) -> list[dict[str, object]]:
     if turn.role == "assistant" and any(c.name in coded for c in turn.calls):
         # The template would write a code tool's input as JSON: the turn is written as the model wrote it.
-        text = "\n".join([turn.text, *(written_call(c, coded) for c in turn.calls)] if turn.text
+        text = "\n".join([turn.content, *(written_call(c, coded) for c in turn.calls)] if turn.content
                          else [written_call(c, coded) for c in turn.calls])
         return [{"role": "assistant", "content": text}]
     if turn.role == "assistant":
-        message: dict[str, object] = {"role": "assistant", "content": turn.text}
+        message: dict[str, object] = {"role": "assistant", "content": turn.content}
         if turn.calls:
             message["tool_calls"] = [
                 {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": dict(c.input)}}
@@ -146,14 +146,14 @@ def _native_messages(turn: Turn, coded: Mapping[str, ToolSpec]) -> list[dict[str
     out: list[dict[str, object]] = [
         {"role": "tool", "tool_call_id": r.tool_use_id, "content": _result_text(r)} for r in turn.results
     ]
-    if turn.text or not turn.results:
-        out.append({"role": turn.role, "content": turn.text})
+    if turn.content or not turn.results:
+        out.append({"role": turn.role, "content": turn.content})
     return out
 
 
 def _text_message(turn: Turn, coded: Mapping[str, ToolSpec]) -> dict[str, object]:
     parts = [f"{RESPONSE_OPEN}\n{_result_text(r)}\n{RESPONSE_CLOSE}" for r in turn.results]
-    parts += [turn.text] if turn.text else []
+    parts += [turn.content] if turn.content else []
     parts += [written_call(c, coded) for c in turn.calls]
     return {"role": turn.role, "content": "\n".join(parts)}
 

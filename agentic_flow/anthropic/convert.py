@@ -1,10 +1,10 @@
-"""A validated Anthropic request turned into chat turns, tools and a tool choice for the engine.
+"""A validated Messages request decoded into the neutral `chat.Request`: turns, tools, a tool choice, sampling.
 
 - the system prompt is the `system` field plus every `system`-role message found inside `messages`
   (Claude Code sends one there);
 - tool_use blocks become the assistant turn's calls and tool_result blocks the user turn's results:
-  the model's chat template renders them the way the model was trained (tooluse.render), and the tool
-  definitions go the same way, so `count_tokens` counts them as rendered;
+  the model's chat template renders them the way the model was trained, and the tool definitions go the
+  same way, so `count_tokens` counts them as rendered;
 - Anthropic's client tools (`bash_*`, `text_editor_*`) get their documented input schemas (`client_tools`);
   server tools (web search and the like) and other versioned tools are refused with a 400 naming them;
 - thinking blocks are dropped (their text is not meant to be shown back to a model);
@@ -18,11 +18,12 @@ stays last and becomes the prefill that the reply continues.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import assert_never
 
-from ..anthropic.requests import InvalidRequest
-from ..anthropic.types import (
+from ..chat import Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, Turn
+from .client_tools import tool_spec
+from .requests import InvalidRequest
+from .types import (
     ContentBlock,
     CountTokensRequest,
     DocumentBlock,
@@ -35,31 +36,29 @@ from ..anthropic.types import (
     ToolResultBlock,
     ToolUseBlock,
 )
-from ..anthropic.types import ToolChoice as WireToolChoice
-from ..engine.base import ChatPrompt, ChatTurn, SamplingOptions
-from ..models.catalog import Sampling
-from ..tooluse import ToolCall, ToolChoice, ToolResult, UnknownTool, plan
-from ..tooluse.codeblocks import with_code_fields
-from .client_tools import tool_spec
+from .types import ToolChoice as WireToolChoice
 
 TURN_SEPARATOR = "\n\n"
-# Below the vocabulary of every model the proxy serves (the smallest, SmolLM2's, has 49,152 tokens);
-# past the first thousand candidates the probabilities left are negligible.
-TOP_K_MAX = 1000
 
 
-def to_chat_prompt(req: CountTokensRequest, *, code_blocks: bool = False) -> ChatPrompt:
+def to_request(req: MessagesRequest) -> Request:
+    sampling = Sampling(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
+                        # top_k 0 keeps every token: the same as no cut at all.
+                        top_k=req.top_k or None,
+                        # Empty stop sequences never get here: the request parser refuses them with a 400.
+                        stop_sequences=req.stop_sequences)
+    return Request(req.model, to_prompt(req), sampling, req.stream)
+
+
+def to_prompt(req: CountTokensRequest) -> Prompt:
     """Raises InvalidRequest (400) for what this model cannot take: images, server tools, a tool_choice
-    naming a tool that is not there.  `code_blocks`: the tools' code fields are written as fenced
-    blocks after the call's JSON (tooluse/codeblocks.py)."""
+    naming a tool that is not there."""
     tools = tuple(tool_spec(tool, f"tools.{i}") for i, tool in enumerate(req.tools))
-    if code_blocks:
-        tools = with_code_fields(tools)
     choice = _choice(req.tool_choice)
     if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
         raise InvalidRequest(f"tool_choice.name: {choice.name!r} is not among the tools")
     system = [block.text for block in req.system if block.text]
-    turns: list[ChatTurn] = []
+    turns: list[Turn] = []
     for i, message in enumerate(req.messages):
         turn = _turn(message, f"messages.{i}")
         if not (turn.content or turn.calls or turn.results):
@@ -68,20 +67,8 @@ def to_chat_prompt(req: CountTokensRequest, *, code_blocks: bool = False) -> Cha
             system.append(turn.content)
         else:
             _append_merged(turns, turn)
-    head = (ChatTurn("system", TURN_SEPARATOR.join(system)),) if system else ()
-    return ChatPrompt(head + tuple(turns), tools, choice)
-
-
-def sampling_options(req: MessagesRequest, prompt: ChatPrompt,
-                     default: Sampling | None = None) -> SamplingOptions:
-    """`default`: the model's published sampling, used when the request sets none of temperature,
-    top_p and top_k (Claude Code sets none); a request that sets any of them gets Anthropic's rules."""
-    options = _sampling(req, default)
-    try:
-        guidance = plan(prompt.tools, prompt.choice or ToolChoice()).guidance
-    except UnknownTool as exc:
-        raise InvalidRequest(f"tool_choice.name: {exc}") from None
-    return replace(options, guidance=guidance)
+    head = (Turn("system", TURN_SEPARATOR.join(system)),) if system else ()
+    return Prompt(head + tuple(turns), tools, choice)
 
 
 def _choice(choice: WireToolChoice | None) -> ToolChoice | None:
@@ -90,32 +77,16 @@ def _choice(choice: WireToolChoice | None) -> ToolChoice | None:
     return ToolChoice(choice.type, choice.name, parallel=not choice.disable_parallel_tool_use)
 
 
-def _sampling(req: MessagesRequest, default: Sampling | None) -> SamplingOptions:
-    if default is not None and req.temperature is None and req.top_p is None and req.top_k is None:
-        return SamplingOptions(max_tokens=req.max_tokens, temperature=default.temperature,
-                               top_p=default.top_p, top_k=default.top_k, stop_sequences=req.stop_sequences)
-    return SamplingOptions(
-        max_tokens=req.max_tokens,
-        temperature=1.0 if req.temperature is None else req.temperature,  # Anthropic's default
-        top_p=req.top_p,
-        # top_k 0 keeps every token: the same as no cut at all.  Above TOP_K_MAX it is clamped, so the
-        # engine never sees a value beyond its vocabulary or its 32-bit integer.
-        top_k=min(req.top_k, TOP_K_MAX) if req.top_k else None,
-        # Empty stop sequences never get here: the request parser refuses them with a 400.
-        stop_sequences=req.stop_sequences,
-    )
-
-
-def _append_merged(turns: list[ChatTurn], turn: ChatTurn) -> None:
+def _append_merged(turns: list[Turn], turn: Turn) -> None:
     if not turns or turns[-1].role != turn.role:
         turns.append(turn)
         return
     last = turns[-1]
     content = TURN_SEPARATOR.join(part for part in (last.content, turn.content) if part)
-    turns[-1] = ChatTurn(turn.role, content, last.calls + turn.calls, last.results + turn.results)
+    turns[-1] = Turn(turn.role, content, last.calls + turn.calls, last.results + turn.results)
 
 
-def _turn(message: Message, path: str) -> ChatTurn:
+def _turn(message: Message, path: str) -> Turn:
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
@@ -131,7 +102,7 @@ def _turn(message: Message, path: str) -> ChatTurn:
         raise InvalidRequest(f"{path}: tool_use blocks belong in assistant messages")
     if message.role != "user" and results:
         raise InvalidRequest(f"{path}: tool_result blocks belong in user messages")
-    return ChatTurn(message.role, TURN_SEPARATOR.join(texts), tuple(calls), tuple(results))
+    return Turn(message.role, TURN_SEPARATOR.join(texts), tuple(calls), tuple(results))
 
 
 def _render_block(block: ContentBlock, path: str) -> str:

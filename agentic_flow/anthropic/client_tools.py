@@ -1,4 +1,4 @@
-"""Request tools as the engine sees them (`tooluse.ToolSpec`), Anthropic's versioned tools included.
+"""Request tools in neutral terms (`chat.ToolSpec`), Anthropic's versioned tools included.
 
 Anthropic's client tools have no `input_schema` on the wire: the client runs them, and the model knows
 their inputs.  A local model does not, so the documented inputs are written out here as a schema (the
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..anthropic.requests import InvalidRequest
-from ..anthropic.types import Tool
-from ..tooluse import ToolSpec
+from ..chat import ToolSpec
+from .requests import InvalidRequest
+from .types import Tool
 
 _STRING = {"type": "string"}
 BASH_SCHEMA: Mapping[str, object] = {
