@@ -1,4 +1,4 @@
-"""Upstream honesty (anthropic.contract): an upstream answer that does not honour the request (a forced
+"""Upstream honesty (serving.contract): an upstream answer that does not honour the request (a forced
 tool call answered with text, a tool that was not offered, an input that breaks its schema) reaches the
 client as an error, never as a success.
 
@@ -23,7 +23,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from agentic_flow.anthropic.contract import StreamCheck, check
+from agentic_flow.serving.contract import StreamCheck, check
 from tests.conftest import ProxyFactory
 
 CLOCK_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],

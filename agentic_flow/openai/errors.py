@@ -73,7 +73,7 @@ class UpstreamError(ApiError):
 
 
 class BrokenContract(UpstreamError):
-    """The upstream answered 200, but not what the request asked for (anthropic.contract): a forced tool
+    """The upstream answered 200, but not what the request asked for (serving.contract): a forced tool
     call answered with text, a tool that was not offered, an input that breaks its schema.  A 502, as a
     gateway answers for a bad reply from the server behind it; not retried (the same request would most
     likely get the same answer)."""

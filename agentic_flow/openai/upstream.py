@@ -6,8 +6,6 @@
 - retries with exponential backoff, honouring `retry-after`, ONLY before anything was sent to our
   client: for a stream that means before its first event; after it, a failure ends the stream with
   an Anthropic `error` event;
-- the answer is checked against what the request asked for (anthropic.contract: a forced tool call,
-  the tools offered, their schemas): one that breaks it is a BrokenContract (502), never a success;
 - when our client goes away, closing the `stream()` generator closes the upstream response, which
   drops the connection so the engine (vLLM aborts on disconnect) stops generating.
 
@@ -31,8 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from ..anthropic import contract
-from .errors import BrokenContract, UpstreamError, upstream_error
+from .errors import UpstreamError, upstream_error
 from .providers import UpstreamConfig
 from .sse import DONE_DATA, SSEParser, json_object
 from .upstream_request import to_openai_request
@@ -98,10 +95,7 @@ class UpstreamClient:
                     break
                 except (*_TRANSIENT, UpstreamError, ValueError) as exc:  # ValueError: a body not JSON
                     await self._before_retry(exc, attempt)
-        message = to_anthropic_message(body, model=str(request["model"]))
-        if (problem := contract.check(request, message)) is not None:
-            raise BrokenContract(problem)
-        return message
+        return to_anthropic_message(body, model=str(request["model"]))
 
     async def stream(self, request: Mapping[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         payload = self._payload(request, stream=True)
@@ -111,11 +105,8 @@ class UpstreamClient:
                 try:
                     # aclosing: when our client goes away mid-stream, the upstream response is closed
                     # at once, not whenever the inner generator is garbage-collected.
-                    watch = contract.StreamCheck.of(request)
                     async with aclosing(self._stream_once(payload, translator)) as events:
                         async for event in events:
-                            if (problem := watch.feed(event)) is not None:
-                                raise BrokenContract(problem)
                             yield event
                     return
                 except (*_TRANSIENT, UpstreamError, ValueError) as exc:
