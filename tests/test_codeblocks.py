@@ -128,7 +128,7 @@ async def test_the_sdk_gets_the_block_as_the_exact_content(aiohttp_client: Any) 
     from tests.test_handlers import make_state
 
     state = make_state(FakeEngine(MODEL_TEXT, Completion("end_turn", None, 9)))
-    state.code_blocks = True
+    state.backend.code_blocks = True  # type: ignore[attr-defined]
     client = await aiohttp_client(create_app(state, api_key=None, max_body=1 << 20))
     body = {"model": "m", "max_tokens": 64, "messages": ASK, "tools": [WRITE_TOOL], "tool_choice": FORCE}
     whole = await (await client.post("/v1/messages", json=body)).json()

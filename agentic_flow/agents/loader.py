@@ -62,6 +62,7 @@ class AgentSpec:
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    workflow: str | None = None  # "guided", "free" or "auto" (agents/workflow.py); None: auto
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,16 @@ def _build_spec(meta: dict[str, Any], body: str, path: Path, label: str) -> Agen
         model=_optional_text(meta, "model"),
         temperature=_temperature(meta.get("temperature")),
         max_tokens=_max_tokens(meta.get("max_tokens")),
+        workflow=_workflow(meta.get("workflow")),
     )
+
+
+def _workflow(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in ("auto", "guided", "free"):
+        raise ConfigError(f"'workflow' must be auto, guided or free, got {_shown(value)}")
+    return str(value)
 
 
 def _required_text(meta: dict[str, Any], key: str) -> str:

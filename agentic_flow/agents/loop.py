@@ -288,13 +288,15 @@ class _Guided:
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
+        self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
         self.turns = 0
 
     async def go(self, max_turns: int) -> LoopResult:
         last: AgentResult | None = None
         for turn in range(1, max_turns + 1):
             self.turns = turn
-            last = await self.run.call_model(ONE_CALL)
+            choice, self.next_choice = self.next_choice or ONE_CALL, None
+            last = await self.run.call_model(choice)
             uses = last.tool_uses
             if not uses:
                 self._nudge(last)
@@ -345,7 +347,14 @@ class _Guided:
         if verification.refused or self.finish_refusals >= MAX_FINISH_REFUSALS:
             return self._end(last, turn, TESTS_FAILING if not verification.refused else FINISHED, summary)
         self.finish_refusals += 1
-        results.append(tool_result(finish.id, "Not finished: " + feedback(verification), is_error=True))
+        note = "Not finished: " + feedback(verification)
+        if not self.changed and "Write" in self.run.tools:
+            # Measured: the 1.5B read the tests, then called Finish twice without writing a line.  A
+            # Finish over failing tests with nothing changed is answered by forcing the next call to be
+            # a Write (whole-file writes are what a small model does best).
+            note += "\nYou have not changed any file yet: write the complete new content of the file now."
+            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+        results.append(tool_result(finish.id, note, is_error=True))
         self.run.messages.append({"role": "user", "content": results})
         return None
 

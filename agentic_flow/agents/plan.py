@@ -215,11 +215,21 @@ def make_tools(the_plan: Plan, loop: LoopSettings | None, hooks: Hooks) -> dict[
 
 
 def guided(the_plan: Plan, loop: LoopSettings) -> bool:
-    """--workflow guided/free, or auto: guided on the local model (small models need it: a 1.5B left free
-    changed nothing in 16 of 16 coding exercises), free on the API and upstream servers."""
-    if loop.workflow.value != "auto":
-        return loop.workflow.value == "guided"
-    return the_plan.provider.value is Provider.ONNX
+    """--workflow (or AGENTIC_FLOW_WORKFLOW), else the agent file's `workflow:`, else auto: on the local
+    model the catalog entry's choice (guided for the Qwen coders: a 1.5B left free changed nothing in 16
+    of 16 coding exercises; free for the 135M), guided for a model folder outside the catalog; free on the
+    Anthropic API and upstream servers, whose models act well on their own."""
+    chosen = loop.workflow.value
+    if chosen == "auto" and loop.workflow.origin is Origin.DEFAULT and the_plan.agent.workflow:
+        chosen = the_plan.agent.workflow
+    if chosen != "auto":
+        return chosen == "guided"
+    if the_plan.provider.value is not Provider.ONNX:
+        return False
+    from ..models import catalog
+
+    name = Path(the_plan.model).name  # a store folder is named after its catalog entry
+    return catalog.get(name).agent_workflow == "guided" if catalog.is_known(name) else True
 
 
 def make_guide(the_plan: Plan, loop: LoopSettings | None, tools: dict[str, Tool], hooks: Hooks) -> Guide | None:

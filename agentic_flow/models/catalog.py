@@ -80,6 +80,9 @@ class CatalogEntry:
     # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
     # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
     tool_syntax: str = "code"  # set per entry where measured otherwise
+    # The agent loop's workflow for `--workflow auto` (agents/workflow.py): "guided" makes a small model act
+    # and check its work; "free" lets it decide.
+    agent_workflow: str = "guided"
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).
@@ -103,6 +106,9 @@ SMOLLM2_135M = CatalogEntry(
     # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
     # prompt's headings into the file); its JSON calls at least complete.
     tool_syntax="json",
+    # Measured: guided, it calls Finish at once and loops inside the summary; free with a forced first
+    # call (--tool-choice Write) it writes the file.
+    agent_workflow="free",
 )
 
 PHI_4_MINI = CatalogEntry(
