@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -232,6 +233,9 @@ def llama_url() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 120
         while True:
+            if proc.poll() == -signal.SIGILL:  # bench/build_llama_server.sh targets AVX-512: not every CPU has it
+                pytest.skip(f"{LLAMA_SERVER} dies with SIGILL on this CPU (built for AVX-512): rebuild it for "
+                            "this machine; the upstream-honesty test against a third-party server did not run")
             assert proc.poll() is None, f"llama-server exited with {proc.returncode}"
             assert time.monotonic() < deadline, "llama-server was not healthy within 120 s"
             try:
