@@ -13,7 +13,7 @@ TASK ?= Write a Python function that reverses a string.
 # The embedded model has 135M parameters: greedy and short keeps its answer on topic.
 RUN_FLAGS ?= --max-tokens 200 --temperature 0
 
-.PHONY: install model run test fuzz bench bench-peer agent-tasks bench-tools claude-code claude-code-if-npm claude-code-tasks lint clean
+.PHONY: install model run test fuzz bench bench-peer agent-tasks bench-tools claude-code claude-code-if-npm claude-code-tasks soak lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ $(LLAMA_SERVER): | $(BIN)/python
 
 bench-peer: model $(LLAMA_SERVER)
 	$(BIN)/python bench/h2h.py --model $(MODEL) --llama-server '$(LLAMA_SERVER)' $(H2H_FLAGS)
+
+# Mixed load on the real proxy through both APIs, a line per minute (RSS, requests, errors, TTFT):
+# make soak MINUTES=60 MODEL=qwen2.5-coder-1.5b SOAK_FLAGS="--json soak.json".  `make test` runs a minute.
+MINUTES ?= 10
+SOAK_FLAGS ?=
+soak: model
+	$(BIN)/python scripts/soak.py --minutes $(MINUTES) --model $(MODEL) $(SOAK_FLAGS)
 
 # The agent task suite (bench/agent_tasks) on installed models: make agent-tasks MODEL=qwen2.5-coder-1.5b
 # TASK_FLAGS="--runs 3 --tasks exercise"; MODEL may list several, comma-separated.

@@ -23,6 +23,9 @@ def start(
     api_key: str | None = typer.Option(None, help="Require this key [env: AGENTIC_FLOW_API_KEY]."),
     max_queue: int | None = typer.Option(None, parser=count(0),
                                          help="Requests that may wait before 529 overloaded (64)."),
+    prefix_cache_mb: int | None = typer.Option(None, parser=count(0), metavar="MB", help="KV cache the prefix cache "
+                                               "may keep (default: a quarter of the available memory) "
+                                               "[env: AGENTIC_FLOW_PREFIX_CACHE_MB]."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
     provider: str | None = typer.Option(None, help="onnx (default), or an OpenAI-compatible upstream to front: "
                                         "openai, openrouter, gemini (then --model names the upstream's model)."),
@@ -40,7 +43,8 @@ def start(
     """
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
-                                  provider=provider, upstream=upstream, tool_policy=tool_policy)
+                                  provider=provider, upstream=upstream, tool_policy=tool_policy,
+                                  prefix_cache_mb=prefix_cache_mb)
         url = supervisor.base_url(settings)
         name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
         if supervisor.probe(url) is not None:

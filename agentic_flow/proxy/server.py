@@ -58,7 +58,8 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
     log.info("tool policy: %s", backend.tool_policy.describe())
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, backend.model_name, settings.providers, settings.threads,
-                                    settings.max_batch, settings.log_level, on_fatal=on_fatal)
+                                    settings.max_batch, settings.log_level, on_fatal=on_fatal,
+                                    prefix_cache_mb=settings.prefix_cache_mb)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:

@@ -35,7 +35,8 @@ def tool_syntax(prompt: Prompt, code_blocks: bool) -> Prompt:
 
 def generation_request(req: Request, default: ModelSampling | None = None) -> GenerationRequest:
     """Raises InvalidRequestError (400) when tool_choice names a tool that is not there."""
-    return GenerationRequest(req.prompt, sampling_options(req, default))
+    # buffered: a non-streaming answer is re-run unseen if the inference process dies at any point.
+    return GenerationRequest(req.prompt, sampling_options(req, default), buffered=not req.stream)
 
 
 def sampling_options(req: Request, default: ModelSampling | None = None) -> SamplingOptions:
