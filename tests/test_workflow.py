@@ -27,8 +27,9 @@ from agentic_flow.agents.tools import Permissions, Workspace, build_tools
 from agentic_flow.agents.verify import CheckCommand, Verification, find_check, summarize
 from agentic_flow.agents.workflow import FINISH, GUIDED_NOTE, lost_names, opening
 from agentic_flow.cli.main import app
+from agentic_flow.errors import AgentError
 
-from .scripted_api import ScriptedApi, partial, tool, turn
+from .scripted_api import Failure, ScriptedApi, partial, tool, turn
 
 PY = sys.executable
 STUB = "def double(n):\n    pass\n"
@@ -294,3 +295,35 @@ def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_pat
             body["tool_calls"][0]["summary"]
     finally:
         release(root)
+
+
+def test_a_turn_that_fails_transiently_is_run_again_and_reported(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    # The client itself tries three times (1 + its 2 retries): the loop's turn retry takes over after that.
+    script = (Failure(), Failure(), Failure(503, "api_error"), turn(tool("Write", file_path="calc.py", content=GOOD)))
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == "verified"
+    assert [(r["error_type"], r["status"], r["shown"]) for r in body["retries"]] == [("api_error", 503, False)]
+    assert done.stderr.count("running the turn again") == 1
+
+
+def test_turn_retries_are_bounded(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(*([Failure()] * 6)) as api, pytest.raises(AgentError, match="overloaded_error"):
+        guided(api, root, None)
+    assert len(api.requests) == 4  # the first try and three more
+
+
+def test_a_request_the_server_refuses_is_not_run_again(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(Failure(400, "invalid_request_error"), turn(tool(FINISH, summary="x"))) as api:
+        with pytest.raises(AgentError, match="invalid_request_error"):
+            guided(api, root, None)
+    assert len(api.requests) == 1

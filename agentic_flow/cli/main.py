@@ -179,6 +179,7 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
         "outcome": result.outcome,
         "verifications": [v.to_json() for v in result.verifications],
         "files_changed": list(result.files_changed),
+        "retries": [r.to_json() for r in result.retries],
         "tool_calls": [
             {"name": call.name, "input": call.input, "summary": call.summary, "is_error": call.is_error,
              "duration_s": round(call.duration_s, 3)}
