@@ -156,12 +156,12 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec, *, needs_to
         if not (explicit and model):  # --model goes to the API as given: ANTHROPIC_BASE_URL may serve others
             model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
         return Plan(agent, provider, model, choice)
-    if choice is not None:
-        source, notice = f"--optimize --priority {opts.priority}", None
-    elif model and _is_local_name(model):
-        source, notice = ("flag --model" if settings.model.value else f"the {agent.name} agent's file"), None
-    else:
-        model, source, notice = default_local_model(settings, needs_tools)
+    notice = None
+    if model and _is_local_name(model):
+        source = (f"--optimize --priority {opts.priority}" if choice is not None
+                  else "flag --model" if settings.model.value else f"the {agent.name} agent's file")
+    else:  # the optimizer has chosen already: its pick stands
+        model, source, notice = default_local_model(settings, needs_tools and choice is None)
     local = None if settings.proxy_url.value else replace(settings.proxy, model=model)
     return Plan(agent, provider, model, choice, local, model_source=source, model_notice=notice)
 

@@ -176,6 +176,7 @@ def _unload(module: Any) -> None:
 
 def build(gguf: Path, out_dir: Path, work_dir: Path, tie_embeddings: bool) -> None:
     import onnxruntime_genai.models  # noqa: F401  # puts the builder's folder on sys.path
+
     # The builder imports its classes as the top-level `builders` package: patch that one.
     from builders import base  # type: ignore[import-not-found]
 
