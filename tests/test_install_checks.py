@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +26,7 @@ from agentic_flow.models.store import InstallProgress
 from agentic_flow.models.verify import MANIFEST_FILE
 
 CODER = catalog.get("qwen2.5-coder-1.5b")
+AGENTIC_FLOW = str(Path(sys.executable).parent / "agentic-flow")
 
 
 @pytest.fixture
@@ -114,3 +119,23 @@ def test_progress_in_a_log_is_one_plain_line_per_step(cli: Callable[..., Result]
     lines = result.stderr.splitlines()
     assert [line.split(" (")[0] for line in lines] == ["done: copying smollm2-135m", "done: verifying the model files"]
     assert lines[0].endswith(" s, 2.5 MB)") and "━" not in result.stderr and "✓" not in result.stderr
+
+
+@pytest.mark.skipif(os.environ.get("AGENTIC_FLOW_TEST_CONVERT") != "1",
+                    reason="starts a real conversion (1 GB): set AGENTIC_FLOW_TEST_CONVERT=1")
+def test_ctrl_c_during_a_real_conversion_leaves_nothing_half_installed(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    env = {**os.environ, "AGENTIC_FLOW_MODEL_DIR": str(root)}
+    pull = subprocess.Popen([AGENTIC_FLOW, "models", "pull", "smollm2-135m"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 600
+    # Poll until the conversion child has written its first files: the install is half way.
+    while not list(root.glob(".tmp-smollm2-135m-*/work/hf/*")):
+        assert pull.poll() is None, pull.communicate()
+        assert time.monotonic() < deadline, "the conversion did not start"
+        time.sleep(0.2)
+    os.killpg(pull.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the whole process group
+    _, stderr = pull.communicate(timeout=120)
+    assert pull.returncode == 130, stderr
+    assert "stopped: converting" in stderr and "interrupted" in stderr
+    assert sorted(p.name for p in root.iterdir()) == []  # no model, no temporary folder, no lock
