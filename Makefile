@@ -80,9 +80,10 @@ $(LLAMA_SERVER): | $(BIN)/python
 bench-peer: model $(LLAMA_SERVER)
 	$(BIN)/python bench/h2h.py --model $(MODEL) --llama-server '$(LLAMA_SERVER)' $(H2H_FLAGS)
 
-# The agent loop's task suite on any installed model: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# The agent task suite (bench/agent_tasks) on installed models: make agent-tasks MODEL=qwen2.5-coder-1.5b
+# TASK_FLAGS="--runs 3 --tasks exercise"; MODEL may list several, comma-separated.
 agent-tasks: install
-	$(BIN)/python scripts/agent_tasks.py --model $(MODEL) $(TASK_FLAGS)
+	$(BIN)/python scripts/agent_tasks.py $(if $(MODEL),--model $(MODEL)) $(TASK_FLAGS)
 
 # Tool use through the proxy: make bench-tools MODEL=qwen2.5-coder-1.5b LIMIT=12
 bench-tools: model

@@ -95,10 +95,6 @@ class NotFound(ApiError):
     status = 404
 
 
-class RequestTooLarge(ApiError):
-    status = 413
-
-
 class Overloaded(ApiError):
     status = 529
 

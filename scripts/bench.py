@@ -31,7 +31,7 @@ from agentic_flow.anthropic.responses import (  # noqa: E402
     read_event,
 )
 from agentic_flow.anthropic.sse import iter_events  # noqa: E402
-from agentic_flow.engine.base import ChatPrompt, ChatTurn  # noqa: E402
+from agentic_flow.engine.base import Prompt, Turn  # noqa: E402
 from agentic_flow.launcher.supervisor import free_port, launch  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import ProxySettings, environ, local_model  # noqa: E402
@@ -58,13 +58,13 @@ class Run:
 # ------------------------------------------------------------------ raw engine
 
 def raw_runs(model: Any, n_tokens: int, batch: int) -> list[Run]:
-    from agentic_flow.engine.ort import search_key
+    from agentic_flow.engine.search import search_key
 
     key = search_key(0.0, None, None, None)
     started = time.perf_counter()
     # Rendering the chat template and tokenizing are part of answering a chat request: timed, as in
     # the proxy, where they happen after the request arrives.
-    prompts = [model.encode(model.render(ChatPrompt((ChatTurn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
+    prompts = [model.encode(model.render(Prompt((Turn("user", PROMPTS[i % 4]),)))) for i in range(batch)]
     b = model.start(prompts, key, max(len(p) for p in prompts) + n_tokens + 1)
     # Text is what any use of the engine needs: the raw runs detokenize too, as the proxy does.
     decoders = [model.decoder() for _ in range(batch)]

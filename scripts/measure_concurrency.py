@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
+from agentic_flow.engine.base import GenerationRequest, Prompt, SamplingOptions, Turn
 from agentic_flow.models import store
 from agentic_flow.settings import local_model
 
@@ -30,8 +30,9 @@ async def loop_monitor(stop: asyncio.Event) -> float:
     return worst
 
 
-def thread_generate(model_path: Path, prompt: ChatPrompt, tokens: int) -> None:
-    from agentic_flow.engine.ort import OrtModel, search_key
+def thread_generate(model_path: Path, prompt: Prompt, tokens: int) -> None:
+    from agentic_flow.engine.ort import OrtModel
+    from agentic_flow.engine.search import search_key
 
     model = OrtModel(model_path, ("cpu",), 0)
     ids = model.encode(model.render(prompt))
@@ -41,7 +42,7 @@ def thread_generate(model_path: Path, prompt: ChatPrompt, tokens: int) -> None:
     batch.close()
 
 
-async def in_thread(model_path: Path, prompt: ChatPrompt, tokens: int) -> float:
+async def in_thread(model_path: Path, prompt: Prompt, tokens: int) -> float:
     stop = asyncio.Event()
     monitor = asyncio.create_task(loop_monitor(stop))
     await asyncio.get_running_loop().run_in_executor(None, thread_generate, model_path, prompt, tokens)
@@ -49,7 +50,7 @@ async def in_thread(model_path: Path, prompt: ChatPrompt, tokens: int) -> float:
     return await monitor
 
 
-async def in_process(model_path: Path, prompt: ChatPrompt, tokens: int) -> float:
+async def in_process(model_path: Path, prompt: Prompt, tokens: int) -> float:
     from agentic_flow.engine.client import WorkerEngine
 
     engine = await WorkerEngine.start(model_path, "m", ("cpu",), 0, 4)
@@ -72,7 +73,7 @@ def main() -> int:
     args = ap.parse_args()
     path = store.resolve(local_model(args.model))
     words = " ".join(f"word{i % 97}" for i in range(args.prompt_words))
-    prompt = ChatPrompt((ChatTurn("user", f"Summarize: {words}"),))
+    prompt = Prompt((Turn("user", f"Summarize: {words}"),))
     thread = asyncio.run(in_thread(path, prompt, args.tokens))
     process = asyncio.run(in_process(path, prompt, args.tokens))
     print(f"worst event-loop stall, generator in a thread (run_in_executor): {thread * 1000:8.1f} ms")

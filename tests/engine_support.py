@@ -3,10 +3,10 @@ of conftest), without the proxy in front."""
 
 from __future__ import annotations
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
 
-FRANCE = ChatPrompt((ChatTurn("user", "What is the capital of France?"),))
-STORY = ChatPrompt((ChatTurn("user", "Write a very long story about a dragon and a knight."),))
+FRANCE = Prompt((Turn("user", "What is the capital of France?"),))
+STORY = Prompt((Turn("user", "Write a very long story about a dragon and a knight."),))
 
 
 def greedy(max_tokens: int, stops: tuple[str, ...] = ()) -> SamplingOptions:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from agentic_flow.engine.base import ChatPrompt, Completion, EngineInfo, EngineStats, GenerationRequest
+from agentic_flow.engine.base import Completion, EngineInfo, EngineStats, GenerationRequest, Prompt
 
 
 class FakeGeneration:
@@ -53,7 +53,7 @@ class FakeEngine:
         self.generations: list[FakeGeneration] = []
         self.closed = False
 
-    async def count_tokens(self, prompt: ChatPrompt) -> int:
+    async def count_tokens(self, prompt: Prompt) -> int:
         for turn in prompt.turns:
             turn.content.encode()  # as the real tokenizer, which takes UTF-8: a lone surrogate fails here
         tools = sum(len(f"{t.name} {t.description} {t.input_schema}".split()) for t in prompt.tools)

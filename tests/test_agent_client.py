@@ -24,8 +24,8 @@ from multidict import CIMultiDict
 
 from agentic_flow.agents.client import AgentRun, backoff_delay, parse_retry_after, run_agent
 from agentic_flow.anthropic.errors import parse_error_body
-from agentic_flow.anthropic.sse import SSEDecoder, SSEEvent
 from agentic_flow.errors import AgentError, ConfigError
+from agentic_flow.eventstream import SSEEvent, SSEParser
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
@@ -343,9 +343,9 @@ async def test_total_timeout_is_reported_in_seconds(fake_api: Any) -> None:
 # ---------------------------------------------------------------- pure parts
 
 def test_sse_decoder_handles_crlf_comments_and_multiline_data() -> None:
-    decoder = SSEDecoder()
+    decoder = SSEParser()
     lines = [": keep-alive\r\n", "event: ping\r\n", "data: {\"type\":\r\n", "data: \"ping\"}\r\n", "\r\n"]
-    events = [e for e in (decoder.feed(line) for line in lines) if e is not None]
+    events = [e for e in (decoder.feed_line(line) for line in lines) if e is not None]
     assert events == [SSEEvent("ping", '{"type":\n"ping"}')]
 
 

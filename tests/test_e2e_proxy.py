@@ -225,7 +225,10 @@ def test_health_answers_quickly_during_a_long_generation(proxy: supervisor.Proxy
             model="m", max_tokens=300, messages=[{"role": "user", "content": "Tell me a long story."}]))
         worker.start()
         try:
-            time.sleep(0.3)
+            deadline = time.monotonic() + 30
+            while _health(proxy.url)["requests_in_flight"] == 0:  # the generation is running from here
+                assert time.monotonic() < deadline, "the generation never started"
+                time.sleep(0.01)
             started = time.perf_counter()
             health = _health(proxy.url)
             elapsed = time.perf_counter() - started

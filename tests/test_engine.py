@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest, SamplingOptions
+from agentic_flow.engine.base import GenerationRequest, Prompt, SamplingOptions, Turn
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import ModelError, PromptTooLong
 from tests.engine_support import FRANCE, STORY, greedy
 
 
-async def collect(engine: WorkerEngine, prompt: ChatPrompt, options: SamplingOptions) -> tuple[str, object, int]:
+async def collect(engine: WorkerEngine, prompt: Prompt, options: SamplingOptions) -> tuple[str, object, int]:
     gen = await engine.generate(GenerationRequest(prompt, options))
     text = "".join([d async for d in gen])
     return text, gen.completion, gen.input_tokens
@@ -54,14 +54,14 @@ async def test_stop_sequence_split_across_tokens(engine: WorkerEngine) -> None:
 
 
 async def test_end_turn_on_eos(engine: WorkerEngine) -> None:
-    prompt = ChatPrompt((ChatTurn("user", "Translate 'hello' to French."),))
+    prompt = Prompt((Turn("user", "Translate 'hello' to French."),))
     _, completion, _ = await collect(engine, prompt, greedy(200))
     assert completion.stop_reason == "end_turn"  # type: ignore[attr-defined]
     assert completion.output_tokens < 200  # type: ignore[attr-defined]
 
 
 async def test_prefill_is_continued_not_repeated(engine: WorkerEngine) -> None:
-    prompt = ChatPrompt((*FRANCE.turns, ChatTurn("assistant", "The capital of France is")))
+    prompt = Prompt((*FRANCE.turns, Turn("assistant", "The capital of France is")))
     text, _, _ = await collect(engine, prompt, greedy(5))
     assert "Paris" in text and not text.startswith("The capital")
 
@@ -86,8 +86,8 @@ async def small_engine(real_model_dir: Path, tmp_path: Path) -> AsyncIterator[Wo
         await eng.close()
 
 
-def lorem(n: int) -> ChatPrompt:
-    return ChatPrompt((ChatTurn("user", "Summarize: " + "lorem ipsum " * n),))
+def lorem(n: int) -> Prompt:
+    return Prompt((Turn("user", "Summarize: " + "lorem ipsum " * n),))
 
 
 async def test_prompt_too_long_names_both_numbers(small_engine: WorkerEngine) -> None:
@@ -138,13 +138,15 @@ async def test_a_newcomer_joins_a_running_batch(engine: WorkerEngine) -> None:
     for _ in range(5):
         await it.__anext__()
     second = asyncio.create_task(collect(engine, FRANCE, greedy(15)))
-    await asyncio.sleep(0.05)
-    stats = await engine.worker_stats()
+    # The first has 55 tokens to go: the newcomer must be stepped beside it, not after it.
+    rows = 0
+    while not second.done() and rows < 2:
+        rows = (await engine.worker_stats())["rows"]
+    assert rows == 2 and first.completion.output_tokens == 0  # both rows live while the first still runs
     rest = "".join([d async for d in it])
     text, _completion, _ = await second
     assert "Paris" in text
     assert first.completion.output_tokens == 60
-    assert stats["rows"] in (1, 2)  # joined (rows 2) or already done (1)
     assert rest
 
 
@@ -168,8 +170,8 @@ async def test_cuda_without_the_cuda_build_is_a_clear_error(real_model_dir: Path
 SYSTEM = "You are a meticulous assistant. Answer briefly and precisely. " * 30  # ~400 tokens
 
 
-def with_system(question: str) -> ChatPrompt:
-    return ChatPrompt((ChatTurn("system", SYSTEM), ChatTurn("user", question)))
+def with_system(question: str) -> Prompt:
+    return Prompt((Turn("system", SYSTEM), Turn("user", question)))
 
 
 async def test_a_shared_prefix_is_reused_and_gives_the_same_answer(engine: WorkerEngine,
@@ -191,7 +193,7 @@ async def test_a_shared_prefix_is_reused_and_gives_the_same_answer(engine: Worke
 
 
 async def test_a_repeated_short_prompt_reuses_its_kv_and_gives_the_same_answer(engine: WorkerEngine) -> None:
-    prompt = ChatPrompt((ChatTurn("user", "Name three primary colors, in one line."),))
+    prompt = Prompt((Turn("user", "Name three primary colors, in one line."),))
     first, _, input_tokens = await collect(engine, prompt, greedy(24))
     before = await engine.worker_stats()
     again, done, _ = await collect(engine, prompt, greedy(24))
@@ -214,7 +216,8 @@ async def test_no_reuse_across_search_options_or_seeds(engine: WorkerEngine) -> 
 
 async def test_the_spare_generator_serves_a_short_prompt_as_a_fresh_one_would(engine: WorkerEngine,
                                                                               real_model_dir: Path) -> None:
-    from agentic_flow.engine.ort import OrtModel, search_key
+    from agentic_flow.engine.ort import OrtModel
+    from agentic_flow.engine.search import search_key
     from agentic_flow.engine.spare import Spare, preamble
 
     text, _, _ = await collect(engine, FRANCE, greedy(20))

@@ -11,15 +11,15 @@ import time
 import pytest
 
 from agentic_flow.engine import client
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, GenerationRequest
+from agentic_flow.engine.base import GenerationRequest, Prompt, Turn
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.errors import EngineError, InvalidRequestError, Overloaded
 from tests.engine_support import FRANCE, STORY, greedy
 
-SURROGATE = ChatPrompt((ChatTurn("user", "\ud800"),))
+SURROGATE = Prompt((Turn("user", "\ud800"),))
 
 
-async def answer(engine: WorkerEngine, prompt: ChatPrompt = FRANCE, max_tokens: int = 20) -> str:
+async def answer(engine: WorkerEngine, prompt: Prompt = FRANCE, max_tokens: int = 20) -> str:
     gen = await engine.generate(GenerationRequest(prompt, greedy(max_tokens)))
     return "".join([d async for d in gen])
 
@@ -80,7 +80,7 @@ async def test_a_process_that_keeps_dying_is_fatal(engine: WorkerEngine, monkeyp
 
 
 async def test_a_huge_count_does_not_stall_a_stream(engine: WorkerEngine) -> None:
-    huge = ChatPrompt((ChatTurn("user", "lorem ipsum dolor " * 600_000),))  # ~11 MB
+    huge = Prompt((Turn("user", "lorem ipsum dolor " * 600_000),))  # ~11 MB
     gen = await engine.generate(GenerationRequest(STORY, greedy(4000)))
     gaps: list[float] = []
     counted: list[float] = []

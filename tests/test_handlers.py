@@ -16,9 +16,10 @@ from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
 from agentic_flow.proxy.admission import Admission
 from agentic_flow.proxy.app import create_app
+from agentic_flow.proxy.local_backend import LocalBackend
 from agentic_flow.proxy.middlewares import API_KEY, auth_middleware, errors_middleware
-from agentic_flow.proxy.prompt import TOP_K_MAX
 from agentic_flow.proxy.state import STATE, ProxyState
+from agentic_flow.serving.planning import TOP_K_MAX
 from tests.fake_engine import FakeEngine
 
 ClientMaker = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -28,10 +29,9 @@ BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "us
 
 
 def make_state(engine: FakeEngine | None, running: int = 4, waiting: int = 8) -> ProxyState:
-    state = ProxyState("fake-model", "/models/fake", ("cpu",), Admission(running, waiting),
-                       other_models=frozenset({"phi-4-mini"}))
-    state.engine = engine
-    return state
+    backend = LocalBackend("fake-model", "/models/fake", ("cpu",), other_models=frozenset({"phi-4-mini"}),
+                           engine=engine)
+    return ProxyState(backend, Admission(running, waiting))
 
 
 @pytest.fixture()
@@ -241,7 +241,7 @@ def test_app_has_the_documented_routes() -> None:
     assert {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models"),
             ("GET", "/v1/models/{model_id}"), ("GET", "/health")} <= routes
     assert list(app.middlewares) == [errors_middleware, auth_middleware]  # errors wrap auth: 401s are envelopes
-    assert app[STATE].model_name == "fake-model" and app[API_KEY] == ""
+    assert app[STATE].backend.model_entry()["id"] == "fake-model" and app[API_KEY] == ""
 
 
 # --- bodies and headers that once gave a 500 (issue 8, items 3-6) -----------------------------------

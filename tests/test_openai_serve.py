@@ -1,5 +1,5 @@
-"""SERVE direction: an OpenAI client's request becomes an Anthropic request our core accepts, and the
-core's answer becomes what the official openai SDK parses (whole, or accumulated from chunks)."""
+"""SERVE direction: an OpenAI client's request becomes the neutral request (agentic_flow.chat), and the
+core's neutral answer becomes what the official openai SDK parses (whole, or accumulated from chunks)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from agentic_flow.anthropic.requests import parse_messages_request
-from agentic_flow.openai.serve_request import to_anthropic_request
+from agentic_flow import chat
+from agentic_flow.openai.serve_request import to_chat_request
 from agentic_flow.openai.serve_response import ChunkEncoder, chat_stream, to_chat_completion
 from agentic_flow.openai.types import InvalidChatRequest, parse_chat_request
 
@@ -21,10 +21,8 @@ WEATHER_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
-def translate(body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    anthropic = to_anthropic_request(parse_chat_request(body), **kwargs)
-    parse_messages_request(anthropic)  # our core's own validator must accept every translation
-    return anthropic
+def translate(body: dict[str, Any], **kwargs: Any) -> chat.Request:
+    return to_chat_request(parse_chat_request(body), **kwargs)
 
 
 def test_a_tool_conversation_round_trip() -> None:
@@ -65,53 +63,49 @@ def test_a_tool_conversation_round_trip() -> None:
         "frequency_penalty": 0.5,  # unknown to us: ignored
     }
     out = translate(body)
-    assert out["system"] == [{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Use tools."}]
-    assert (out["max_tokens"], out["temperature"], out["top_p"], out["stop_sequences"], out["seed"]) == (
-        50, 1.0, 0.9, ["END"], 7)
-    assert out["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
-    assert out["tools"] == [{"name": "get_weather", "description": "Weather in a city",
-                             "input_schema": WEATHER_TOOL["function"]["parameters"]}]
-    assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
-    assert out["messages"][1]["content"] == [
-        {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
-        {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}},
-    ]
-    assert out["messages"][2]["content"] == [
-        {"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"},
-        {"type": "tool_result", "tool_use_id": "call_2", "content": "rainy"},
-        {"type": "text", "text": "Thanks. Summarise."},
-    ]
+    sampling = out.sampling
+    assert (sampling.max_tokens, sampling.temperature, sampling.top_p, sampling.stop_sequences, sampling.seed) == (
+        50, 1.0, 0.9, ("END",), 7)
+    assert out.prompt.choice == chat.ToolChoice("any", parallel=False)
+    assert out.prompt.tools == (chat.ToolSpec("get_weather", "Weather in a city",
+                                              WEATHER_TOOL["function"]["parameters"]),)
+    assert [t.role for t in out.prompt.turns] == ["system", "user", "assistant", "user"]
+    system, _, assistant, last = out.prompt.turns
+    assert system.content == "Be brief.\n\nUse tools."
+    assert assistant.calls == (chat.ToolCall("call_1", "get_weather", {"city": "Paris"}),
+                               chat.ToolCall("call_2", "get_weather", {"city": "Rome"}))
+    assert last.results == (chat.ToolResult("call_1", "sunny"), chat.ToolResult("call_2", "rainy"))
+    assert last.content == "Thanks. Summarise."
 
 
 @pytest.mark.parametrize(
     ("choice", "expected"),
-    [("auto", {"type": "auto"}), ("none", {"type": "none"}), ("required", {"type": "any"}),
-     ({"type": "function", "function": {"name": "get_weather"}}, {"type": "tool", "name": "get_weather"})],
+    [("auto", chat.ToolChoice("auto")), ("none", chat.ToolChoice("none")), ("required", chat.ToolChoice("any")),
+     ({"type": "function", "function": {"name": "get_weather"}}, chat.ToolChoice("tool", "get_weather"))],
 )
-def test_tool_choice(choice: Any, expected: dict[str, Any]) -> None:
+def test_tool_choice(choice: Any, expected: chat.ToolChoice) -> None:
     body = {
         "model": "m",
         "messages": [{"role": "user", "content": "x"}],
         "tools": [WEATHER_TOOL],
         "tool_choice": choice,
     }
-    assert translate(body)["tool_choice"] == expected
+    assert translate(body).prompt.choice == expected
 
 
 def test_defaults_and_images() -> None:
-    body = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": "what is this?"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "low"}},
-    ]}]}
-    out = translate(body)
-    assert out["max_tokens"] == 9 and out["stream"] is False and "tool_choice" not in out
-    assert out["messages"][0]["content"][1:] == [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
-        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
-    ]
+    text = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "what is this?"}]}
+    out = translate(text)
+    assert out.sampling.max_tokens == 9 and out.stream is False and out.prompt.choice is None
+    assert out.sampling.temperature is None  # unset: the model's own sampling applies
     no_limit = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
-    assert translate(no_limit, default_max_tokens=123)["max_tokens"] == 123
+    assert translate(no_limit, default_max_tokens=123).sampling.max_tokens == 123
+    for url in ("data:image/png;base64,iVBORw0KGgo=", "https://example.com/cat.jpg"):
+        body = {"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]}
+        with pytest.raises(InvalidChatRequest) as info:  # this model cannot read images: a 400, never dropped
+            translate(body)
+        assert info.value.param == "messages.0.content.1" and "images" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -142,22 +136,17 @@ def test_defaults_and_images() -> None:
 def test_refusals_name_the_param(patch: dict[str, Any], param: str) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}], **patch}
     with pytest.raises(InvalidChatRequest) as info:
-        to_anthropic_request(parse_chat_request(body))
+        to_chat_request(parse_chat_request(body))
     assert info.value.param == param
     assert info.value.status == 400
 
 
-ANTHROPIC_TOOL_MESSAGE = {
-    "id": "msg_abc", "type": "message", "role": "assistant", "model": "local",
-    "content": [{"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}],
-    "stop_reason": "tool_use", "stop_sequence": None,
-    "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 6, "output_tokens": 4},
-}
+CALL = chat.ToolCall("toolu_1", "get_weather", {"city": "Paris"})
+TOOL_ANSWER = chat.Answer(("Checking.", CALL), chat.Stop("tool_use", None, chat.Usage(16, 6, 4)))
 
 
 def test_a_message_as_a_chat_completion() -> None:
-    body = to_chat_completion(ANTHROPIC_TOOL_MESSAGE, model="gpt-local", created=5)
+    body = to_chat_completion(TOOL_ANSWER, completion_id="chatcmpl-abc", model="gpt-local", created=5)
     completion = ChatCompletion.model_validate(body)  # the official SDK's type
     choice = completion.choices[0]
     assert completion.id == "chatcmpl-abc" and completion.model == "gpt-local"
@@ -177,45 +166,25 @@ def test_a_message_as_a_chat_completion() -> None:
 @pytest.mark.parametrize(("stop", "finish"), [("end_turn", "stop"), ("max_tokens", "length"),
                                               ("stop_sequence", "stop"), ("tool_use", "tool_calls")])
 def test_finish_reasons(stop: str, finish: str) -> None:
-    message = {**ANTHROPIC_TOOL_MESSAGE, "stop_reason": stop}
-    assert to_chat_completion(message, model="m")["choices"][0]["finish_reason"] == finish
+    answer = chat.Answer(TOOL_ANSWER.content, chat.Stop(stop, None, chat.Usage(1, 0, 1)))  # type: ignore[arg-type]
+    assert to_chat_completion(answer, completion_id="c", model="m")["choices"][0]["finish_reason"] == finish
 
 
-ANTHROPIC_EVENTS: list[dict[str, Any]] = [
-    {
-        "type": "message_start",
-        "message": {
-            **ANTHROPIC_TOOL_MESSAGE,
-            "content": [],
-            "stop_reason": None,
-            "usage": {"input_tokens": 10, "output_tokens": 1},
-        },
-    },
-    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-    {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Check"}},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ing."}},
-    {"type": "content_block_stop", "index": 0},
-    {
-        "type": "content_block_start",
-        "index": 1,
-        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
-    },
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
-    {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
-    {"type": "content_block_stop", "index": 1},
-    {
-        "type": "message_delta",
-        "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-        "usage": {"output_tokens": 12},
-    },
-    {"type": "message_stop"},
+EVENTS: list[chat.Event] = [
+    chat.Start(chat.Usage(10, 0, 1), guided=True),
+    chat.Text("Check"),
+    chat.Text("ing."),
+    chat.ToolCallStart("toolu_1", "get_weather"),
+    chat.ToolInputDelta('{"city": '),
+    chat.ToolInputDelta('"Paris"}'),
+    chat.ToolCallDone(CALL),
+    chat.Stop("tool_use", None, chat.Usage(10, 0, 12)),
 ]
 
 
 def test_events_as_chunks_rebuilt_by_the_openai_sdk() -> None:
-    encoder = ChunkEncoder(model="gpt-local", include_usage=True, created=5)
-    chunks = [c for event in ANTHROPIC_EVENTS for c in encoder.feed(event)]
+    encoder = ChunkEncoder(completion_id="chatcmpl-abc", model="gpt-local", include_usage=True, created=5)
+    chunks = [c for event in EVENTS for c in encoder.feed(event)]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert chunks[3]["choices"][0]["delta"]["tool_calls"] == [
         {"index": 0, "id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]
@@ -228,13 +197,13 @@ def test_events_as_chunks_rebuilt_by_the_openai_sdk() -> None:
     assert json.loads(choice.message.tool_calls[0].function.arguments) == {"city": "Paris"}  # type: ignore[index,union-attr]
 
 
-async def _aiter(items: list[dict[str, Any]]) -> Any:
+async def _aiter(items: list[chat.Event]) -> Any:
     for item in items:
         yield item
 
 
 async def test_chat_stream_bytes_end_with_done_and_skip_usage_unless_asked() -> None:
-    body = b"".join([part async for part in chat_stream(_aiter(ANTHROPIC_EVENTS), model="m", include_usage=False)])
+    body = b"".join([part async for part in chat_stream(_aiter(EVENTS), model="m", include_usage=False)])
     assert body.endswith(b"data: [DONE]\n\n")
     payloads = [json.loads(d) for d in parse_sse(body) if d != "[DONE]"]
     assert all("usage" not in p for p in payloads)
@@ -242,7 +211,7 @@ async def test_chat_stream_bytes_end_with_done_and_skip_usage_unless_asked() -> 
 
 
 async def test_an_error_event_ends_the_stream_in_openais_shape() -> None:
-    events = [ANTHROPIC_EVENTS[0], {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}]
+    events = [EVENTS[0], chat.Failure("busy")]
     body = b"".join([part async for part in chat_stream(_aiter(events), model="m", include_usage=False)])
     last = json.loads(parse_sse(body)[-1])
     assert last == {"error": {"message": "busy", "type": "server_error", "param": None, "code": None}}

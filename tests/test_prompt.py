@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
+from agentic_flow.anthropic.convert import to_prompt, to_request
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
 from agentic_flow.models import catalog
 from agentic_flow.models.catalog import QWEN_SAMPLING
-from agentic_flow.proxy.prompt import sampling_options, to_chat_prompt
+from agentic_flow.serving.planning import sampling_options
 from agentic_flow.tooluse import ToolCall, ToolChoice, ToolResult, ToolSpec
 
 
-def prompt(messages: list[dict[str, Any]], **fields: Any) -> ChatPrompt:
+def prompt(messages: list[dict[str, Any]], **fields: Any) -> Prompt:
     body = {"model": "m", "max_tokens": 16, "messages": messages, **fields}
-    return to_chat_prompt(parse_messages_request(body))
+    return to_prompt(parse_messages_request(body))
 
 
 def user(content: Any) -> dict[str, Any]:
@@ -32,12 +33,12 @@ IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/png"
 
 
 def test_single_user_message_has_no_system_turn() -> None:
-    assert prompt([user("hi")]) == ChatPrompt((ChatTurn("user", "hi"),))
+    assert prompt([user("hi")]) == Prompt((Turn("user", "hi"),))
 
 
 def test_system_string() -> None:
     turns = prompt([user("hi")], system="Be terse.").turns
-    assert turns == (ChatTurn("system", "Be terse."), ChatTurn("user", "hi"))
+    assert turns == (Turn("system", "Be terse."), Turn("user", "hi"))
 
 
 def test_system_blocks_are_joined_with_a_blank_line() -> None:
@@ -45,7 +46,7 @@ def test_system_blocks_are_joined_with_a_blank_line() -> None:
         {"type": "text", "text": "A", "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "B"},
     ]
-    assert prompt([user("hi")], system=system).turns[0] == ChatTurn("system", "A\n\nB")
+    assert prompt([user("hi")], system=system).turns[0] == Turn("system", "A\n\nB")
 
 
 def test_system_messages_inside_messages_join_the_system_prompt() -> None:
@@ -54,17 +55,17 @@ def test_system_messages_inside_messages_join_the_system_prompt() -> None:
             {"type": "text", "text": "Late note"}]}],
         system="Base.",
     ).turns
-    assert turns == (ChatTurn("system", "Base.\n\nEnv: linux\n\nLate note"), ChatTurn("user", "hi"))
+    assert turns == (Turn("system", "Base.\n\nEnv: linux\n\nLate note"), Turn("user", "hi"))
 
 
 def test_blocks_of_one_message_are_joined_with_a_blank_line() -> None:
     turns = prompt([user([{"type": "text", "text": "<reminder>"}, {"type": "text", "text": "fix it"}])]).turns
-    assert turns == (ChatTurn("user", "<reminder>\n\nfix it"),)
+    assert turns == (Turn("user", "<reminder>\n\nfix it"),)
 
 
 def test_consecutive_turns_of_one_role_are_merged() -> None:
     turns = prompt([user("a"), user("b"), assistant("c"), assistant("d"), user("e")]).turns
-    assert turns == (ChatTurn("user", "a\n\nb"), ChatTurn("assistant", "c\n\nd"), ChatTurn("user", "e"))
+    assert turns == (Turn("user", "a\n\nb"), Turn("assistant", "c\n\nd"), Turn("user", "e"))
 
 
 def test_thinking_is_dropped() -> None:
@@ -77,13 +78,13 @@ def test_thinking_is_dropped() -> None:
         ]),
         user("thanks"),
     ]).turns
-    assert turns == (ChatTurn("user", "q"), ChatTurn("assistant", "answer"), ChatTurn("user", "thanks"))
+    assert turns == (Turn("user", "q"), Turn("assistant", "answer"), Turn("user", "thanks"))
 
 
 def test_a_message_with_nothing_readable_adds_no_turn() -> None:
     only_thinking = assistant([{"type": "thinking", "thinking": "t", "signature": "s"}])
     turns = prompt([user("a"), only_thinking, user("b")]).turns
-    assert turns == (ChatTurn("user", "a\n\nb"),)
+    assert turns == (Turn("user", "a\n\nb"),)
 
 
 def test_tool_call_and_result_become_structured_turns() -> None:
@@ -99,8 +100,8 @@ def test_tool_call_and_result_become_structured_turns() -> None:
             {"type": "text", "text": "what now?"},
         ]),
     ]).turns
-    assert turns[1] == ChatTurn("assistant", "Reading.", (ToolCall("toolu_1", "Read", {"path": "/tmp/é"}),))
-    assert turns[2] == ChatTurn("user", "what now?", results=(ToolResult("toolu_1", "line 1\n\nline 2"),))
+    assert turns[1] == Turn("assistant", "Reading.", (ToolCall("toolu_1", "Read", {"path": "/tmp/é"}),))
+    assert turns[2] == Turn("user", "what now?", results=(ToolResult("toolu_1", "line 1\n\nline 2"),))
 
 
 def test_tool_result_error_and_empty_content() -> None:
@@ -112,8 +113,8 @@ def test_tool_result_error_and_empty_content() -> None:
             {"type": "tool_result", "tool_use_id": "b"},
         ]),
     ]).turns
-    assert turns[1] == ChatTurn("assistant", "", (ToolCall("a", "Bash", {}),))
-    assert turns[2] == ChatTurn("user", "", results=(ToolResult("a", "exit 1", True), ToolResult("b", "")))
+    assert turns[1] == Turn("assistant", "", (ToolCall("a", "Bash", {}),))
+    assert turns[2] == Turn("user", "", results=(ToolResult("a", "exit 1", True), ToolResult("b", "")))
 
 
 def test_a_final_assistant_turn_with_a_call_is_no_prefill() -> None:
@@ -149,7 +150,7 @@ def test_text_documents_are_included() -> None:
         {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "C"}]}},
         {"type": "text", "text": "summarize"},
     ])]).turns
-    assert turns == (ChatTurn("user", "[document: notes.txt]\nN\n\nC\n\nsummarize"),)
+    assert turns == (Turn("user", "[document: notes.txt]\nN\n\nC\n\nsummarize"),)
 
 
 @pytest.mark.parametrize(("source", "kind"), [
@@ -168,7 +169,7 @@ def test_non_text_documents_are_refused(source: dict[str, Any], kind: str) -> No
 
 def test_final_assistant_turn_is_the_prefill() -> None:
     result = prompt([user("Say hi"), assistant("Hi")], system="S")
-    assert result.turns[-1] == ChatTurn("assistant", "Hi")
+    assert result.turns[-1] == Turn("assistant", "Hi")
     assert result.prefill == "Hi"
 
 
@@ -177,13 +178,13 @@ def test_no_prefill_when_the_user_speaks_last() -> None:
 
 
 def test_an_empty_final_assistant_turn_is_no_prefill() -> None:
-    assert prompt([user("a"), assistant("")]).turns == (ChatTurn("user", "a"),)
+    assert prompt([user("a"), assistant("")]).turns == (Turn("user", "a"),)
 
 
 def test_a_first_assistant_turn_is_accepted() -> None:
     # Anthropic's own API accepts it; a chat template renders it.
     turns = prompt([assistant("How can I help?"), user("Sky colour?")]).turns
-    assert turns == (ChatTurn("assistant", "How can I help?"), ChatTurn("user", "Sky colour?"))
+    assert turns == (Turn("assistant", "How can I help?"), Turn("user", "Sky colour?"))
 
 
 def test_tools_and_choice_are_carried_as_they_are() -> None:
@@ -194,7 +195,7 @@ def test_tools_and_choice_are_carried_as_they_are() -> None:
         tools=[{"name": "Read", "description": "Reads.", "input_schema": schema}],
         tool_choice={"type": "any", "disable_parallel_tool_use": True},
     )
-    assert result.turns == (ChatTurn("system", "Base."), ChatTurn("user", "hi"))
+    assert result.turns == (Turn("system", "Base."), Turn("user", "hi"))
     assert result.tools == (ToolSpec("Read", "Reads.", schema),)
     assert result.choice == ToolChoice("any", None, parallel=False)
     assert prompt([user("hi")]).choice is None  # auto
@@ -227,18 +228,18 @@ def test_guidance_only_when_tools_can_be_called() -> None:
     for choice, guided in (({"type": "auto"}, True), ({"type": "none"}, False)):
         req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], "tools": tools,
                                       "tool_choice": choice})
-        assert (sampling_options(req, to_chat_prompt(req)).guidance is not None) is guided
+        assert (sampling_options(to_request(req)).guidance is not None) is guided
 
 
 def test_count_tokens_request_renders_the_same_prompt() -> None:
     body = {"model": "m", "max_tokens": 9, "system": "S", "messages": [user("a"), assistant("b")],
             "tools": [{"name": "Read", "input_schema": {}}]}
-    assert to_chat_prompt(parse_count_tokens_request(body)) == to_chat_prompt(parse_messages_request(body))
+    assert to_prompt(parse_count_tokens_request(body)) == to_prompt(parse_messages_request(body))
 
 
 def test_sampling_defaults_follow_anthropic() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
-    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(max_tokens=16, temperature=1.0)
+    assert sampling_options(to_request(req)) == SamplingOptions(max_tokens=16, temperature=1.0)
 
 
 def test_sampling_options_are_passed_through() -> None:
@@ -246,27 +247,27 @@ def test_sampling_options_are_passed_through() -> None:
         "model": "m", "max_tokens": 8, "messages": [user("hi")], "temperature": 0, "top_p": 0.5, "top_k": 40,
         "stop_sequences": ["\nUser:", "###"],
     })
-    assert sampling_options(req, to_chat_prompt(req)) == SamplingOptions(
+    assert sampling_options(to_request(req)) == SamplingOptions(
         max_tokens=8, temperature=0.0, top_p=0.5, top_k=40, stop_sequences=("\nUser:", "###"),
     )
 
 
 def test_top_k_zero_means_no_cut() -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 8, "messages": [user("hi")], "top_k": 0})
-    assert sampling_options(req, to_chat_prompt(req)).top_k is None
+    assert sampling_options(to_request(req)).top_k is None
 
 
 def test_a_request_without_sampling_gets_the_models_published_sampling() -> None:
     # Claude Code sends no temperature, top_p or top_k: a Qwen model then samples as Qwen publishes.
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")]})
-    assert sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING) == SamplingOptions(
+    assert sampling_options(to_request(req), QWEN_SAMPLING) == SamplingOptions(
         max_tokens=16, temperature=0.7, top_p=0.8, top_k=20)
 
 
 @pytest.mark.parametrize("field", [{"temperature": 1.0}, {"top_p": 0.9}, {"top_k": 5}])
 def test_any_sampling_field_in_the_request_overrides_the_models_default(field: dict[str, Any]) -> None:
     req = parse_messages_request({"model": "m", "max_tokens": 16, "messages": [user("hi")], **field})
-    options = sampling_options(req, to_chat_prompt(req), QWEN_SAMPLING)
+    options = sampling_options(to_request(req), QWEN_SAMPLING)
     assert (options.temperature, options.top_p, options.top_k) == (
         field.get("temperature", 1.0), field.get("top_p"), field.get("top_k"))
 

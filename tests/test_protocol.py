@@ -64,7 +64,7 @@ def tool_result(**fields: Any) -> Body:
 
 
 def claude_code_body() -> Body:
-    """The shape Claude Code sends (see FACTS.md), trimmed to a few tools."""
+    """The shape Claude Code sends (its first request, as recorded from Claude Code 2.1), trimmed to a few tools."""
     return {
         "model": "claude-sonnet-4-5-20250929",
         "max_tokens": 32000,

@@ -11,8 +11,9 @@ import onnx
 import onnxruntime_genai as og
 import pytest
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn
-from agentic_flow.engine.ort import OrtModel, search_key
+from agentic_flow.engine.base import Prompt, Turn
+from agentic_flow.engine.ort import OrtModel
+from agentic_flow.engine.search import search_key
 from agentic_flow.models.prune import GRAPH_FILE, PREFIX, is_pruned, prune_lm_head
 
 PROMPTS = ("What is the capital of France?", "Write a short poem about the sea and the wind, with four lines.")
@@ -80,7 +81,7 @@ def test_greedy_output_matches_the_unpruned_model_alone_and_in_a_padded_batch(mo
     answers = {}
     for folder in (plain, pruned):
         model = OrtModel(folder, ("cpu",), 0)
-        rows = [model.encode(model.render(ChatPrompt((ChatTurn("user", p),)))) for p in PROMPTS]
+        rows = [model.encode(model.render(Prompt((Turn("user", p),)))) for p in PROMPTS]
         assert len(rows[0]) != len(rows[1])  # right padding is in play
         alone = [greedy_rows([row], model)[0] for row in rows]
         assert greedy_rows(rows, model) == alone

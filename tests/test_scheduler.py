@@ -4,12 +4,15 @@ tests cover what the real model cannot be made to do on demand: a runtime failur
 
 from __future__ import annotations
 
-from agentic_flow.engine.base import ChatPrompt, ChatTurn, SamplingOptions
+from dataclasses import replace
+
+from agentic_flow.engine.base import GrammarRefused, Prompt, SamplingOptions, Turn
 from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
-from agentic_flow.engine.ort import SearchKey
 from agentic_flow.engine.scheduler import Scheduler
+from agentic_flow.engine.search import SearchKey
 from agentic_flow.errors import EngineError, InvalidRequestError
-from agentic_flow.tooluse import ToolChoice, ToolSpec, plan
+from agentic_flow.serving.planning import guidance
+from agentic_flow.tooluse import ToolChoice, ToolSpec
 
 EOS = 0
 
@@ -26,7 +29,7 @@ class FakeBatch:
         if model.fail_start:
             raise RuntimeError("could not allocate the KV cache")
         if guidance is not None and guidance in model.refused:
-            raise RuntimeError("Error creating grammar: bad regex")  # as og.Generator does
+            raise GrammarRefused("Error creating grammar: bad regex")  # as engine.ort does
         self.model = model
         self.rows = len(rows)
         self.max_length = max_length
@@ -64,7 +67,7 @@ class FakeModel:
         self.refused: list[object] = []
         self.reused: list[int] = []
 
-    def render(self, prompt: ChatPrompt) -> str:
+    def render(self, prompt: Prompt) -> str:
         text = " ".join(t.content for t in prompt.turns)
         text.encode()  # as onnxruntime-genai does: a lone surrogate raises UnicodeEncodeError
         return text
@@ -112,7 +115,7 @@ def make() -> tuple[Scheduler, FakeModel, Pipe]:
 
 
 def submit(scheduler: Scheduler, rid: int, text: str, options: SamplingOptions) -> None:
-    scheduler.submit(Generate(rid, ChatPrompt((ChatTurn("user", text),)), options))
+    scheduler.submit(Generate(rid, Prompt((Turn("user", text),)), options))
 
 
 def greedy(n: int) -> SamplingOptions:
@@ -220,9 +223,10 @@ def test_a_seeded_request_is_neither_served_from_nor_kept_in_the_cache() -> None
 TOOL = ToolSpec("Read", "", {"type": "object", "properties": {"path": {"type": "string", "pattern": "(x"}}})
 
 
-def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[ChatPrompt, SamplingOptions]:
-    prompt = ChatPrompt((ChatTurn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
-    return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=plan(tools, ToolChoice("any")).guidance)
+def guided(n: int, tools: tuple[ToolSpec, ...] = (TOOL,)) -> tuple[Prompt, SamplingOptions]:
+    prompt = Prompt((Turn("user", " ".join(["w"] * 100)),), tools, ToolChoice("any"))
+    strict, fallback = guidance(tools, ToolChoice("any"))
+    return prompt, SamplingOptions(max_tokens=n, temperature=0, guidance=strict, fallback=fallback)
 
 
 def test_guided_requests_run_alone_and_are_never_merged() -> None:
@@ -260,3 +264,13 @@ def test_a_refused_grammar_falls_back_to_any_object_per_tool() -> None:
     assert [m.rid for m in pipe.finished()] == [1] and not pipe.failed()
     loose = model.guidances[-1]
     assert loose is not None and loose != options.guidance and "(x" not in str(loose)
+
+
+def test_a_refused_grammar_without_a_fallback_fails_only_that_request() -> None:
+    scheduler, model, pipe = make()
+    prompt, options = guided(3)
+    model.refused.append(options.guidance)
+    scheduler.submit(Generate(1, prompt, replace(options, fallback=None)))
+    run_until_idle(scheduler)
+    assert [m.rid for m in pipe.failed()] == [1] and not pipe.finished()
+    assert model.guidances == [options.guidance]  # no second attempt with a grammar nobody planned

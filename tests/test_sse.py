@@ -11,6 +11,7 @@ import anthropic
 import httpx2
 import pytest
 
+from agentic_flow import chat
 from agentic_flow.anthropic import responses as r
 from agentic_flow.anthropic.errors import error_body
 from agentic_flow.anthropic.responses import read_event
@@ -27,13 +28,20 @@ from agentic_flow.anthropic.sse import (
 )
 from agentic_flow.engine.base import Completion
 from agentic_flow.errors import EngineError
+from agentic_flow.serving.generation import text_only
 from tests.fake_engine import FakeGeneration
 
 
 async def collect(
     generation: FakeGeneration, message_id: str = "msg_golden", model: str = "claude-sonnet-4-5"
 ) -> bytes:
-    return b"".join([chunk async for chunk in message_events(message_id, model, generation)])
+    return b"".join([chunk async for chunk in message_events(message_id, model, text_only(generation))])
+
+
+def text_answer(text: str, completion: Completion, input_tokens: int) -> chat.Answer:
+    """A whole reply of text only, as serving.generation.collect gives it."""
+    usage = chat.Usage(input_tokens, completion.cached_tokens, completion.output_tokens)
+    return chat.Answer((text,) if text else (), chat.Stop(completion.stop_reason, completion.stop_sequence, usage))
 
 
 GOLDEN = (
@@ -110,7 +118,7 @@ async def test_engine_failure_mid_stream_ends_with_an_error_event() -> None:
 
 async def test_closing_the_stream_early_cancels_the_generation() -> None:
     generation = FakeGeneration(["a", "b", "c"], Completion("end_turn", None, 3))
-    async with contextlib.aclosing(message_events("msg_x", "m", generation)) as events:
+    async with contextlib.aclosing(message_events("msg_x", "m", text_only(generation))) as events:
         async for chunk in events:
             if b"content_block_delta" in chunk:
                 break  # the client went away after the first delta
@@ -131,7 +139,7 @@ def test_error_framings() -> None:
 
 
 def test_message_json() -> None:
-    body = message_json("msg_1", "claude-3-5-haiku-latest", "Paris.", Completion("end_turn", None, 3), 12)
+    body = message_json("msg_1", "claude-3-5-haiku-latest", text_answer("Paris.", Completion("end_turn", None, 3), 12))
     assert body == {
         "id": "msg_1",
         "type": "message",
@@ -146,7 +154,7 @@ def test_message_json() -> None:
 
 
 def test_message_json_keeps_one_text_block_when_there_is_no_text() -> None:
-    body = message_json("msg_1", "m", "", Completion("max_tokens", None, 1), 5)
+    body = message_json("msg_1", "m", text_answer("", Completion("max_tokens", None, 1), 5))
     assert body["content"] == [{"type": "text", "text": ""}]
 
 
@@ -205,7 +213,7 @@ async def test_sdk_reads_a_stream_without_text_as_one_empty_text_block() -> None
         final = await stream.get_final_message()
     await client.close()
     # The same content message_json gives a non-streamed reply without text.
-    expected = message_json("x", SDK_MODEL, "", Completion("end_turn", None, 1), 7)["content"]
+    expected = message_json("x", SDK_MODEL, text_answer("", Completion("end_turn", None, 1), 7))["content"]
     assert [block.to_dict() for block in final.content] == expected
 
 
@@ -237,7 +245,7 @@ async def test_sdk_raises_on_an_error_event_inside_the_stream() -> None:
 
 
 async def test_sdk_parses_the_non_streaming_body() -> None:
-    body = json.dumps(message_json("msg_ns", SDK_MODEL, "Paris.", Completion("end_turn", None, 3), 9))
+    body = json.dumps(message_json("msg_ns", SDK_MODEL, text_answer("Paris.", Completion("end_turn", None, 3), 9)))
     client = sdk_client(200, body.encode(), "application/json")
     message = await client.messages.create(
         model=SDK_MODEL, max_tokens=16, messages=[{"role": "user", "content": "Capital of France?"}],

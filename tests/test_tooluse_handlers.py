@@ -122,7 +122,7 @@ async def test_cache_reads_are_reported_apart_from_input_tokens(app_client: Any)
 
 async def test_pings_while_the_engine_is_silent(app_client: Any) -> None:
     client = await app_client(FakeEngine(["a", "b"], Completion("end_turn", None, 2), delay=0.25))
-    client.app[STATE].ping_interval = 0.05
+    client.app[STATE].backend.ping_interval = 0.05
     got = await stream(client, tools=[])
     first_delta = next(i for i, e in enumerate(got) if e["type"] == "content_block_delta")
     assert sum(e["type"] == "ping" for e in got[:first_delta]) >= 3

@@ -1,6 +1,5 @@
 """Tool use on the real default model, through onnxruntime-genai guidance: every forced call parses and
-validates, and `auto` still answers a plain question in text.  (Uses og directly until the engine takes a
-guidance field: INTEGRATION.md.)"""
+validates, and `auto` still answers a plain question in text."""
 
 from __future__ import annotations
 

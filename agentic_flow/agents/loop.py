@@ -2,45 +2,65 @@
 
     turn 1: system + task + tools          -> text and tool_use blocks (stop_reason "tool_use")
             run each tool_use, in order    -> one user turn of tool_result blocks (is_error on failure)
-    turn 2: the history so far             -> ... until "end_turn", max_turns, or the run's timeout
+    turn 2: the history so far             -> ... until the run ends
+
+How a run ends depends on its workflow (agents/workflow.py).  `free`: a turn without tool calls ends it
+(its text is the answer).  `guided`: every turn calls one tool, `Finish` ends it, and after each change
+the loop runs the workspace's tests itself (agents/verify.py), ending the run when they pass.
 
 The timeout covers the whole run (every call and every tool); when it fires, or on Ctrl-C, the running
 tool is cancelled and Bash kills the command's whole process tree before the error leaves.  A tool name
 the model invents, or an input that is not JSON, goes back to the model as an error result it can act
-on: the run never crashes on what a model sends.  An agent with no tools makes exactly one call, as
-before the loop existed.
+on: the run never crashes on what a model sends.  An agent with no tools makes exactly one call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from ..errors import AgentError, ConfigError
 from .client import AgentResult, AgentRun, Text, Timings, ToolUse, Usage, send, session
-from .tools import Tool, ToolResult, tool_definitions
+from .tools import Tool, ToolContext, ToolResult, tool_definitions
 from .tools.base import shorten
+from .verify import CheckCommand, Verification, feedback, run_check
+from .workflow import (
+    EDIT_TOOLS,
+    FINISH,
+    FINISH_TOOL,
+    FREE_NOTE,
+    GUIDED_NOTE,
+    MAX_FINISH_REFUSALS,
+    ONE_CALL,
+    Opening,
+    guided_tools,
+    lost_names,
+    opening,
+    prompt_for,
+    repeat_note,
+)
 
 MAX_TURNS_REACHED = "max_turns"  # the LoopResult's stop reason when the loop, not the model, stopped
+TOOLS_NOTE = FREE_NOTE  # what a free run appends to the agent's prompt
 
-# Appended to the agent's own prompt when it has tools: small models otherwise answer with code blocks
-# and change nothing.
-TOOLS_NOTE = (
-    "\n\nYou work inside a workspace folder and act through the tools you are given: read files with "
-    "Read, create them with Write, change them with Edit, and run commands with Bash (when offered). "
-    "Use relative paths. Make the change with a tool instead of only showing code. When the task is "
-    "done, answer with one or two sentences saying what you did."
-)
+# How a run ended, for scripts (--json "outcome") and the exit code.
+VERIFIED = "verified"  # the workspace's check passed after the agent's last change
+TESTS_FAILING = "tests_failing"  # the check still fails
+FINISHED = "finished"  # the agent ended the task and there was nothing to check
+OUT_OF_TURNS = "max_turns"
+TIMED_OUT = "timeout"
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class ToolRun:
     """One tool call as it ran: what the model asked and what came back."""
 
     id: str
@@ -55,14 +75,17 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class LoopResult:
-    text: str  # the last turn's text: the answer
+    text: str  # the answer: the last turn's text, or Finish's summary
     stop_reason: str | None  # the model's last, or MAX_TURNS_REACHED
     turns: int
-    tool_calls: tuple[ToolCall, ...]
+    tool_calls: tuple[ToolRun, ...]
     usage: Usage  # summed over the turns
     model: str
     timings: Timings  # first text of the run, total
     request_id: str | None  # the last call's
+    outcome: str = FINISHED
+    verifications: tuple[Verification, ...] = ()
+    files_changed: tuple[str, ...] = ()
 
     @property
     def stopped_at_max_turns(self) -> bool:
@@ -78,7 +101,9 @@ class LoopHooks:
         """Held while a tool runs (the CLI shows a spinner with `line`)."""
         return _nothing()
 
-    def tool_done(self, call: ToolCall, result: ToolResult) -> None: ...
+    def tool_done(self, call: ToolRun, result: ToolResult) -> None: ...
+
+    def verified(self, verification: Verification) -> None: ...
 
 
 @contextmanager
@@ -94,11 +119,24 @@ def tool_choice_param(raw: str | None, tools: Mapping[str, Tool]) -> dict[str, A
     if raw == "auto":
         return {"type": "auto"}
     if raw == "any":
-        return {"type": "any", "disable_parallel_tool_use": True}
+        return dict(ONE_CALL)
     if raw not in tools:
         known = ", ".join(tools) or "(none)"
         raise ConfigError(f"--tool-choice {raw!r} is not one of this run's tools: {known}; or use auto, any")
     return {"type": "tool", "name": raw, "disable_parallel_tool_use": True}
+
+
+@dataclass(frozen=True)
+class Guide:
+    """A guided run's extras: the workspace it shows and checks, and the check command (None: none)."""
+
+    context: ToolContext  # the tools' workspace, permissions and command environment
+    check: CheckCommand | None
+    check_timeout_s: float = 60.0
+
+    @property
+    def root(self) -> Path:
+        return self.context.workspace.root
 
 
 async def run_loop(
@@ -108,16 +146,44 @@ async def run_loop(
     *,
     max_turns: int = 20,
     tool_choice: Mapping[str, Any] | None = None,
+    guide: Guide | None = None,
 ) -> LoopResult:
-    """Run the agent until it stops asking for tools.  `tool_choice` applies to the first turn only (a
-    forced tool on every turn would never end).  Raises AgentError on an API failure or the timeout."""
-    if tools:
-        request = replace(request, system=request.system + TOOLS_NOTE, tools=tuple(tool_definitions(tools)))
+    """Run the agent until it is done.  `guide` makes the run guided (agents/workflow.py).  `tool_choice`
+    applies to the first turn only (a forced tool on every turn would never end a free run).  Raises
+    AgentError on an API failure or the timeout."""
+    system = prompt_for(request.system, with_tools=bool(tools))
+    first = opening(request.task, guide.root) if guide is not None and tools else None
+    if first is not None:
+        tools = {name: tools[name] for name in guided_tools(tuple(tools), first)}
+        definitions = (*tool_definitions(tools), FINISH_TOOL)
+        request = replace(request, system=system + GUIDED_NOTE, tools=definitions)
+    elif tools:
+        request = replace(request, system=system + FREE_NOTE, tools=tuple(tool_definitions(tools)))
+    else:
+        request = replace(request, system=system)
+    run: _Run | None = None
+    guided_run: _Guided | None = None
     try:
         async with asyncio.timeout(request.timeout), session() as http:
-            return await _Run(http, request, tools, hooks).go(max_turns, tool_choice)
+            run = _Run(http, request, tools, hooks)
+            if guide is not None and first is not None:
+                guided_run = _Guided(run, guide, first)
+                return await guided_run.go(max_turns)
+            return await run.go(max_turns, tool_choice)
     except TimeoutError:
-        raise AgentError(f"the agent run timed out after {request.timeout:g} s") from None
+        message = f"the agent run timed out after {request.timeout:g} s"
+        if run is None:
+            raise AgentError(message) from None
+        partial = guided_run.partial(TIMED_OUT) if guided_run else run.result(None, None, 0, TIMED_OUT)
+        raise RunTimedOut(message, partial) from None
+
+
+class RunTimedOut(AgentError):
+    """The run's --timeout fired; `partial` is what it had done (the CLI's --json still reports it)."""
+
+    def __init__(self, message: str, partial: LoopResult) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 class _Run:
@@ -125,24 +191,24 @@ class _Run:
                  hooks: LoopHooks) -> None:
         self.http, self.request, self.tools, self.hooks = http, request, tools, hooks
         self.messages: list[dict[str, Any]] = [{"role": "user", "content": request.task}]
-        self.calls: list[ToolCall] = []
+        self.calls: list[ToolRun] = []
         self.usage = Usage()
         self.started = time.monotonic()
         self.first_token_s: float | None = None
 
     async def go(self, max_turns: int, tool_choice: Mapping[str, Any] | None) -> LoopResult:
         for turn in range(1, max_turns + 1):
-            result = await self._call_model(tool_choice if turn == 1 else None)
+            result = await self.call_model(tool_choice if turn == 1 else None)
             uses = result.tool_uses
             if not uses:
-                return self._result(result, result.stop_reason, turn)
+                return self.result(result, result.stop_reason, turn)
             if turn == max_turns:
-                return self._result(result, MAX_TURNS_REACHED, turn)
-            results = [await self._run_tool(use) for use in uses]
+                return self.result(result, MAX_TURNS_REACHED, turn, OUT_OF_TURNS)
+            results = [await self.run_tool(use) for use in uses]
             self.messages.append({"role": "user", "content": results})
         raise AssertionError("unreachable: the last turn returns")
 
-    async def _call_model(self, tool_choice: Mapping[str, Any] | None) -> AgentResult:
+    async def call_model(self, tool_choice: Mapping[str, Any] | None) -> AgentResult:
         request = replace(self.request, messages=tuple(self.messages), tool_choice=tool_choice)
         result = await send(self.http, request, on_text=self._text)
         self.usage += result.usage
@@ -153,7 +219,8 @@ class _Run:
             result = replace(result, content=kept)
         # Empty text blocks (the proxy opens every reply with one) are refused in a request's history.
         content = [b.to_wire() for b in result.content if not (isinstance(b, Text) and not b.text)]
-        self.messages.append({"role": "assistant", "content": content})
+        if content:
+            self.messages.append({"role": "assistant", "content": content})
         return result
 
     def _text(self, delta: str) -> None:
@@ -161,17 +228,28 @@ class _Run:
             self.first_token_s = time.monotonic() - self.started
         self.hooks.text(delta)
 
-    async def _run_tool(self, use: ToolUse) -> dict[str, Any]:
+    async def run_tool(self, use: ToolUse, note: str = "") -> dict[str, Any]:
         started = time.monotonic()
         tool = self.tools.get(use.name)
         action = tool.describe(use.input) if tool is not None else use.name
         result = await self._execute(use, tool, action)
-        call = ToolCall(use.id, use.name, use.input, action, result.summary or action, result.is_error,
-                        time.monotonic() - started, result.content)
+        if note and not result.is_error:
+            result = replace(result, content=result.content + note)
+        call = ToolRun(use.id, use.name, use.input, action, result.summary or action, result.is_error,
+                       time.monotonic() - started, result.content)
         self.calls.append(call)
         self.hooks.tool_done(call, result)
-        return {"type": "tool_result", "tool_use_id": use.id,
-                "content": result.content or "(no output)", "is_error": result.is_error}
+        return tool_result(use.id, result.content or "(no output)", result.is_error)
+
+    def refuse(self, use: ToolUse, message: str) -> dict[str, Any]:
+        """Answer a call without running it (the loop's own rule refused it)."""
+        tool = self.tools.get(use.name)
+        action = tool.describe(use.input) if tool is not None else use.name
+        result = ToolResult(message, is_error=True, summary=shorten(f"{action}: not run: a repeated call"))
+        call = ToolRun(use.id, use.name, use.input, action, result.summary, True, 0.0, message)
+        self.calls.append(call)
+        self.hooks.tool_done(call, result)
+        return tool_result(use.id, message, is_error=True)
 
     async def _execute(self, use: ToolUse, tool: Tool | None, action: str) -> ToolResult:
         if tool is None:
@@ -184,8 +262,137 @@ class _Run:
         with self.hooks.tool_running(action):
             return await tool.run(use.input)
 
-    def _result(self, last: AgentResult, stop_reason: str | None, turns: int) -> LoopResult:
+    def result(self, last: AgentResult | None, stop_reason: str | None, turns: int, outcome: str = FINISHED,
+               *, text: str | None = None, verifications: tuple[Verification, ...] = (),
+               files_changed: tuple[str, ...] = ()) -> LoopResult:
         timings = Timings(self.first_token_s, time.monotonic() - self.started)
-        return LoopResult(last.text, stop_reason, turns, tuple(self.calls), self.usage, last.model,
-                          timings, last.request_id)
+        answer = text if text is not None else (last.text if last else "")
+        return LoopResult(answer, stop_reason, turns, tuple(self.calls), self.usage,
+                          last.model if last else self.request.model, timings,
+                          last.request_id if last else None, outcome, verifications, files_changed)
 
+
+def tool_result(tool_use_id: str, content: str, is_error: bool = False) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": tool_use_id, "content": content, "is_error": is_error}
+
+
+class _Guided:
+    """A guided run (agents/workflow.py): one call a turn, Finish to end, the tests run by the loop."""
+
+    def __init__(self, run: _Run, guide: Guide, first: Opening) -> None:
+        self.run, self.guide = run, guide
+        run.messages = [{"role": "user", "content": first.text}]
+        self.seen: set[str] = set()  # the calls made since the last change
+        self.verifications: list[Verification] = []
+        self.changed: list[str] = []
+        self.checked_since_change = False
+        self.turn_changed = False
+        self.finish_refusals = 0
+        self.turns = 0
+
+    async def go(self, max_turns: int) -> LoopResult:
+        last: AgentResult | None = None
+        for turn in range(1, max_turns + 1):
+            self.turns = turn
+            last = await self.run.call_model(ONE_CALL)
+            uses = last.tool_uses
+            if not uses:
+                self._nudge(last)
+                continue
+            finish = next((u for u in uses if u.name == FINISH), None)
+            self.turn_changed = False
+            results = [await self._run(use) for use in uses if use.name != FINISH]
+            if finish is not None:
+                ended = await self._finish(finish, last, turn, results)
+                if ended is not None:
+                    return ended
+                continue
+            if self.turn_changed and self.guide.check is not None:
+                verification = await self._verify()
+                if verification.passed:
+                    return self._end(last, turn, VERIFIED, self._verified_text(verification))
+                results.append({"type": "text", "text": feedback(verification)})
+            self.run.messages.append({"role": "user", "content": results})
+        return self._end(last, max_turns, OUT_OF_TURNS, last.text if last else "", MAX_TURNS_REACHED)
+
+    async def _run(self, use: ToolUse) -> dict[str, Any]:
+        key = json.dumps([use.name, use.input], sort_keys=True)
+        if key in self.seen and use.name not in EDIT_TOOLS:
+            return self.run.refuse(use, repeat_note(use.name))
+        self.seen.add(key)
+        path = use.input.get("file_path") if use.name in EDIT_TOOLS else None
+        before = self._read(path) if isinstance(path, str) else None
+        result = await self.run.run_tool(use)
+        if isinstance(path, str) and not result["is_error"]:
+            self.checked_since_change, self.turn_changed = False, True
+            self.seen = {key}
+            shown = self._shown(path)
+            if shown not in self.changed:
+                self.changed.append(shown)
+            note = lost_names(shown, before, self._read(path))
+            if note:
+                result = tool_result(result["tool_use_id"], result["content"] + note)
+        return result
+
+    async def _finish(self, finish: ToolUse, last: AgentResult, turn: int,
+                      results: list[dict[str, Any]]) -> LoopResult | None:
+        summary = str(finish.input.get("summary", "")).strip() or last.text
+        if self.guide.check is None:
+            return self._end(last, turn, FINISHED, summary)
+        verification = self.verifications[-1] if self.checked_since_change else await self._verify()
+        if verification.passed:
+            return self._end(last, turn, VERIFIED, summary)
+        if verification.refused or self.finish_refusals >= MAX_FINISH_REFUSALS:
+            return self._end(last, turn, TESTS_FAILING if not verification.refused else FINISHED, summary)
+        self.finish_refusals += 1
+        results.append(tool_result(finish.id, "Not finished: " + feedback(verification), is_error=True))
+        self.run.messages.append({"role": "user", "content": results})
+        return None
+
+    async def _verify(self) -> Verification:
+        assert self.guide.check is not None
+        verification = await run_check(self.guide.check, self.guide.context, self.guide.check_timeout_s)
+        self.verifications.append(verification)
+        self.checked_since_change = True
+        self.run.hooks.verified(verification)
+        return verification
+
+    def _nudge(self, last: AgentResult) -> None:
+        """A turn with no call (cut at max_tokens, or text where the grammar was refused): say so in the
+        history, which also changes the prompt, so a greedy model does not write the same reply again."""
+        why = "was cut off at the length limit" if last.stop_reason == "max_tokens" else "called no tool"
+        note = {"type": "text", "text": f"Your last reply {why}. Reply with exactly one tool call: "
+                                        f"a short one, or {FINISH} if the task is done."}
+        if self.run.messages[-1]["role"] == "user":
+            content = self.run.messages[-1]["content"]
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+            self.run.messages[-1] = {"role": "user", "content": [*blocks, note]}
+        else:
+            self.run.messages.append({"role": "user", "content": [note]})
+
+    def _end(self, last: AgentResult | None, turn: int, outcome: str, text: str,
+             stop_reason: str | None = None) -> LoopResult:
+        reason = stop_reason or (last.stop_reason if last else None)
+        return self.run.result(last, reason, turn, outcome, text=text, verifications=tuple(self.verifications),
+                               files_changed=tuple(self.changed))
+
+    def _verified_text(self, verification: Verification) -> str:
+        changed = ", ".join(self.changed) or "nothing"
+        return f"Changed {changed}; the tests pass ({verification.summary})."
+
+    def partial(self, outcome: str) -> LoopResult:
+        return self.run.result(None, None, self.turns, outcome, verifications=tuple(self.verifications),
+                               files_changed=tuple(self.changed))
+
+    def _read(self, path: str) -> str | None:
+        try:
+            target = self.guide.root / path if not Path(path).is_absolute() else Path(path)
+            return target.read_text(errors="replace") if target.is_file() else None
+        except OSError:
+            return None
+
+    def _shown(self, path: str) -> str:
+        target = Path(path)
+        if target.is_absolute() and target.is_relative_to(self.guide.root):
+            return target.relative_to(self.guide.root).as_posix()
+        return path

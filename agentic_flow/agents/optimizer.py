@@ -55,7 +55,7 @@ def _local(name: str, quality: float, speed: float) -> ModelProfile:
 
 
 PROFILES: tuple[ModelProfile, ...] = (
-    # Speeds: SmolLM2-135M decodes 130-200 tokens/s on 2 CPU cores (FACTS.md), the Qwen coders 0.5B
+    # Speeds measured here: SmolLM2-135M decodes 130-200 tokens/s on 2 CPU cores, the Qwen coders 0.5B
     # ~25 and 1.5B ~8.5; Phi-4-mini (3.8B) is roughly thirty times larger than the 135M.
     _local("smollm2-135m", 0.15, 0.95),
     _local("qwen2.5-coder-0.5b", 0.25, 0.6),

@@ -105,8 +105,8 @@ else:
 
 
 def _tool_choice(param: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool | ToolChoiceNone) -> t.ToolChoice:
-    parallel = bool(getattr(param, "disable_parallel_tool_use", None))
-    return t.ToolChoice(param.type, getattr(param, "name", None), disable_parallel_tool_use=parallel)
+    disable = bool(getattr(param, "disable_parallel_tool_use", None))
+    return t.ToolChoice(param.type, getattr(param, "name", None), disable_parallel_tool_use=disable)
 
 
 ThinkingBudget = Annotated[int, Field(ge=1024)]

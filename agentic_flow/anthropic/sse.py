@@ -1,14 +1,14 @@
 """Server-sent events of the Messages API: the one place that writes them and the one that reads them.
 
-Writing (the proxy): `message_events` turns a running `Generation` into the exact byte chunks of a
-Messages stream:
+Writing (the proxy): `stream_events` encodes the neutral events of a generation (`agentic_flow.chat`,
+from serving.generation) as the typed events of a Messages stream:
 
     message_start, content_block_start (index 0, an empty text block), ping,
     content_block_delta (one per text delta), content_block_stop, message_delta, message_stop
 
-each framed as `event: NAME\\ndata: JSON\\n\\n` with compact JSON whose `type` equals the event name.
-`message_json` is the same message as one non-streaming body, and `error_event` the error envelope
-during a stream.  Callers write the bytes; nothing here does I/O.
+and `message_events` frames each as `event: NAME\\ndata: JSON\\n\\n` with compact JSON whose `type`
+equals the event name.  `message_json` is a whole `chat.Answer` as one non-streaming body, and
+`error_event` the error envelope during a stream.  Callers write the bytes; nothing here does I/O.
 
 A reply of text only always carries exactly one text block, even when the model produced no text:
 a streamed reply and a non-streamed one then decode to the same message, and clients that read
@@ -16,27 +16,24 @@ a streamed reply and a non-streamed one then decode to the same message, and cli
 tool_use blocks in the order generated (`input_json_delta` pieces when streamed, which joined parse
 as the non-streamed `input`), and still at least one block.
 
-Reading (the agent client, the benchmark): `iter_events` splits a byte stream into `SSEEvent`s and
-`responses.read_event` types each one.
+Reading (the agent client, the benchmark): `iter_events` (the project's one SSE decoder,
+agentic_flow.eventstream) splits a byte stream into `SSEEvent`s and `responses.read_event` types each one.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-import string
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 
-from ..engine.base import Completion, Generation, SamplingOptions
-from ..errors import EngineError
-from ..tooluse import ArgsDelta, CallEnd, CallStart, TextDelta
+from .. import chat
+from ..eventstream import SSEEvent, iter_events
 from . import responses as r
-from .reply import Reply
 
-_ID_ALPHABET = string.ascii_letters + string.digits
-_ID_LENGTH = 24
+__all__ = [
+    "HEADERS", "PING", "SSEEvent", "error_event", "frame", "frame_event", "iter_events",
+    "message_events", "message_json", "new_message_id", "new_request_id", "stream_events",
+]
 
 # Anthropic's message_start reports output_tokens 1 (the stream starts with the first token on its
 # way); the true count follows in message_delta, which clients take as final.
@@ -44,15 +41,11 @@ _START_OUTPUT_TOKENS = 1
 
 
 def new_message_id() -> str:
-    return "msg_" + _random_id()
+    return chat.new_id("msg_")
 
 
 def new_request_id() -> str:
-    return "req_" + _random_id()
-
-
-def _random_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+    return chat.new_id("req_")
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -85,97 +78,74 @@ def error_event(error_type: str, message: str) -> bytes:
     return frame_event(r.ErrorEvent(error=r.ErrorDetail(type=error_type, message=message)))
 
 
-def _usage(input_tokens: int, cached: int, output_tokens: int) -> r.Usage:
+def _usage(usage: chat.Usage, output_tokens: int | None = None) -> r.Usage:
     # As Anthropic: input_tokens counts only what was not read from the (prefix) cache.
-    return r.Usage(input_tokens=input_tokens - cached, cache_read_input_tokens=cached, output_tokens=output_tokens)
+    output = usage.output_tokens if output_tokens is None else output_tokens
+    return r.Usage(input_tokens=usage.input_tokens - usage.cached_tokens,
+                   cache_read_input_tokens=usage.cached_tokens, output_tokens=output)
 
 
-def message_json(
-    message_id: str, model: str, text: str, completion: Completion, input_tokens: int
-) -> dict[str, object]:
-    """The body of a non-streaming Messages response of text only."""
+def message_json(message_id: str, model: str, answer: chat.Answer) -> dict[str, object]:
+    """The body of a non-streaming Messages response: text and tool_use blocks in the order generated,
+    `model` echoed as the client sent it."""
+    content: list[r.ResponseContent] = [
+        r.TextContent(text=part) if isinstance(part, str)
+        else r.ToolUseContent(id=part.id, name=part.name, input=dict(part.input))
+        for part in answer.content
+    ]
+    if not content:  # never an empty content list: clients read content[0]
+        content.append(r.TextContent(text=""))
+    stop = answer.stop
     message = r.ResponseMessage(
-        id=message_id, model=model, content=[r.TextContent(text=text)],
-        stop_reason=completion.stop_reason, stop_sequence=completion.stop_sequence,
-        usage=_usage(input_tokens, completion.cached_tokens, completion.output_tokens),
-    )
-    return message.model_dump()
-
-
-async def reply_json(message_id: str, model: str, reply: Reply) -> dict[str, object]:
-    """The body of a non-streaming Messages response: text and tool_use blocks in the order generated.
-    A call cut short (max_tokens) is left out: its input is unknown."""
-    content: list[r.ResponseContent] = []
-    text: list[str] = []
-    async for event in reply.events():
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-            continue
-        if text:
-            content.append(r.TextContent(text="".join(text)))
-            text = []
-        if isinstance(event, CallEnd) and event.call is not None:
-            call = event.call
-            content.append(r.ToolUseContent(id=call.id, name=call.name, input=dict(call.input)))
-    if text or not content:  # never an empty content list: clients read content[0]
-        content.append(r.TextContent(text="".join(text)))
-    generation = reply.generation
-    message = r.ResponseMessage(
-        id=message_id, model=model, content=content, stop_reason=reply.stop_reason,
-        stop_sequence=reply.stop_sequence,
-        usage=_usage(generation.input_tokens, reply.cached_tokens, reply.output_tokens),
+        id=message_id, model=model, content=content, stop_reason=stop.reason, stop_sequence=stop.sequence,
+        usage=_usage(stop.usage),
     )
     return message.model_dump()
 
 
 async def message_events(
-    message_id: str, model: str, source: Generation | Reply
+    message_id: str, model: str, events: AsyncGenerator[chat.Event, None]
 ) -> AsyncGenerator[bytes, None]:
     """The byte chunks of a streamed Messages response: `stream_events`, each one framed.
 
-    If the caller stops iterating (the client went away) and closes this generator, the generation is
-    cancelled; wrap it in `contextlib.aclosing` so that happens at once rather than at garbage collection."""
-    async with aclosing(stream_events(message_id, model, source)) as events:
-        async for event in events:
+    Closing this generator closes `events` (and so cancels the generation) at once; wrap it in
+    `contextlib.aclosing` so that happens when the client goes away rather than at garbage collection."""
+    async with aclosing(stream_events(message_id, model, events)) as typed:
+        async for event in typed:
             yield frame_event(event)
 
 
 async def stream_events(
-    message_id: str, model: str, source: Generation | Reply
+    message_id: str, model: str, events: AsyncGenerator[chat.Event, None]
 ) -> AsyncGenerator[r.StreamEvent, None]:
-    """The typed events of a streamed Messages response, `model` echoed as the client sent it; other
-    APIs' encoders (openai.serve_response) consume these, never our framed bytes.
+    """The typed events of a streamed Messages response, `model` echoed as the client sent it.
 
-    A plain `Generation` is read as a reply of text only.  A reply without guidance opens its text
-    block at once (clients see the block before the first token); a reply with tools opens blocks as
-    the parser finds text or calls.  A `ping` follows the start, and more while the engine is silent.
-    A generation that fails with an EngineError ends the stream with an `error` event.  Closing this
-    generator early cancels the generation."""
-    reply = source if isinstance(source, Reply) else Reply(source, (), SamplingOptions(max_tokens=1))
-    generation = reply.generation
-    expected = generation.expected_cached_tokens
-    usage = _usage(generation.input_tokens, expected, _START_OUTPUT_TOKENS)
-    yield r.MessageStartEvent(message=r.ResponseMessage(id=message_id, model=model, usage=usage))
+    A reply without tools opens its text block at once (clients see the block before the first
+    token); a reply with tools opens blocks as the parser finds text or calls.  A `ping` follows the
+    start, and more while the engine is silent.  A `chat.Failure` ends the stream with an `error` event.
+    Closing this generator early closes `events`."""
     blocks = _Blocks()
-    if reply.options.guidance is None:
-        yield blocks.open(r.TextContent())
-    yield r.PingEvent()
-    finished = False
-    try:
-        async for event in reply.events():
-            for typed in blocks.write(event):
-                yield typed
-        finished = True
-    except EngineError as exc:
-        yield r.ErrorEvent(error=r.ErrorDetail(type="api_error", message=str(exc)))
-        return
-    finally:
-        if not finished:
-            await generation.aclose()
-    for typed in blocks.close(empty_text=True):
-        yield typed
-    yield _message_delta(reply, expected)
-    yield r.MessageStopEvent()
+    expected = 0
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, chat.Start):
+                expected = event.usage.cached_tokens
+                yield r.MessageStartEvent(message=r.ResponseMessage(
+                    id=message_id, model=model, usage=_usage(event.usage, _START_OUTPUT_TOKENS)))
+                if not event.guided:
+                    yield blocks.open(r.TextContent())
+                yield r.PingEvent()
+            elif isinstance(event, chat.Failure):
+                yield r.ErrorEvent(error=r.ErrorDetail(type="api_error", message=event.message))
+                return
+            elif isinstance(event, chat.Stop):
+                for typed in blocks.close(empty_text=True):
+                    yield typed
+                yield _message_delta(event, expected)
+                yield r.MessageStopEvent()
+            else:
+                for typed in blocks.write(event):
+                    yield typed
 
 
 class _Blocks:
@@ -199,88 +169,36 @@ class _Blocks:
             self.count += 1
         return out
 
-    def write(self, event: object) -> list[r.StreamEvent]:
-        if isinstance(event, TextDelta):
+    def write(self, event: chat.Event) -> list[r.StreamEvent]:
+        if isinstance(event, chat.Text):
             out = [] if self.open_kind == "text" else [*self.close(), self.open(r.TextContent())]
             return [*out, r.ContentBlockDeltaEvent(index=self.count, delta=r.TextDelta(text=event.text))]
-        if isinstance(event, CallStart):
+        if isinstance(event, chat.ToolCallStart):
             return [*self.close(), self.open(r.ToolUseContent(id=event.id, name=event.name))]
-        if isinstance(event, ArgsDelta):
+        if isinstance(event, chat.ToolInputDelta):
             args = r.InputJsonDelta(partial_json=event.partial_json)
             return [r.ContentBlockDeltaEvent(index=self.count, delta=args)]
-        if isinstance(event, CallEnd):
+        if isinstance(event, chat.ToolCallDone):
             return self.close()
         return [r.PingEvent()]  # the engine has been silent for a while
 
 
-def _message_delta(reply: Reply, expected_cached: int) -> r.MessageDeltaEvent:
+def _message_delta(stop: chat.Stop, expected_cached: int) -> r.MessageDeltaEvent:
     # message_start carried the reuse expected when the request was queued; when the engine reused
     # another amount, the true counts follow here (the SDK's accumulator takes them as final).
-    cached = reply.cached_tokens
+    usage, cached = stop.usage, stop.usage.cached_tokens
     correct = cached != expected_cached
-    usage = r.DeltaUsage(
-        output_tokens=reply.output_tokens,
-        input_tokens=reply.generation.input_tokens - cached if correct else None,
+    delta_usage = r.DeltaUsage(
+        output_tokens=usage.output_tokens,
+        input_tokens=usage.input_tokens - cached if correct else None,
         cache_read_input_tokens=cached if correct else None,
     )
     return r.MessageDeltaEvent(
-        delta=r.MessageDeltaBody(stop_reason=reply.stop_reason, stop_sequence=reply.stop_sequence), usage=usage,
+        delta=r.MessageDeltaBody(stop_reason=stop.reason, stop_sequence=stop.sequence), usage=delta_usage,
     )
 
 
-# --- reading -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str
-    data: str
 
 
-class SSEDecoder:
-    """Server-sent events, one line at a time: `event:` and `data:` fields, dispatched on a blank line."""
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-
-    def feed(self, line: str) -> SSEEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None  # a comment (keep-alive)
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        event = SSEEvent(self._event or "message", "\n".join(self._data)) if self._data else None
-        self._event, self._data = "", []
-        return event
-
-
-async def iter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """Lines of a byte stream, however it is cut.  Split here rather than with aiohttp's
-    `async for line in content`, which caps a line at 64 KiB."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:  # "\n" never falls inside a UTF-8 sequence, so each line decodes alone
-            yield line.decode("utf-8", errors="replace")
-    if buffer:
-        yield buffer.decode("utf-8", errors="replace")
-
-
-async def iter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """The events of a byte stream (for aiohttp: `iter_events(response.content.iter_any())`)."""
-    decoder = SSEDecoder()
-    async for line in iter_lines(chunks):
-        if (event := decoder.feed(line)) is not None:
-            yield event
-    # An event cut off before its blank line is dropped, as the SSE standard says: it may be partial.

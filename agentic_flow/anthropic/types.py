@@ -20,8 +20,6 @@ StopReason = Literal[
     "model_context_window_exceeded",
 ]
 
-IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-
 
 @dataclass(frozen=True)
 class TextBlock:

@@ -22,6 +22,7 @@ err = Console(stderr=True)
 
 EXIT_INTERRUPTED = 130
 EXIT_MAX_TURNS = 7  # the agent loop stopped at --max-turns, not because the model was done
+EXIT_TESTS_FAILING = 8  # a guided run ended with the workspace's tests still failing
 
 
 @contextmanager

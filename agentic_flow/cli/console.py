@@ -11,9 +11,10 @@ from rich.status import Status
 from rich.syntax import Syntax
 from rich.text import Text
 
-from ..agents.loop import ToolCall
+from ..agents.loop import ToolRun
 from ..agents.plan import Hooks
 from ..agents.tools import ToolResult
+from ..agents.verify import Verification
 from ..proxy.health import Health
 from .common import err, out
 
@@ -68,7 +69,7 @@ class ConsoleHooks(Hooks):
             if status is not None:
                 status.start()
 
-    def tool_done(self, call: ToolCall, result: ToolResult) -> None:
+    def tool_done(self, call: ToolRun, result: ToolResult) -> None:
         self._end_text_line()
         mark, style = ("✗", "red") if call.is_error else ("●", "green")
         # An error's whole first line: it may name the flag that allows the call.
@@ -81,6 +82,18 @@ class ConsoleHooks(Hooks):
             err.print(Syntax(shown, "diff", theme="ansi_dark", background_color="default"))
             if len(lines) > MAX_DIFF_LINES:
                 err.print(f"  ... {len(lines) - MAX_DIFF_LINES} more diff lines", style="dim")
+
+    def verified(self, verification: Verification) -> None:
+        self._end_text_line()
+        if verification.passed:
+            mark, style, what = "✓", "green", f"tests pass: {verification.summary}"
+        elif verification.refused:
+            mark, style, what = "✗", "yellow", f"tests not run: {verification.summary}"
+        else:
+            mark, style, what = "✗", "red", f"tests fail: {verification.summary}"
+        line = Text.assemble((mark + " ", style), what, (f"  ({verification.command}, "
+                                                         f"{verification.duration_s:.1f} s)", "dim"))
+        err.print(line, highlight=False, soft_wrap=True)
 
     def _end_text_line(self) -> None:
         # On one terminal, stdout and stderr share the screen: start the tool's line on a line of its own.

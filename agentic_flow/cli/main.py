@@ -11,14 +11,14 @@ import typer
 from rich.table import Table
 
 from .. import __version__
-from ..agents.loop import LoopResult
+from ..agents.loop import TESTS_FAILING, LoopResult, RunTimedOut
 from ..agents.optimizer import Priority
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from ..agents.tools import PERMISSION_MODES
 from ..errors import ConfigError
 from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
 from . import agents_cmd, models_cmd, proxy_cmd
-from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, choice, cli_errors, count, err, metavar, out
+from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, EXIT_TESTS_FAILING, choice, cli_errors, count, err, metavar, out
 from .console import ConsoleHooks
 
 app = typer.Typer(
@@ -69,7 +69,14 @@ def main(
     max_turns: int | None = typer.Option(None, parser=count(1), metavar="N",
                                          help="Model calls at most (default 20) [env: AGENTIC_FLOW_MAX_TURNS]."),
     tool_choice: str | None = typer.Option(None, metavar="auto|any|TOOL",
-                                           help="Make the first turn call a tool (any) or this tool."),
+                                           help="Make the first turn call a tool (any) or this tool (free "
+                                                "workflow)."),
+    workflow: str | None = typer.Option(None, metavar="auto|guided|free",
+                                        help="guided: one tool call a turn, Finish ends, the tests run after "
+                                             "each change; free: the model decides; auto (default): guided on "
+                                             "the local model [env: AGENTIC_FLOW_WORKFLOW]."),
+    verify: str | None = typer.Option(None, metavar="CMD", help="The command that checks the work (guided "
+                                      "runs; default: the workspace's tests) [env: AGENTIC_FLOW_VERIFY]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
@@ -91,7 +98,7 @@ def main(
       git diff | agentic-flow --agent reviewer --json
 
     Exit codes: 0 done, 1 agent or API error (or --timeout), 2 usage, 3 model, 5 proxy, 6 port in use,
-    7 stopped at --max-turns, 130 interrupted.
+    7 stopped at --max-turns, 8 done but the tests fail, 130 interrupted.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -110,17 +117,27 @@ def main(
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
         settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream)
         loop = loop_settings(workspace=workspace, permission_mode=permission_mode, allow_tools=allow_tools,
-                             tools=tools, max_turns=max_turns, tool_choice=tool_choice)
+                             tools=tools, max_turns=max_turns, tool_choice=tool_choice, workflow=workflow,
+                             verify=verify)
         hooks = ConsoleHooks(show_text=not json_out)
         the_plan = prepare(opts, settings, Path.cwd(), hooks, loop.tools)
         if verbose:
             _explain(settings, loop, the_plan)
-        result = run_task(opts, settings, the_plan, hooks, loop)
+        try:
+            result = run_task(opts, settings, the_plan, hooks, loop)
+        except RunTimedOut as timed_out:
+            if json_out:  # a script still learns what was done before the time ran out
+                print(json.dumps(_result_json(timed_out.partial, the_plan), ensure_ascii=False))
+            raise
         _report(result, the_plan, hooks, json_out=json_out, verbose=verbose)
         if result.stopped_at_max_turns:
             err.print(f"stopped after {result.turns} turns (--max-turns); the task may be unfinished",
                       highlight=False)
             raise typer.Exit(EXIT_MAX_TURNS)
+        if result.outcome == TESTS_FAILING:
+            err.print(f"the agent finished but the tests still fail ({result.verifications[-1].summary})",
+                      highlight=False)
+            raise typer.Exit(EXIT_TESTS_FAILING)
 
 
 def _report(result: LoopResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
@@ -159,6 +176,9 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
         "text": result.text,
         "stop_reason": result.stop_reason,
         "turns": result.turns,
+        "outcome": result.outcome,
+        "verifications": [v.to_json() for v in result.verifications],
+        "files_changed": list(result.files_changed),
         "tool_calls": [
             {"name": call.name, "input": call.input, "summary": call.summary, "is_error": call.is_error,
              "duration_s": round(call.duration_s, 3)}

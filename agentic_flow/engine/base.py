@@ -1,7 +1,7 @@
 """The narrow interface between the proxy and an inference engine.
 
-The proxy sees only this module: a `ChatPrompt` (chat turns with their tool calls and results, and the
-tools on offer, converted from Anthropic blocks), `SamplingOptions` (with the tool-use guidance), and
+The proxy sees only this module: a `Prompt` (the neutral chat turns with their tool calls and results,
+and the tools on offer: agentic_flow.chat), `SamplingOptions` (with the tool-use guidance), and
 an `Engine` whose `generate()` returns a `Generation`, an async iterator of text deltas that knows
 its stop reason and usage once exhausted.  The real engine lives in `engine.client` (driving the
 inference process) and a fake in tests implements the same interface.
@@ -13,42 +13,40 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from ..tooluse import Guidance, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn
+from ..chat import Prompt, Role, Turn
+from ..errors import EngineError
+from ..tooluse import Guidance
 
+# The engine's own reasons: tool_use is the parser's to decide (serving.generation), never the engine's.
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence"]
 # ok: serving; restarting: the inference process died and a new one is loading (requests are refused
 # meanwhile); fatal: it kept dying and the engine gave up (the proxy exits).
 EngineState = Literal["ok", "restarting", "fatal"]
-Role = Literal["system", "user", "assistant"]
+# Batches the inference process steps in turn (engine.scheduler): the engine runs up to
+# max_batch x MAX_BATCHES generations at once, and the proxy admits that many.
+MAX_BATCHES = 2
+
+__all__ = [
+    "MAX_BATCHES",
+    "Completion",
+    "Engine",
+    "EngineInfo",
+    "EngineState",
+    "EngineStats",
+    "Generation",
+    "GenerationRequest",
+    "GrammarRefused",
+    "Prompt",
+    "Role",
+    "SamplingOptions",
+    "StopReason",
+    "Turn",
+]
 
 
-@dataclass(frozen=True)
-class ChatTurn:
-    role: Role
-    content: str
-    # Tool use, as the model's chat template renders it (tooluse.render): an assistant turn's calls
-    # follow its text; a user turn's results come before its text.
-    calls: tuple[ToolCall, ...] = ()
-    results: tuple[ToolResult, ...] = ()
-
-    def turn(self) -> Turn:
-        return Turn(self.role, self.content, self.calls, self.results)
-
-
-@dataclass(frozen=True)
-class ChatPrompt:
-    """What the model's chat template renders.  A final assistant turn is a prefill: the reply
-    continues it (the template gets the turns before it plus a generation prompt, then its text)."""
-
-    turns: tuple[ChatTurn, ...]
-    tools: tuple[ToolSpec, ...] = ()  # rendered into the prompt the way the template lists tools
-    choice: ToolChoice | None = None  # None: auto
-
-    @property
-    def prefill(self) -> str:
-        if self.turns and self.turns[-1].role == "assistant" and not self.turns[-1].calls:
-            return self.turns[-1].content
-        return ""
+class GrammarRefused(EngineError):
+    """The runtime (llguidance) refused a request's grammar when its generator was created
+    (engine.ort); the scheduler then takes the request's `SamplingOptions.fallback`."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,16 @@ class SamplingOptions:
     stop_sequences: tuple[str, ...] = ()
     seed: int | None = None
     # The constraint of a request with tools (tooluse.plan).  A guided request runs in a batch of its
-    # own and is never rebuilt from its tokens (the grammar would restart): see tooluse/INTEGRATION.md.
+    # own and is never rebuilt from its tokens: tokens re-appended at a rebuild are not fed to the grammar.
     guidance: Guidance | None = None
+    # The looser grammar (any JSON object per tool) the worker takes when llguidance refuses `guidance`
+    # (engine.ort raises GrammarRefused); planned with it, in the proxy (serving.planning).
+    fallback: Guidance | None = None
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    prompt: ChatPrompt
+    prompt: Prompt
     options: SamplingOptions
 
 
@@ -118,7 +119,7 @@ class EngineStats:
 class Engine(Protocol):
     info: EngineInfo
 
-    async def count_tokens(self, prompt: ChatPrompt) -> int: ...
+    async def count_tokens(self, prompt: Prompt) -> int: ...
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """Start a generation.  Raises PromptTooLong (with both numbers) before any text is produced,

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import AgenticFlowError, EngineError, Overloaded
-from .base import ChatPrompt, Completion, EngineInfo, EngineState, EngineStats, GenerationRequest
+from .base import Completion, EngineInfo, EngineState, EngineStats, GenerationRequest, Prompt
 from .messages import (
     Cancel,
     Counted,
@@ -123,7 +123,7 @@ class WorkerEngine:
         return cls(info, spec, proc, on_fatal)
 
     # ------------------------------------------------------------ Engine interface
-    async def count_tokens(self, prompt: ChatPrompt) -> int:
+    async def count_tokens(self, prompt: Prompt) -> int:
         proc = self._serving()
         rid, future = self._expect_reply()
         with suppress(BrokenPipeError, OSError):  # the process died: its death fails this future

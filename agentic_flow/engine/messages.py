@@ -1,7 +1,7 @@
 """Every message that crosses the pipe between the server and the inference process, as code.
 
 Commands go in (server -> inference process), events come out.  They are frozen dataclasses that
-pickle carries as they are: a `ChatPrompt`, a `Completion` or a `PromptTooLong` travels as itself, and
+pickle carries as they are: a `Prompt`, a `Completion` or a `PromptTooLong` travels as itself, and
 both ends match on the class, never on a position in a tuple.  (After vLLM's v1/engine/__init__.py:
 EngineCoreRequest in, EngineCoreOutputs out.)
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import AgenticFlowError
-from .base import ChatPrompt, Completion, SamplingOptions
+from .base import Completion, Prompt, SamplingOptions
 
 # ------------------------------------------------------------------ commands (in)
 
@@ -22,7 +22,7 @@ from .base import ChatPrompt, Completion, SamplingOptions
 @dataclass(frozen=True)
 class Generate:
     rid: int
-    prompt: ChatPrompt
+    prompt: Prompt
     options: SamplingOptions
 
 
@@ -36,7 +36,7 @@ class CountTokens:
     """Sent on the count pipe only."""
 
     rid: int
-    prompt: ChatPrompt
+    prompt: Prompt
 
 
 @dataclass(frozen=True)

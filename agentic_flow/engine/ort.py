@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +16,11 @@ import onnxruntime_genai as og
 
 from ..errors import EngineError
 from ..tooluse import Guidance, ToolChoice, render_chat, template_has_tools
-from .base import ChatPrompt
+from .base import GrammarRefused, Prompt
+from .search import SearchKey
+from .sizing import HUGE_PROMPT_CHARS, pieces, prompt_chars, skeleton, splice
 
-# count(): prompts of more characters than this are counted in pieces (see OrtModel.count).
-HUGE_PROMPT_CHARS = 1 << 20
-COUNT_PIECE_CHARS = 1 << 16
-
-
-@dataclass(frozen=True)
-class SearchKey:
-    """Generator-wide search options: requests can share a batch only when these agree."""
-
-    do_sample: bool
-    temperature: float
-    top_p: float
-    top_k: int
-    seed: int | None
-
-
-def search_key(temperature: float, top_p: float | None, top_k: int | None, seed: int | None) -> SearchKey:
-    if temperature <= 0:
-        return SearchKey(False, 1.0, 1.0, 1, None)
-    return SearchKey(True, float(temperature), float(top_p or 1.0), int(top_k or 0), seed)
+COUNT_PIECE_CHARS = 1 << 16  # count(): a huge prompt is encoded in pieces of about this many characters
 
 
 class OrtModel:
@@ -70,9 +52,9 @@ class OrtModel:
         # no tools format, so tooluse.render writes the same Hermes-style markup into the turns.
         self.native_tools = self._template is not None and template_has_tools(self._template)
 
-    def render(self, prompt: ChatPrompt) -> str:
+    def render(self, prompt: Prompt) -> str:
         """The prompt text, tools included, exactly as generation and count_tokens read it."""
-        chat = render_chat(tuple(t.turn() for t in prompt.turns), prompt.tools, prompt.choice or ToolChoice(),
+        chat = render_chat(prompt.turns, prompt.tools, prompt.choice or ToolChoice(),
                            native=self.native_tools)
         text = self.tokenizer.apply_chat_template(
             json.dumps(list(chat.messages)), template_str=self._template, tools=chat.tools,
@@ -86,7 +68,7 @@ class OrtModel:
     def decoder(self) -> og.TokenizerStream:
         return self.tokenizer.create_stream()
 
-    def count(self, prompt: ChatPrompt) -> int:
+    def count(self, prompt: Prompt) -> int:
         """Tokens in the rendered prompt, counted on the inference process's count thread.
 
         The tokenizer and the template hold the GIL for their whole native call, which would stall
@@ -95,24 +77,12 @@ class OrtModel:
         before a space: the decode loop gets the GIL between pieces (worst stall measured: 23 ms).
         Below HUGE_PROMPT_CHARS this is the exact path `generate` uses; above it (hundreds of
         thousands of tokens, far beyond any context here) the count can differ by a token per piece."""
-        if sum(len(t.content) for t in prompt.turns) < HUGE_PROMPT_CHARS:
+        if prompt_chars(prompt) < HUGE_PROMPT_CHARS:
             return len(self.tokenizer.encode(self.render(prompt)))
-        text = self._render_spliced(prompt)
+        bare, marks = skeleton(prompt)
+        # None: the template dropped or changed a marker: render it all, whatever it costs.
+        text = splice(self.render(bare), marks) or self.render(prompt)
         return sum(len(self.tokenizer.encode(piece)) for piece in pieces(text, COUNT_PIECE_CHARS))
-
-    def _render_spliced(self, prompt: ChatPrompt) -> str:
-        # Markers are searched in the rendered skeleton only, never in the spliced-in content.
-        marks = [f"@@agentic-flow-turn-{i}@@" for i in range(len(prompt.turns))]
-        skeleton = ChatPrompt(tuple(replace(t, content=m) for t, m in zip(prompt.turns, marks, strict=True)))
-        rest = self.render(skeleton)
-        out: list[str] = []
-        for mark, turn in zip(marks, prompt.turns, strict=True):
-            before, found, after = rest.partition(mark)
-            if not found:  # the template dropped or changed this turn: render it all, whatever it costs
-                return self.render(prompt)
-            out += [before, turn.content]
-            rest = after
-        return "".join([*out, rest])
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
               guidance: Guidance | None = None) -> Generator:
@@ -136,10 +106,8 @@ class Generator:
                 options["random_seed"] = key.seed
         params.set_search_options(**options)
         if guidance is not None:
-            # A grammar llguidance refuses raises RuntimeError("Error creating grammar...") at
-            # og.Generator below, not here; the scheduler retries with a looser one.
             params.set_guidance(guidance.kind, guidance.text)
-        self._generator = og.Generator(owner.model, params)
+        self._generator = _create(owner.model, params, guidance is not None)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), owner.pad_id, dtype=np.int32)
         for i, row in enumerate(rows):
@@ -171,17 +139,13 @@ class Generator:
         del self._generator
 
 
-def pieces(text: str, size: int) -> list[str]:
-    """Cut text into pieces of about `size` characters, each cut just before a space that follows a
-    non-space (a word boundary that byte-level BPE pre-tokenizers never merge across); a run with no
-    such space is cut hard at 4 x size."""
-    out: list[str] = []
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        limit = min(len(text), start + 4 * size)
-        while end < limit and not (text[end] == " " and text[end - 1] != " "):
-            end += 1
-        out.append(text[start:end])
-        start = end
-    return out
+def _create(model: og.Model, params: og.GeneratorParams, guided: bool) -> og.Generator:
+    """A grammar llguidance refuses raises RuntimeError("Error creating grammar ...") here, at the
+    generator's creation (not at set_guidance): raised as GrammarRefused, so the scheduler can take the
+    request's fallback grammar."""
+    try:
+        return og.Generator(model, params)
+    except RuntimeError as exc:
+        if guided and "grammar" in str(exc).lower():
+            raise GrammarRefused(str(exc)) from exc
+        raise

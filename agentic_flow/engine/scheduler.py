@@ -4,8 +4,9 @@ which finished generator is kept for reuse.  It decides; `costs` prices, `prefix
 
 A batch is one onnxruntime-genai generator stepping several requests (rows) at once.  Requests with
 the same generator-wide search options can share a batch (up to `max_batch` rows); a guided request
-(tool use) always runs alone and is never rebuilt (tooluse/INTEGRATION.md: a guided batch breaks when
-one row ends before another, and tokens re-appended at a rebuild are not fed to the grammar).  onnxruntime-genai
+(tool use) always runs alone and is never rebuilt (onnxruntime-genai 0.18 raises "compute_mask() called
+after stop" at the next step once one row of a guided batch has finished, and tokens re-appended at a
+rebuild are not fed to the grammar).  onnxruntime-genai
 batches statically, so when a request arrives while a batch runs we may rebuild the batch from every
 live row's tokens so far (prompt + generated) plus the newcomer, when the cost model says it pays;
 otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
@@ -21,23 +22,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..errors import EngineError, InvalidRequestError, PromptTooLong
-from ..tooluse import Guidance, ToolChoice, ToolSpec, plan
+from ..tooluse import Guidance
 from . import costs
-from .base import ChatPrompt, Completion, SamplingOptions, StopReason
+from .base import MAX_BATCHES, Completion, GrammarRefused, Prompt, SamplingOptions, StopReason
 from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
 from .prefix_cache import PrefixCache
+from .search import GREEDY, SearchKey, search_key
 from .spare import Spare, preamble
 from .stops import StopMatcher
 
-if TYPE_CHECKING:
-    from .ort import SearchKey
-
 log = logging.getLogger(__name__)
 
-MAX_BATCHES = 2  # batches stepped in turn; the proxy admits max_batch x MAX_BATCHES generations
 # Prefix reuse (engine/prefix_cache.py).  Every finished one-row generator is kept: sharing only the
 # chat template's preamble with the next prompt (23 tokens on Qwen) saves a prefill of those and the
 # generator's creation, and a repeated prompt reads two tokens (MIN_APPEND; llama-server's per-slot cache).
@@ -78,7 +76,7 @@ class Model(Protocol):
     context_length: int
     eos_ids: frozenset[int]
 
-    def render(self, prompt: ChatPrompt) -> str: ...
+    def render(self, prompt: Prompt) -> str: ...
 
     def encode(self, text: str) -> list[int]: ...
 
@@ -100,7 +98,6 @@ class Job:
     key: SearchKey
     decoder: Decoder
     stops: StopMatcher
-    prompt: ChatPrompt | None = None  # kept for a guided job: its tools give the looser fallback grammar
     generated: list[int] = field(default_factory=list)
     cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache
     finished: bool = False
@@ -149,7 +146,7 @@ def _preamble(model: Model) -> list[int]:
         return []
 
 
-def read_prompt(model: Model, prompt: ChatPrompt) -> list[int]:
+def read_prompt(model: Model, prompt: Prompt) -> list[int]:
     """Render and tokenize; a failure (a template error, text the tokenizer refuses such as a lone
     surrogate) is this request's fault only, reported as an invalid request."""
     try:
@@ -186,18 +183,14 @@ class Scheduler:
 
     def idle(self) -> None:
         """Nothing runs or waits: prepare the spare generator for the next request (engine/spare.py)."""
-        from .ort import search_key
-
         try:
-            self.spare.build(self.model, search_key(0.0, None, None, None))
+            self.spare.build(self.model, GREEDY)
         except Exception:  # the runtime's errors (out of memory, ...): serve without a spare
             log.exception("building the spare generator failed")
             self.spare.wanted = False
 
     # ------------------------------------------------------------ requests
     def submit(self, command: Generate) -> None:
-        from .ort import search_key
-
         rid, options = command.rid, command.options
         try:
             ids = read_prompt(self.model, command.prompt)
@@ -213,8 +206,7 @@ class Scheduler:
             # refuse, generate up to the end of the context and report max_tokens if it is reached.
             options = replace(options, max_tokens=context - len(ids))
         key = search_key(options.temperature, options.top_p, options.top_k, options.seed)
-        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences),
-                  command.prompt if options.guidance is not None else None)
+        job = Job(rid, ids, options, key, self.model.decoder(), StopMatcher(options.stop_sequences))
         self.jobs[rid] = job
         self.pending.append(job)
         self.spare.note(key, ids, options.guidance is not None)
@@ -287,24 +279,15 @@ class Scheduler:
         rows, first = [j.tokens for j in jobs], jobs[0]
         try:
             return Batch(self.model.start(rows, first.key, max_length, first.guidance), list(jobs))
-        except RuntimeError as exc:
-            loose = self._looser(first, exc)
-            if loose is None:
+        except GrammarRefused as exc:
+            fallback = first.options.fallback
+            if fallback is None:
                 raise
-            first.options = replace(first.options, guidance=loose)
-            return Batch(self.model.start(rows, first.key, max_length, loose), list(jobs))
-
-    def _looser(self, job: Job, exc: RuntimeError) -> Guidance | None:
-        """The fallback when llguidance refuses a grammar: any JSON object per tool (the proxy validates
-        every call against its schema).  None when this is not a grammar error, or nothing is looser."""
-        if job.guidance is None or job.prompt is None or "grammar" not in str(exc).lower():
-            return None
-        tools = tuple(ToolSpec(t.name, t.description, None) for t in job.prompt.tools)
-        loose = plan(tools, job.prompt.choice or ToolChoice()).guidance
-        if loose is None or loose == job.guidance:
-            return None
-        log.warning("request %d: the tool grammar was refused (%s); falling back to any JSON object", job.rid, exc)
-        return loose
+            # Any JSON object per tool: the proxy still validates every call against its schema.
+            log.warning("request %d: the tool grammar was refused (%s); falling back to any JSON object",
+                        first.rid, exc)
+            first.options = replace(first.options, guidance=fallback, fallback=None)
+            return Batch(self.model.start(rows, first.key, max_length, fallback), list(jobs))
 
     def _reuse(self, job: Job) -> Generator | None:
         """A kept generator or the spare, whichever shares more of this job's tokens, continued with
@@ -337,7 +320,7 @@ class Scheduler:
             return
         # The last sampled token was never fed back, so the KV cache ends one token earlier.
         held = job.tokens[:-1] if job.generated else job.tokens
-        # Keyed by the guidance too: a kept generator's params carry its grammar (tooluse/INTEGRATION.md).
+        # Keyed by the guidance too: a kept generator's params carry its grammar.
         self.prefixes.put(job.group, held, batch.generator)
 
     def _rebuild(self, batch: Batch, jobs: list[Job]) -> None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from .base import ChatPrompt, ChatTurn
+from .base import Prompt, Turn
 from .prefix_cache import common_prefix, reusable
 
 if TYPE_CHECKING:
-    from .ort import SearchKey
     from .scheduler import Generator, Model
+    from .search import SearchKey
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ SPARE_MIN_SHARED = 8
 
 
 class Probe(Protocol):
-    def render(self, prompt: ChatPrompt) -> str: ...
+    def render(self, prompt: Prompt) -> str: ...
 
     def encode(self, text: str) -> list[int]: ...
 
@@ -44,7 +44,7 @@ def preamble(model: Probe) -> list[int]:
     """The tokens every prompt without a system turn starts with: the common prefix of two renders
     whose user text differs from its first character.  One token less, because a tokenizer may merge
     the header's last token with the text that follows it."""
-    a, b = (model.encode(model.render(ChatPrompt((ChatTurn("user", text),)))) for text in ("Hello", "7 x"))
+    a, b = (model.encode(model.render(Prompt((Turn("user", text),)))) for text in ("Hello", "7 x"))
     return a[: max(0, common_prefix(a, b) - 1)]
 
 

@@ -95,11 +95,11 @@ def warm_up(model: OrtModel) -> None:
     """One tiny greedy generation before `Ready`: the first runs of a session (a prefill, a decode
     step) cost more than later ones (+5% on the 135M, +24% on the 1.5B), and the first request should
     not pay that."""
-    from .base import ChatPrompt, ChatTurn
-    from .ort import search_key
+    from .base import Prompt, Turn
+    from .search import GREEDY
 
-    ids = model.encode(model.render(ChatPrompt((ChatTurn("user", "Hi"),))))
-    generator = model.start([ids], search_key(0.0, None, None, None), len(ids) + 2)
+    ids = model.encode(model.render(Prompt((Turn("user", "Hi"),))))
+    generator = model.start([ids], GREEDY, len(ids) + 2)
     generator.step()
     generator.close()
 

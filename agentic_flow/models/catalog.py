@@ -82,6 +82,9 @@ class CatalogEntry:
     install_memory: int = 0
     install_disk: int = 0
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
+    # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
+    # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
+    tool_syntax: str = "code"  # set per entry where measured otherwise
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).
@@ -104,6 +107,9 @@ SMOLLM2_135M = CatalogEntry(
     install_memory=int(1.5 * GB),
     install_disk=1 * GB,
     build=CONVERT_BUILD,
+    # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
+    # prompt's headings into the file); its JSON calls at least complete.
+    tool_syntax="json",
 )
 
 PHI_4_MINI = CatalogEntry(

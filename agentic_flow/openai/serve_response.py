@@ -1,7 +1,8 @@
-"""SERVE direction, response: the core's Anthropic answer -> OpenAI's `chat.completion` or chunk stream.
+"""SERVE direction, response: the neutral answer of a generation (`agentic_flow.chat`) -> OpenAI's
+`chat.completion` or chunk stream.
 
-`to_chat_completion` converts a whole Anthropic message.  `ChunkEncoder` converts Anthropic stream
-events one at a time into `chat.completion.chunk` dicts, in OpenAI's order:
+`to_chat_completion` converts a whole `chat.Answer`.  `ChunkEncoder` converts the neutral events of a
+generation one at a time into `chat.completion.chunk` dicts, in OpenAI's order:
 
     a role chunk ({"role": "assistant", "content": ""}), content deltas, tool_calls deltas (the first
     for each call carries index, id, type and name with empty arguments, later ones argument
@@ -9,17 +10,18 @@ events one at a time into `chat.completion.chunk` dicts, in OpenAI's order:
     chunk with `choices: []` and the usage.
 
 `chat_stream` frames that as SSE bytes ending with `data: [DONE]`.  Usage: OpenAI's prompt_tokens
-counts every prompt token, cached or not; Anthropic splits them into input_tokens, cache reads and
-cache writes, so prompt_tokens is their sum and cached_tokens the cache reads.
+counts every prompt token, cached or not, and cached_tokens the prefix-cache reads.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from datetime import datetime
 
+from .. import chat
 from .errors import openai_error_body, openai_error_from_anthropic
 from .sse import DONE, data_frame
 
@@ -38,120 +40,76 @@ def finish_reason(stop_reason: object) -> str:
     return FINISH_REASONS.get(str(stop_reason), "stop")
 
 
-def chat_usage(usage: Mapping[str, object]) -> dict[str, object]:
-    cached = _int(usage.get("cache_read_input_tokens"))
-    prompt = _int(usage.get("input_tokens")) + cached + _int(usage.get("cache_creation_input_tokens"))
-    completion = _int(usage.get("output_tokens"))
+def chat_usage(usage: chat.Usage) -> dict[str, object]:
+    prompt, completion = usage.input_tokens, usage.output_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def new_completion_id() -> str:
+    return chat.new_id("chatcmpl-")
 
 
-def new_completion_id(message_id: str) -> str:
-    return "chatcmpl-" + message_id.removeprefix("msg_")
-
-
-def to_chat_completion(message: Mapping[str, object], *, model: str, created: int | None = None) -> dict:
-    """A non-streaming Anthropic message as a `chat.completion`; `model` is echoed as the client sent it."""
-    texts: list[str] = []
-    calls: list[dict[str, object]] = []
-    for block in _blocks(message.get("content")):
-        if block.get("type") == "text":
-            texts.append(str(block.get("text", "")))
-        elif block.get("type") == "tool_use":
-            arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
-            calls.append({"id": block.get("id"), "type": "function",
-                          "function": {"name": block.get("name"), "arguments": arguments}})
+def to_chat_completion(answer: chat.Answer, *, completion_id: str, model: str, created: int | None = None) -> dict:
+    """A whole answer as a `chat.completion`; `model` is echoed as the client sent it."""
+    texts = [part for part in answer.content if isinstance(part, str)]
+    calls = [{"id": part.id, "type": "function",
+              "function": {"name": part.name, "arguments": json.dumps(dict(part.input), ensure_ascii=False)}}
+             for part in answer.content if isinstance(part, chat.ToolCall)]
     # OpenAI sends content null, not "", when the reply is only tool calls.
     content = "".join(texts) if texts or not calls else None
     reply: dict[str, object] = {"role": "assistant", "content": content}
     if calls:
         reply["tool_calls"] = calls
-    usage = message.get("usage")
     return {
-        "id": new_completion_id(str(message.get("id", ""))),
+        "id": completion_id,
         "object": "chat.completion",
         "created": int(time.time()) if created is None else created,
         "model": model,
         "choices": [{"index": 0, "message": reply, "logprobs": None,
-                     "finish_reason": finish_reason(message.get("stop_reason"))}],
-        "usage": chat_usage(usage if isinstance(usage, Mapping) else {}),
+                     "finish_reason": finish_reason(answer.stop.reason)}],
+        "usage": chat_usage(answer.stop.usage),
     }
 
 
-def _blocks(content: object) -> list[Mapping[str, object]]:
-    return [block for block in content if isinstance(block, Mapping)] if isinstance(content, list) else []
-
-
 class ChunkEncoder:
-    """Anthropic stream events in, `chat.completion.chunk` dicts out.  One instance per stream."""
+    """Neutral events in, `chat.completion.chunk` dicts out.  One instance per stream."""
 
-    def __init__(self, *, model: str, include_usage: bool, created: int | None = None) -> None:
+    def __init__(self, *, completion_id: str, model: str, include_usage: bool, created: int | None = None) -> None:
+        self.id = completion_id
         self.model = model
         self.include_usage = include_usage
         self.created = int(time.time()) if created is None else created
-        self.id = "chatcmpl-"
-        self._tool_index: dict[int, int] = {}  # Anthropic block index -> OpenAI tool_calls index
-        self._usage: dict[str, object] = {}
-        self._stop_reason: object = None
+        self._calls = 0  # tool calls started so far: the next one's OpenAI index
 
-    def feed(self, event: Mapping[str, object]) -> list[dict[str, object]]:
-        kind = event.get("type")
-        if kind == "message_start":
-            return self._start(event)
-        if kind == "content_block_start":
-            return self._block_start(event)
-        if kind == "content_block_delta":
-            return self._delta(event)
-        if kind == "message_delta":
-            self._stop_reason = _mapping(event.get("delta")).get("stop_reason")
-            self._usage.update(_mapping(event.get("usage")))
-            return []
-        if kind == "message_stop":
-            return self._finish()
-        if kind == "error":
-            error = _mapping(event.get("error"))
-            error_type = openai_error_from_anthropic(str(error.get("type", "api_error")))
-            return [openai_error_body(str(error.get("message", "")), error_type)]
-        return []  # ping, content_block_stop, thinking deltas: nothing OpenAI would show
+    def feed(self, event: chat.Event) -> list[dict[str, object]]:
+        match event:
+            case chat.Start():
+                return [self._chunk({"role": "assistant", "content": ""})]
+            case chat.Text(text=text) if text:
+                return [self._chunk({"content": text})]
+            case chat.ToolCallStart():
+                self._calls += 1
+                call = {"index": self._calls - 1, "id": event.id, "type": "function",
+                        "function": {"name": event.name, "arguments": ""}}
+                return [self._chunk({"tool_calls": [call]})]
+            case chat.ToolInputDelta(partial_json=partial) if partial:
+                call = {"index": max(self._calls - 1, 0), "function": {"arguments": partial}}
+                return [self._chunk({"tool_calls": [call]})]
+            case chat.Stop():
+                return self._finish(event)
+            case chat.Failure():
+                return [openai_error_body(event.message, openai_error_from_anthropic("api_error"))]
+        return []  # pings, empty deltas, the end of a call: nothing OpenAI would show
 
-    def _start(self, event: Mapping[str, object]) -> list[dict[str, object]]:
-        message = _mapping(event.get("message"))
-        self.id = new_completion_id(str(message.get("id", "")))
-        self._usage.update(_mapping(message.get("usage")))
-        return [self._chunk({"role": "assistant", "content": ""})]
-
-    def _block_start(self, event: Mapping[str, object]) -> list[dict[str, object]]:
-        block = _mapping(event.get("content_block"))
-        if block.get("type") != "tool_use":
-            return []
-        index = len(self._tool_index)
-        self._tool_index[_int(event.get("index"))] = index
-        call = {"index": index, "id": block.get("id"), "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""}}
-        return [self._chunk({"tool_calls": [call]})]
-
-    def _delta(self, event: Mapping[str, object]) -> list[dict[str, object]]:
-        delta = _mapping(event.get("delta"))
-        if delta.get("type") == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-            index = self._tool_index.get(_int(event.get("index")), 0)
-            call = {"index": index, "function": {"arguments": delta["partial_json"]}}
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _finish(self) -> list[dict[str, object]]:
-        chunks = [self._chunk({}, finish_reason(self._stop_reason))]
+    def _finish(self, stop: chat.Stop) -> list[dict[str, object]]:
+        chunks = [self._chunk({}, finish_reason(stop.reason))]
         if self.include_usage:
-            chunks.append({**self._envelope(), "choices": [], "usage": chat_usage(self._usage)})
+            chunks.append({**self._envelope(), "choices": [], "usage": chat_usage(stop.usage)})
         return chunks
 
     def _chunk(self, delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
@@ -167,21 +125,21 @@ class ChunkEncoder:
         }
 
 
-def _mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
 async def chat_stream(
-    events: AsyncIterable[Mapping[str, object]], *, model: str, include_usage: bool
-) -> AsyncIterator[bytes]:
-    """The SSE bytes of a streamed Chat Completion.  An Anthropic `error` event becomes OpenAI's
-    in-stream error (`data: {"error": ...}`) and ends the stream without [DONE], as OpenAI does."""
-    encoder = ChunkEncoder(model=model, include_usage=include_usage)
-    async for event in events:
-        for chunk in encoder.feed(event):
-            yield data_frame(chunk)
-            if "error" in chunk:
-                return
+    events: AsyncGenerator[chat.Event, None], *, model: str, include_usage: bool,
+    completion_id: str | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The SSE bytes of a streamed Chat Completion.  A `chat.Failure` becomes OpenAI's in-stream error
+    (`data: {"error": ...}`) and ends the stream without [DONE], as OpenAI does.  Closing this
+    generator closes `events` (and so cancels the generation)."""
+    encoder = ChunkEncoder(completion_id=completion_id or new_completion_id(), model=model,
+                           include_usage=include_usage)
+    async with aclosing(events):
+        async for event in events:
+            for chunk in encoder.feed(event):
+                yield data_frame(chunk)
+                if "error" in chunk:
+                    return
     yield DONE
 
 

@@ -21,21 +21,23 @@ import psutil
 from aiohttp import web
 
 from ..engine.base import Engine
-from ..engine.scheduler import MAX_BATCHES
 from ..errors import AgenticFlowError, EngineError, PortInUse
 from ..openai.upstream import UpstreamClient
 from ..settings import ProxySettings
 from .admission import Admission
 from .app import create_app
+from .backend import Backend
 from .connections import ProxyRunner
+from .local_backend import LocalBackend
 from .logs import configure_logging
 from .state import ProxyState
+from .upstream_backend import UpstreamBackend
 
 log = logging.getLogger(__name__)
 
 
 
-async def load_engine(settings: ProxySettings, state: ProxyState,
+async def load_engine(settings: ProxySettings, backend: LocalBackend,
                       on_fatal: Callable[[str], None] | None = None) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import catalog, store, verify
@@ -44,25 +46,35 @@ async def load_engine(settings: ProxySettings, state: ProxyState,
     known = store.catalog_name_for(path, store=settings.model_dir)
     # The original system loaded truncated downloads and failed deep inside the runtime: check first.
     verify.verify_model_dir(path, name=known)
-    state.model_path = str(path)
-    state.default_sampling = catalog.get(known).sampling if known else None
+    backend.model_path = str(path)
+    entry = catalog.get(known) if known else None
+    backend.default_sampling = entry.sampling if entry else None
+    syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "json")
+    backend.code_blocks = syntax == "code"
+    backend.repetition_guard = settings.repetition_guard
     log.info("loading %s from %s", settings.model, path)
-    return await WorkerEngine.start(path, state.model_name, settings.providers, settings.threads,
+    return await WorkerEngine.start(path, backend.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:
+    backend: Backend
+    if settings.upstream_mode:
+        backend = UpstreamBackend(UpstreamClient(settings.upstream_config()))
+    else:
+        backend = local_backend(settings)
+    # As many generations run as the backend serves at once; the rest wait here, and beyond max_queue get 529.
+    admission = Admission(backend.capacity, settings.max_queue)
+    return ProxyState(backend, admission, body_timeout=settings.body_timeout)
+
+
+def local_backend(settings: ProxySettings) -> LocalBackend:
     from ..models import store
 
     name = Path(settings.model).name if os.sep in settings.model else settings.model
     installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
     others = frozenset(n for n in installed if n != name)
-    # As many generations run as the inference process can step at once (in upstream mode: as many as
-    # the upstream client sends at once); the rest wait here, and beyond max_queue get 529.
-    running = settings.upstream_config().max_in_flight if settings.upstream_mode else settings.max_batch * MAX_BATCHES
-    admission = Admission(running, settings.max_queue)
-    return ProxyState(name, settings.model, settings.providers, admission, other_models=others,
-                      body_timeout=settings.body_timeout)
+    return LocalBackend(name, settings.model, settings.providers, settings.max_batch, other_models=others)
 
 
 class ProxyServer:
@@ -111,12 +123,12 @@ class ProxyServer:
         print(f"agentic-flow proxy listening on http://{s.host}:{s.port}", file=sys.stderr, flush=True)
         _install_signal_handlers(self.should_exit)
         self._tasks = [asyncio.create_task(_watch_parent(s.parent_pid, self.should_exit))]
-        if s.upstream_mode:  # nothing to load: serve at once, through the pooled upstream client
-            self.state.upstream = UpstreamClient(s.upstream_config())
-            await self.state.upstream.start()
-            log.info("upstream mode: %s at %s", s.provider, self.state.upstream.config.base_url)
-        else:
-            self._tasks.append(asyncio.create_task(self._load()))
+        backend = self.state.backend
+        if isinstance(backend, UpstreamBackend):  # nothing to load: serve at once, through the pooled client
+            await backend.start()
+            log.info("upstream mode: %s at %s", s.provider, backend.client.config.base_url)
+        elif isinstance(backend, LocalBackend):
+            self._tasks.append(asyncio.create_task(self._load(backend)))
 
     async def main_loop(self) -> None:
         await self.should_exit.wait()
@@ -127,10 +139,7 @@ class ProxyServer:
         if self._runner is not None:
             log.info("shutting down: draining in-flight requests (up to %ss)", self.settings.grace_seconds)
             await self._runner.cleanup()
-        if self.state.engine is not None:
-            await self.state.engine.close()
-        if self.state.upstream is not None:
-            await self.state.upstream.close()
+        await self.state.backend.close()
 
     def _engine_gave_up(self, reason: str) -> None:
         # The inference process keeps dying: exit non-zero so the supervisor above (the CLI, systemd) sees it.
@@ -138,12 +147,12 @@ class ProxyServer:
         self.exit_code = EngineError.exit_code
         self.should_exit.set()
 
-    async def _load(self) -> None:
+    async def _load(self, backend: LocalBackend) -> None:
         try:
-            self.state.engine = await load_engine(self.settings, self.state, on_fatal=self._engine_gave_up)
+            backend.engine = await load_engine(self.settings, backend, on_fatal=self._engine_gave_up)
             log.info("model loaded; ready")
         except AgenticFlowError as exc:
-            self.state.load_error = str(exc)
+            backend.load_error = str(exc)
             print(f"error: {exc}", file=sys.stderr, flush=True)
             self.exit_code = exc.exit_code
             self.should_exit.set()

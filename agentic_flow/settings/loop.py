@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from .core import Resolved, environ, parse_int, pick
+from .core import Origin, Resolved, environ, parse_int, pick
 
 DEFAULT_MAX_TURNS = 20
+WORKFLOWS = ("auto", "guided", "free")
+AUTO_WORKFLOW: Resolved[str] = Resolved("auto", "default", Origin.DEFAULT)
+NO_CHECK: Resolved[str | None] = Resolved(None, "default", Origin.DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,10 @@ class LoopSettings:
     max_turns: Resolved[int]
     tools: tuple[str, ...] | None = None  # --tools: this run's tools (None: the agent's)
     tool_choice: str | None = None  # --tool-choice for the first turn: auto, any, or a tool's name
+    # --workflow: guided (one call a turn, Finish, the loop runs the tests), free, or auto (guided on
+    # the local model); agents/workflow.py
+    workflow: Resolved[str] = AUTO_WORKFLOW
+    verify: Resolved[str | None] = NO_CHECK  # --verify CMD: the check
 
     def explain(self) -> list[tuple[str, str, str]]:
         return [
@@ -29,6 +36,8 @@ class LoopSettings:
             ("permission mode", self.permission_mode.value, self.permission_mode.source),
             ("allowed tools", ",".join(self.allow_tools.value) or "(none)", self.allow_tools.source),
             ("max turns", str(self.max_turns.value), self.max_turns.source),
+            ("workflow", self.workflow.value, self.workflow.source),
+            ("verify", self.verify.value or "(found from the workspace's tests)", self.verify.source),
         ]
 
 
@@ -45,6 +54,8 @@ def loop_settings(
     tools: str | None = None,
     max_turns: int | None = None,
     tool_choice: str | None = None,
+    workflow: str | None = None,
+    verify: str | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> LoopSettings:
@@ -64,6 +75,13 @@ def loop_settings(
     turn_count = parse_int(turns.value, f"max turns ({turns.source})")
     if turn_count < 1:
         raise ConfigError(f"max turns ({turns.source}) must be at least 1, got {turn_count}")
+    flow = pick(workflow, "--workflow", env, "AGENTIC_FLOW_WORKFLOW", "auto")
+    if flow.value not in WORKFLOWS:
+        raise ConfigError(f"unknown workflow {flow.value!r} ({flow.source}); choose one of: {', '.join(WORKFLOWS)}")
+    check = pick(verify, "--verify", env, "AGENTIC_FLOW_VERIFY", "")
+    check_command = str(check.value).strip() or None
+    if check.value and not check_command:
+        raise ConfigError(f"the check command ({check.source}) is empty")
     return LoopSettings(
         workspace=Resolved(root, folder.source if folder.value else "default (the current folder)",
                            folder.origin),
@@ -72,4 +90,6 @@ def loop_settings(
         max_turns=Resolved(turn_count, turns.source, turns.origin),
         tools=split_names(tools) if tools is not None else None,
         tool_choice=tool_choice.strip() if tool_choice and tool_choice.strip() else None,
+        workflow=Resolved(str(flow.value), flow.source, flow.origin),
+        verify=Resolved(check_command, check.source, check.origin),
     )

@@ -49,6 +49,25 @@ def _option(flag: str, help: str, parse: Callable[[str], Any] = str,
     return {"flag": flag, "help": help, "parse": parse, "show": show, "in_argv": in_argv}
 
 
+TOOL_SYNTAXES = ("auto", "code", "json")
+
+
+def _tool_syntax(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in TOOL_SYNTAXES:
+        raise ConfigError(f"tool syntax {raw!r}: choose one of {', '.join(TOOL_SYNTAXES)}")
+    return value
+
+
+def _on_off(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("on", "true", "1", "yes"):
+        return True
+    if word in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"{raw!r} is not on or off")
+
+
 def _count(flag: str, minimum: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         value = parse_int(raw, flag)
@@ -117,6 +136,13 @@ class ProxySettings:
         "--max-connections", "open connections at most; one more gets 529", _count("--max-connections", 1)))
     log_level: str = field(default="info", metadata=_option("--log-level", "debug, info, warning or error",
                                                             _log_level))
+    tool_syntax: str = field(default="auto", metadata=_option(
+        "--tool-syntax", "how the local model writes a Write/Edit call's code: code (fenced blocks after the "
+        "call's JSON), json (inside the JSON), auto (the catalog's choice; json for other models)",
+        _tool_syntax))
+    repetition_guard: bool = field(default=True, metadata=_option(
+        "--repetition-guard", "cut a reply that repeats itself (stop reason max_tokens): on or off",
+        _on_off, lambda v: "on" if v else "off"))
     # Upstream mode: the proxy fronts an OpenAI-compatible server instead of loading a model.
     provider: str = field(default="onnx", metadata=_option(
         "--provider", f"onnx (the local model) or an upstream: {', '.join(UPSTREAM_PROVIDERS)}", _proxy_provider))
@@ -204,6 +230,8 @@ def resolve_proxy(
     model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
     key_r = pick(api_key, "--api-key", env, "AGENTIC_FLOW_API_KEY", "")
     prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
+    syntax_r = pick(None, "--tool-syntax", env, "AGENTIC_FLOW_TOOL_SYNTAX", "auto")
+    guard_r = pick(None, "--repetition-guard", env, "AGENTIC_FLOW_REPETITION_GUARD", "on")
     mode = _proxy_provider(provider or Provider.ONNX.value)
     if mode != Provider.ONNX.value:  # --model names the upstream's model; the local one is unused
         model_r, upstream_model = Resolved(DEFAULT_MODEL, "default"), model
@@ -218,12 +246,14 @@ def resolve_proxy(
         api_key=clean_key(str(key_r.value)),
         max_queue=_count("--max-queue", 0)(str(max_queue)) if max_queue is not None else DEFAULT_MAX_QUEUE,
         provider=mode, upstream=upstream, upstream_model=upstream_model,
+        tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
     )
     settings = with_upstream(settings, env)
     check_bind(settings.host, settings.api_key)
     sources = {
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
         "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
+        "tool_syntax": syntax_r.source, "repetition_guard": guard_r.source,
     }
     return ResolvedProxy(settings, sources)
 

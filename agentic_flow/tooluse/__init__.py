@@ -2,8 +2,9 @@
 
 Pure modules (no onnxruntime-genai import): `render` (tools and tool history into chat-template input),
 `grammar` (the llguidance constraint for a tool_choice), `parse` (text deltas into text and tool-call
-events), `schema`/`validate` (what the grammar cannot express, checked afterwards).  How the engine and
-the proxy use them: INTEGRATION.md beside this file.
+events), `schema`/`validate` (what the grammar cannot express, checked afterwards).  The proxy plans the
+grammars once (serving.planning) and parses the model's text once (serving.generation); the engine renders
+the prompt with `render_chat` (engine.ort).
 """
 
 from __future__ import annotations

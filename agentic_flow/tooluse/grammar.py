@@ -6,27 +6,29 @@ One lark grammar covers the whole assistant turn:
 - `any` / `tool`: calls only (a named tool: only that name);
 - `none`, or no tools: no guidance (the parser then treats every character as text).
 A call is `<tool_call>` JSON `</tool_call>` (the Qwen template's trained form, one token on Qwen) or a
-```json fence (what Qwen2.5-Coder writes when free, FACTS.md); the JSON is `{"name": <const>, "arguments":
+```json fence (what Qwen2.5-Coder writes when left free: docs/models.md); the JSON is `{"name": <const>, "arguments":
 <that tool's input_schema>}`, an anyOf over the tools, with the separators the rendered history uses and
 no free whitespace (left flexible, the 135M model filled objects with blank lines).  Several calls are
 allowed unless parallel use is disabled.  A call's length is bounded by the parser (MAX_CALL_CHARS),
 since llguidance can bound only terminals, not a JSON sub-grammar.
 
 Guided rows cannot share a batch: onnxruntime-genai 0.18 raises "compute_mask() called after stop" at
-the next step once one row of a guided batch has finished (measured; see INTEGRATION.md).
+the next step once one row of a guided batch has finished (measured: docs/models.md).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from .codeblocks import MAY_BE_EMPTY, header_schema
 from .markup import FENCE_CLOSE, FENCE_OPEN, ITEM_SEPARATOR, KEY_SEPARATOR, TAG_CLOSE, TAG_OPEN
 from .schema import prepare
 from .types import ToolChoice, ToolSpec
 
+NL = "\n"
 MAX_CALLS = 8  # small models repeat a call until stopped: a bound on one turn's parallel calls
 GuidanceKind = Literal["lark_grammar", "json_schema", "regex"]
 JSON_OPTIONS = {
@@ -64,8 +66,15 @@ def plan(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> ToolPlan:
         tools = tuple(t for t in tools if t.name == choice.name)
         if not tools:
             raise UnknownTool(f"tool_choice names {choice.name!r}, which is not among the tools")
-    body, loose = call_schema(tools)
-    return ToolPlan(Guidance("lark_grammar", lark(body, choice)), loose)
+    plain = tuple(t for t in tools if not t.code_fields)
+    coded = tuple(t for t in tools if t.code_fields)
+    body, loose = call_schema(plain) if plain else (None, frozenset())
+    headers = []
+    for tool in coded:
+        header, header_loose = call_schema((replace(tool, input_schema=header_schema(tool)),))
+        headers.append((header, tuple("block_or_empty" if f in MAY_BE_EMPTY else "block" for f in tool.code_fields)))
+        loose |= header_loose
+    return ToolPlan(Guidance("lark_grammar", lark(body, choice, tuple(headers))), loose)
 
 
 def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozenset[str]]:
@@ -102,14 +111,36 @@ def _rebase(node: object, prefix: str) -> object:
     return node
 
 
-def lark(body: Mapping[str, object], choice: ToolChoice) -> str:
+def lark(body: Mapping[str, object] | None, choice: ToolChoice,
+         coded: tuple[tuple[Mapping[str, object], tuple[str, ...]], ...] = ()) -> str:
+    """`body`: the JSON schema of a plain call (None when every tool is a code tool); `coded`: for each
+    code tool, its header schema and the block rules that follow it (tooluse/codeblocks.py)."""
     calls = f"call (WS? call){{0,{MAX_CALLS - 1}}}" if choice.parallel else "call"
     start = f"start: WS? {calls}" if choice.forced else f"start: TEXT? ({calls})?"
+    options = []
+    rules = []
+    if body is not None:
+        options += [f"{_lit(TAG_OPEN)} WS? body WS? {_lit(TAG_CLOSE)}",
+                    f"{_lit(FENCE_OPEN)} WS? body WS? {_lit(FENCE_CLOSE)}"]
+        rules.append(f"body: %json {json.dumps(body, ensure_ascii=False)}")
+    for i, (header, blocks) in enumerate(coded):
+        options.append(f"{_lit(TAG_OPEN + NL)} head{i} {_lit(NL)} {' '.join(blocks)} {_lit(TAG_CLOSE)}")
+        rules.append(f"head{i}: %json {json.dumps(header, ensure_ascii=False)}")
+    if coded:
+        # A block's text may not hold its own closing fence at a line start; four backticks allow three.
+        rules += [
+            # A block holds at least one character (an Edit's new_string may be empty: a deletion):
+            # measured, the 135M otherwise closed every Write's block at once.
+            'block: "```" LANG "\\n" CODE3 "\\n```\\n" | "````" LANG "\\n" CODE4 "\\n````\\n"',
+            'block_or_empty: block | "```" LANG "\\n```\\n"',
+            r"LANG: /[A-Za-z0-9+#._-]*/",
+            r"CODE3: /(?s:.+)/ & ~/(?s:.*)\n```(?s:.*)/ & ~/```(?s:.*)/",
+            r"CODE4: /(?s:.+)/ & ~/(?s:.*)\n````(?s:.*)/ & ~/````(?s:.*)/",
+        ]
     return "\n".join([
         start,
-        f"call: {_lit(TAG_OPEN)} WS? body WS? {_lit(TAG_CLOSE)}"
-        f" | {_lit(FENCE_OPEN)} WS? body WS? {_lit(FENCE_CLOSE)}",
-        f"body: %json {json.dumps(body, ensure_ascii=False)}",
+        "call: " + " | ".join(options),
+        *rules,
         # Text that never contains an opener: a call cannot hide inside text, nor text inside a call.
         f"TEXT: /(?s:.+)/ & ~/(?s:.*)({_re(TAG_OPEN)}|{_re(FENCE_OPEN)})(?s:.*)/",
         r"WS: /[ \t\r\n]+/",

@@ -1,7 +1,7 @@
 """The two ways a call is written in generated text, shared by the renderer, the grammar and the parser.
 
 Qwen2.5 is trained on Hermes-style tags (`<tool_call>` is a single token in its vocabulary), but left free
-the Qwen2.5-Coder models write a fenced ```json block instead (FACTS.md): the grammar accepts both, the
+the Qwen2.5-Coder models write a fenced ```json block instead (measured: docs/models.md): the grammar accepts both, the
 parser reads both, and the renderer writes history in the tag form the template uses.
 """
 

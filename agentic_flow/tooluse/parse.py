@@ -10,25 +10,24 @@ as it comes (for `input_json_delta`) once the name is known; `CallEnd` carries t
 from __future__ import annotations
 
 import json
+import logging
 import re
-import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-from .markup import OPENERS
+from ..chat import StopReason, new_id
+from .codeblocks import field_value, read_blocks
+from .markup import OPENERS, TAG_CLOSE
 from .types import ToolCall, ToolSpec
 from .validate import validate
 
+log = logging.getLogger(__name__)
 MAX_CALL_CHARS = 32_000  # one call's JSON; past it the call is cut and the turn ends with max_tokens
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
-_ALPHABET = string.ascii_letters + string.digits
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"arguments"\s*:\s*')
 
 
 def new_tool_id() -> str:
-    return "toolu_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return new_id("toolu_")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,16 @@ class ToolCallParser:
         stop_sequence).  Returns the last events and the turn's stop reason."""
         events: list[Event] = []
         call, self._call = self._call, None
-        if call is not None and call.body_end >= 0:
+        spec = self._coded(call) if call is not None and call.body_end >= 0 else None
+        got = read_blocks(call.body[call.body_end:], len(spec.code_fields)) if call and spec else None
+        if call is not None and spec is not None and got is None:
+            # A code call whose blocks never came whole cannot be run, and its block was never opened.
+            log.warning("a %s call's code blocks were cut short: dropped", spec.name)
+            return events, "max_tokens" if engine_stop == "max_tokens" else _engine_reason(engine_stop)
+        if call is not None and spec is not None and got is not None:
+            fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, got[0], strict=True)}
+            self._complete(call, events, fields=fields)  # only the closing tag is missing
+        elif call is not None and call.body_end >= 0:
             self._complete(call, events)  # the JSON is whole; only the closing markup is missing
         elif call is not None:
             cut = engine_stop == "max_tokens"
@@ -155,6 +163,9 @@ class ToolCallParser:
                 return ""
         tail = call.body[call.body_end:] + delta
         call.body = call.body[: call.body_end]
+        spec = self._coded(call)
+        if spec is not None:
+            return self._feed_blocks(call, spec, tail, events)
         stripped = tail.lstrip()
         if stripped.startswith(call.closer):
             self._call = None
@@ -167,6 +178,41 @@ class ToolCallParser:
         self._call = None  # unconstrained output with no closer: take the call, read on as text
         self._complete(call, events)
         return tail
+
+    def _coded(self, call: _Call) -> ToolSpec | None:
+        """The spec when this call is written with code blocks (its JSON lacks the code fields)."""
+        if call.closer != TAG_CLOSE:
+            return None
+        parsed = _parse_call(call.body[: call.body_end])
+        spec = self._specs.get(parsed[0]) if parsed else None
+        if spec is None or not spec.code_fields or parsed is None:
+            return None
+        return spec if any(f not in parsed[1] for f in spec.code_fields) else None
+
+    def _feed_blocks(self, call: _Call, spec: ToolSpec, tail: str, events: list[Event]) -> str:
+        """After a code call's JSON: its fenced blocks, then the closing tag."""
+        got = read_blocks(tail, len(spec.code_fields))
+        if got is not None:
+            bodies, used = got
+            rest = tail[used:]
+            stripped = rest.lstrip()
+            if stripped.startswith(call.closer):
+                self._call = None
+                fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, bodies, strict=True)}
+                self._complete(call, events, fields=fields)
+                return stripped[len(call.closer):]
+            if not call.closer.startswith(stripped):  # unconstrained: no closer came; take the call
+                self._call = None
+                fields = {f: field_value(f, text) for f, text in zip(spec.code_fields, bodies, strict=True)}
+                self._complete(call, events, fields=fields)
+                return rest
+        if call.body_end + len(tail) > self.max_call_chars:
+            self.overflowed, self._call = True, None
+            if call.start is not None:
+                events.append(CallEnd(None))
+            return ""
+        call.body += tail  # the blocks (or the closer) are still arriving
+        return ""
 
     def _scan(self, call: _Call, delta: str) -> int:
         """Append delta to the body up to the end of the outer JSON object; returns how much was used."""
@@ -194,6 +240,10 @@ class ToolCallParser:
             name = json.loads(head.group(1)) if head else None
             if head is None or not isinstance(name, str) or name not in self._specs:
                 return  # not yet (or not in the streamable order): decided when the JSON is whole
+            if self._specs[name].code_fields:
+                # Opened only once it is complete: its code comes last, and a block cut short must not
+                # leave the client an opened tool_use with no input.
+                return
             call.start = CallStart(new_tool_id(), name)
             call.args_from = call.args_sent = head.end()
             events.append(call.start)
@@ -204,9 +254,12 @@ class ToolCallParser:
             events.append(ArgsDelta(chunk))
             call.args_sent += len(chunk)
 
-    def _complete(self, call: _Call, events: list[Event], closing: str = "") -> None:
+    def _complete(self, call: _Call, events: list[Event], closing: str = "",
+                  fields: Mapping[str, str] | None = None) -> None:
         self._stream(call, events)
         parsed = _parse_call(call.body[: call.body_end])
+        if parsed is not None and fields:
+            parsed = (parsed[0], {**parsed[1], **fields})
         if parsed is None or parsed[0] not in self._specs:
             if call.start is not None:
                 events.append(CallEnd(None, ("the call's JSON is not {name, arguments}",)))
@@ -217,6 +270,7 @@ class ToolCallParser:
         if call.start is None:
             call.start = CallStart(new_tool_id(), name)
             events += [call.start, ArgsDelta(json.dumps(arguments, ensure_ascii=False))]
+
         errors = validate(arguments, self._specs[name].input_schema) if name in self.loose else []
         tool_call = ToolCall(call.start.id, name, arguments)
         self.calls.append(tool_call)

@@ -14,8 +14,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .markup import RESPONSE_CLOSE, RESPONSE_OPEN, tagged_call
-from .types import ToolChoice, ToolResult, ToolSpec, Turn
+from . import codeblocks
+from .markup import RESPONSE_CLOSE, RESPONSE_OPEN, TAG_CLOSE, TAG_OPEN, call_json, tagged_call
+from .types import ToolCall, ToolChoice, ToolResult, ToolSpec, Turn
 
 # Claude Code's tool descriptions run to pages (Bash alone is ~10k characters): rendered whole, 12 tools
 # cost ~11.6k prompt tokens through the Qwen template, minutes of prefill here.  The first paragraph,
@@ -58,26 +59,50 @@ def render_chat(
     tools are left out of the prompt (the reply is text only); calls in the history still render."""
     shown = () if choice.mode == "none" else tools
     turns, prefill = _split_prefill(turns)
+    coded = {t.name: t for t in tools if t.code_fields}
+    note = codeblocks.instructions(shown)
     if native:
-        messages = [m for turn in turns for m in _native_messages(turn)]
+        messages = [m for turn in turns for m in _native_messages(turn, coded)]
+        if note:
+            messages = _with_system_note(messages, note)
         specs = json.dumps([_function(t, description_chars) for t in shown], ensure_ascii=False)
         return RenderedChat(tuple(messages), specs if shown else None, prefill)
-    messages = [_text_message(turn) for turn in turns]
+    messages = [_text_message(turn, coded) for turn in turns]
     if shown:
         messages = _with_tools_section(messages, shown, description_chars)
+        if note:
+            messages = _with_system_note(messages, note)
     return RenderedChat(tuple(_merge_same_role(messages)), None, prefill)
+
+
+def _with_system_note(messages: list[dict[str, object]], note: str) -> list[dict[str, object]]:
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": f"{messages[0]['content']}\n\n{note}"}, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def written_call(call: ToolCall, coded: Mapping[str, ToolSpec]) -> str:
+    """A call as the model writes it: tagged JSON, with the code fields as blocks for a code tool."""
+    spec = coded.get(call.name)
+    if spec is None:
+        return tagged_call(call.name, call.input)
+    header, blocks = codeblocks.render_blocks(spec, call.input)
+    return f"{TAG_OPEN}\n{call_json(call.name, header)}\n{blocks}\n{TAG_CLOSE}"
 
 
 def _split_prefill(turns: tuple[Turn, ...]) -> tuple[tuple[Turn, ...], str]:
     # A final assistant turn of plain text is a prefill that the reply continues.
     if turns and turns[-1].role == "assistant" and not turns[-1].calls:
-        return turns[:-1], turns[-1].text
+        return turns[:-1], turns[-1].content
     return turns, ""
 
 
 def _function(tool: ToolSpec, description_chars: int) -> dict[str, object]:
-    schema = _brief_schema(tool.input_schema) if tool.input_schema is not None else {"type": "object"}
+    header = codeblocks.header_schema(tool)
+    schema = _brief_schema(header) if header is not None else {"type": "object"}
     description = shorten(tool.description, description_chars)
+    if tool.code_fields:
+        description += f" ({', then '.join(tool.code_fields)}: fenced code blocks after the JSON.)"
     function = {"name": tool.name, "description": description, "parameters": schema}
     return {"type": "function", "function": function}
 
@@ -104,9 +129,14 @@ def _result_text(result: ToolResult) -> str:
     return ERROR_PREFIX + result.content if result.is_error else result.content
 
 
-def _native_messages(turn: Turn) -> list[dict[str, object]]:
+def _native_messages(turn: Turn, coded: Mapping[str, ToolSpec]) -> list[dict[str, object]]:
+    if turn.role == "assistant" and any(c.name in coded for c in turn.calls):
+        # The template would write a code tool's input as JSON: the turn is written as the model wrote it.
+        text = "\n".join([turn.content, *(written_call(c, coded) for c in turn.calls)] if turn.content
+                         else [written_call(c, coded) for c in turn.calls])
+        return [{"role": "assistant", "content": text}]
     if turn.role == "assistant":
-        message: dict[str, object] = {"role": "assistant", "content": turn.text}
+        message: dict[str, object] = {"role": "assistant", "content": turn.content}
         if turn.calls:
             message["tool_calls"] = [
                 {"type": "function", "id": c.id, "function": {"name": c.name, "arguments": dict(c.input)}}
@@ -116,15 +146,15 @@ def _native_messages(turn: Turn) -> list[dict[str, object]]:
     out: list[dict[str, object]] = [
         {"role": "tool", "tool_call_id": r.tool_use_id, "content": _result_text(r)} for r in turn.results
     ]
-    if turn.text or not turn.results:
-        out.append({"role": turn.role, "content": turn.text})
+    if turn.content or not turn.results:
+        out.append({"role": turn.role, "content": turn.content})
     return out
 
 
-def _text_message(turn: Turn) -> dict[str, object]:
+def _text_message(turn: Turn, coded: Mapping[str, ToolSpec]) -> dict[str, object]:
     parts = [f"{RESPONSE_OPEN}\n{_result_text(r)}\n{RESPONSE_CLOSE}" for r in turn.results]
-    parts += [turn.text] if turn.text else []
-    parts += [tagged_call(c.name, c.input) for c in turn.calls]
+    parts += [turn.content] if turn.content else []
+    parts += [written_call(c, coded) for c in turn.calls]
     return {"role": turn.role, "content": "\n".join(parts)}
 
 

@@ -40,12 +40,14 @@ def check_tool_names(names: Iterable[str], what: str = "tool") -> list[str]:
 
 
 def build_tools(
-    names: Iterable[str], workspace: Workspace, permissions: Permissions, env: Mapping[str, str] | None = None
+    names: Iterable[str], workspace: Workspace, permissions: Permissions, env: Mapping[str, str] | None = None,
+    *, numbered_reads: bool = True,
 ) -> dict[str, Tool]:
     """The named tools, ready to run.  `env` is the environment Bash's commands start from (filtered by
     `command_env`); by default the process's own, read through settings like all configuration."""
     check_tool_names(permissions.allow_tools, "tool in --allow-tools")
-    context = ToolContext(workspace, permissions, command_env(settings.environ() if env is None else env))
+    context = ToolContext(workspace, permissions, command_env(settings.environ() if env is None else env),
+                          numbered_reads)
     return {name: TOOL_CLASSES[name](context) for name in check_tool_names(names)}
 
 

@@ -34,6 +34,7 @@ class ToolContext:
     workspace: Workspace
     permissions: Permissions
     env: Mapping[str, str]  # the environment a command starts with (already filtered)
+    numbered_reads: bool = True  # Read numbers its lines like `cat -n` (guided runs: a fenced block)
 
 
 class Tool:

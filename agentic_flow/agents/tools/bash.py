@@ -17,6 +17,7 @@ import signal
 import time
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -74,6 +75,20 @@ class CappedOutput:
         return f"{head}\n[... {cut:,} bytes of output cut; {self.total:,} in all ...]\n{tail}"
 
 
+@dataclass(frozen=True)
+class CommandRun:
+    """How one command ended: `exit_code` is None when it timed out (and was killed)."""
+
+    exit_code: int | None
+    timed_out: bool
+    output: CappedOutput
+    leftovers: int  # processes it left running, killed
+
+    @property
+    def text(self) -> str:
+        return self.output.text().rstrip("\n")
+
+
 class Bash(Tool):
     name = "Bash"
     kind = "execute"
@@ -109,9 +124,14 @@ class Bash(Tool):
         pass  # a command's paths cannot be checked; its cwd is the workspace
 
     async def execute_async(self, args: dict[str, Any]) -> ToolResult:
-        marker = secrets.token_hex(8)
         timeout_s = args.get("timeout", DEFAULT_TIMEOUT_MS) / 1000
-        process = await _start(args["command"], self.workspace.root, {**self.context.env, RUN_MARKER: marker})
+        run = await self.execute_command(args["command"], timeout_s)
+        return self._result(args["command"], run.exit_code, run.output, run.timed_out, timeout_s, run.leftovers)
+
+    async def execute_command(self, command: str, timeout_s: float) -> CommandRun:
+        """Run `command` (no permission check: callers have decided) and kill what it leaves behind."""
+        marker = secrets.token_hex(8)
+        process = await _start(command, self.workspace.root, {**self.context.env, RUN_MARKER: marker})
         output = CappedOutput()
         assert process.stdout is not None
         reader = asyncio.create_task(_pump(process.stdout, output))
@@ -123,7 +143,7 @@ class Bash(Tool):
             raise
         leftovers = kill_tree(process.pid, marker)
         await _finish(process, reader)
-        return self._result(args["command"], process.returncode, output, timed_out, timeout_s, leftovers)
+        return CommandRun(None if timed_out else process.returncode, timed_out, output, leftovers)
 
     @staticmethod
     def _result(

@@ -129,6 +129,12 @@ class Read(Tool):
         if first > total:
             raise ToolError(f"{shown} has {total} lines; offset {first} is past the end")
         text = "\n".join(numbered)
+        if not self.context.numbered_reads:
+            # A small model that reads numbered lines copies the numbers into the file it writes: it
+            # gets the text in a fenced block, the way it writes code itself.
+            plain = "\n".join(line.split("\t", 1)[1] for line in numbered)
+            fence = "````" if "```" in plain else "```"
+            text = f"{shown}\n{fence}\n{plain}\n{fence}"
         if last < total:
             text += f"\n\n(lines {first}-{last} of {total}; read more with offset={last + 1})"
         return ToolResult(

@@ -1,0 +1,134 @@
+"""A validated Messages request decoded into the neutral `chat.Request`: turns, tools, a tool choice, sampling.
+
+- the system prompt is the `system` field plus every `system`-role message found inside `messages`
+  (Claude Code sends one there);
+- tool_use blocks become the assistant turn's calls and tool_result blocks the user turn's results:
+  the model's chat template renders them the way the model was trained, and the tool definitions go the
+  same way, so `count_tokens` counts them as rendered;
+- Anthropic's client tools (`bash_*`, `text_editor_*`) get their documented input schemas (`client_tools`);
+  server tools (web search and the like) and other versioned tools are refused with a 400 naming them;
+- thinking blocks are dropped (their text is not meant to be shown back to a model);
+- consecutive turns of the same role are merged, as Anthropic does;
+- images, and documents that are not text, are refused with a 400 naming the block.
+
+A first turn from the assistant is accepted: Anthropic's own API accepts it (only some other hosts of
+its models refuse it), and a chat template renders it without trouble.  A final assistant turn of text
+stays last and becomes the prefill that the reply continues.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from ..chat import Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, Turn
+from .client_tools import tool_spec
+from .requests import InvalidRequest
+from .types import (
+    ContentBlock,
+    CountTokensRequest,
+    DocumentBlock,
+    ImageBlock,
+    Message,
+    MessagesRequest,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolResultBlock,
+    ToolUseBlock,
+)
+from .types import ToolChoice as WireToolChoice
+
+TURN_SEPARATOR = "\n\n"
+
+
+def to_request(req: MessagesRequest) -> Request:
+    sampling = Sampling(max_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p,
+                        # top_k 0 keeps every token: the same as no cut at all.
+                        top_k=req.top_k or None,
+                        # Empty stop sequences never get here: the request parser refuses them with a 400.
+                        stop_sequences=req.stop_sequences)
+    return Request(req.model, to_prompt(req), sampling, req.stream)
+
+
+def to_prompt(req: CountTokensRequest) -> Prompt:
+    """Raises InvalidRequest (400) for what this model cannot take: images, server tools, a tool_choice
+    naming a tool that is not there."""
+    tools = tuple(tool_spec(tool, f"tools.{i}") for i, tool in enumerate(req.tools))
+    choice = _choice(req.tool_choice)
+    if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
+        raise InvalidRequest(f"tool_choice.name: {choice.name!r} is not among the tools")
+    system = [block.text for block in req.system if block.text]
+    turns: list[Turn] = []
+    for i, message in enumerate(req.messages):
+        turn = _turn(message, f"messages.{i}")
+        if not (turn.content or turn.calls or turn.results):
+            continue  # nothing a text model can read (only thinking, or empty content)
+        if message.role == "system":
+            system.append(turn.content)
+        else:
+            _append_merged(turns, turn)
+    head = (Turn("system", TURN_SEPARATOR.join(system)),) if system else ()
+    return Prompt(head + tuple(turns), tools, choice)
+
+
+def _choice(choice: WireToolChoice | None) -> ToolChoice | None:
+    if choice is None:
+        return None  # auto
+    return ToolChoice(choice.type, choice.name, parallel=not choice.disable_parallel_tool_use)
+
+
+def _append_merged(turns: list[Turn], turn: Turn) -> None:
+    if not turns or turns[-1].role != turn.role:
+        turns.append(turn)
+        return
+    last = turns[-1]
+    content = TURN_SEPARATOR.join(part for part in (last.content, turn.content) if part)
+    turns[-1] = Turn(turn.role, content, last.calls + turn.calls, last.results + turn.results)
+
+
+def _turn(message: Message, path: str) -> Turn:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    results: list[ToolResult] = []
+    for j, block in enumerate(message.content):
+        where = f"{path}.content.{j}"
+        if isinstance(block, ToolUseBlock):
+            calls.append(ToolCall(block.id, block.name, block.input))
+        elif isinstance(block, ToolResultBlock):
+            results.append(ToolResult(block.tool_use_id, _tool_result_text(block, where), block.is_error))
+        elif text := _render_block(block, where):
+            texts.append(text)
+    if message.role != "assistant" and calls:
+        raise InvalidRequest(f"{path}: tool_use blocks belong in assistant messages")
+    if message.role != "user" and results:
+        raise InvalidRequest(f"{path}: tool_result blocks belong in user messages")
+    return Turn(message.role, TURN_SEPARATOR.join(texts), tuple(calls), tuple(results))
+
+
+def _render_block(block: ContentBlock, path: str) -> str:
+    match block:
+        case TextBlock():
+            return block.text
+        case ThinkingBlock() | RedactedThinkingBlock():
+            return ""
+        case ToolUseBlock() | ToolResultBlock():
+            return ""  # carried as calls and results (_turn); never inside a tool result
+        case ImageBlock():
+            raise InvalidRequest(f"{path}: this model cannot read images; send text only")
+        case DocumentBlock():
+            return _render_document(block, path)
+        case _:
+            assert_never(block)
+
+
+def _tool_result_text(block: ToolResultBlock, path: str) -> str:
+    parts = (_render_block(item, f"{path}.content.{k}") for k, item in enumerate(block.content))
+    return TURN_SEPARATOR.join(part for part in parts if part)
+
+
+def _render_document(block: DocumentBlock, path: str) -> str:
+    if block.text is None:
+        raise InvalidRequest(
+            f"{path}: this model cannot read documents with a {block.source_type!r} source; send text only"
+        )
+    return f"[document: {block.title}]\n{block.text}" if block.title else block.text

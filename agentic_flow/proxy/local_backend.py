@@ -1,0 +1,160 @@
+"""The local backend: the model on onnxruntime-genai, through the engine's narrow interface.
+
+Both APIs take one path: the request is decoded into the neutral `chat.Request` (anthropic.convert,
+openai.serve_request), planned (serving.planning: sampling and the tool-use grammars), generated, and
+read as neutral events (serving.generation); only the last step, the encoder, belongs to the route's
+API (anthropic.sse, openai.serve_response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import chat
+from ..anthropic import sse
+from ..anthropic.convert import to_prompt, to_request
+from ..anthropic.types import CountTokensRequest, MessagesRequest
+from ..engine.base import MAX_BATCHES, Engine
+from ..errors import NotFound, NotReady
+from ..models.catalog import Sampling
+from ..openai import serve_request, serve_response
+from ..openai import types as oai
+from ..openai.errors import openai_error_body, openai_error_from_anthropic
+from ..openai.sse import data_frame
+from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options
+from ..serving.planning import generation_request, tool_syntax
+from .backend import Answer, BackendHealth, Job, Stream, TokenCount
+from .health import HealthStatus
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """One API's last step: a whole answer as its body, events as its frames, an in-stream error."""
+
+    message: Callable[[chat.Answer], dict[str, Any]]
+    frames: Callable[[AsyncGenerator[chat.Event, None]], AsyncGenerator[bytes, None]]
+    error_frame: Callable[[str, str], bytes]
+
+
+def anthropic_encoder(model: str) -> Encoder:
+    message_id = sse.new_message_id()
+    return Encoder(message=lambda answer: sse.message_json(message_id, model, answer),
+                   frames=lambda events: sse.message_events(message_id, model, events),
+                   error_frame=sse.error_event)
+
+
+def openai_encoder(req: oai.ChatCompletionRequest) -> Encoder:
+    completion_id = serve_response.new_completion_id()
+
+    def message(answer: chat.Answer) -> dict[str, Any]:
+        return serve_response.to_chat_completion(answer, completion_id=completion_id, model=req.model)
+
+    def frames(events: AsyncGenerator[chat.Event, None]) -> AsyncGenerator[bytes, None]:
+        return serve_response.chat_stream(events, model=req.model, include_usage=req.include_usage,
+                                          completion_id=completion_id)
+
+    def error_frame(error_type: str, text: str) -> bytes:
+        return data_frame(openai_error_body(text, openai_error_from_anthropic(error_type)))
+
+    return Encoder(message, frames, error_frame)
+
+
+@dataclass
+class LocalBackend:
+    model_name: str
+    model_path: str
+    providers: tuple[str, ...]
+    max_batch: int = 1
+    # Installed models this proxy does not serve: asking for one by name is an error, while any
+    # other name (claude-sonnet-4-5, ...) is served by the loaded model and echoed back.
+    other_models: frozenset[str] = frozenset()
+    engine: Engine | None = None  # None while the model loads
+    # The loaded model's published sampling, for requests that set none (catalog models only).
+    default_sampling: Sampling | None = None
+    # A stream whose engine has been silent this long (a long prefill) gets a ping event, so no
+    # client's first-byte or idle watchdog gives up on it.
+    ping_interval: float = PING_INTERVAL_S
+    code_blocks: bool = False  # tools' code fields are written as fenced blocks (tooluse/codeblocks.py)
+    repetition_guard: bool = True  # a reply that repeats itself is cut (engine/repetition.py)
+    load_error: str | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self.max_batch * MAX_BATCHES  # as many as the inference process steps at once
+
+    def ready(self) -> Engine:
+        if self.engine is None:
+            raise NotReady("the model is still loading; retry in a moment")
+        return self.engine
+
+    def check_model_name(self, requested: str) -> None:
+        if requested in self.other_models:
+            raise NotFound(
+                f"model: {requested} is installed but this proxy serves {self.model_name}; "
+                f"start it with --model {requested} to use it"
+            )
+
+    def messages(self, body: Mapping[str, Any], req: MessagesRequest) -> Job:
+        self.check_model_name(req.model)
+        return self._job(to_request(req), anthropic_encoder(req.model))
+
+    def chat_completions(self, req: oai.ChatCompletionRequest) -> Job:
+        # Chat Completions may leave the length open: the engine clamps a limit beyond the context,
+        # so the whole context is the honest "no limit" (while loading, the answer is 503 anyway).
+        room = self.engine.info.context_length if self.engine is not None else serve_request.DEFAULT_MAX_TOKENS
+        neutral = serve_request.to_chat_request(req, default_max_tokens=room)
+        self.check_model_name(neutral.model)
+        return self._job(neutral, openai_encoder(req))
+
+    def _job(self, req: chat.Request, encoder: Encoder) -> Job:
+        req = replace(req, prompt=tool_syntax(req.prompt, self.code_blocks))
+        planned = generation_request(req, self.default_sampling)  # a 400 for a tool_choice naming no tool
+        engine = self.ready()
+
+        async def run() -> Answer:
+            generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
+                                     self.repetition_guard)
+            if req.stream:
+                # Closing the frames closes the events, which cancels the generation.
+                return Stream(encoder.frames(reply.events()), encoder.error_frame)
+            try:
+                return encoder.message(await collect(reply.events(catch=False)))
+            finally:
+                await generation.aclose()
+
+        return run
+
+    async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount:
+        self.check_model_name(req.model)
+        engine = self.ready()
+        return TokenCount(await engine.count_tokens(tool_syntax(to_prompt(req), self.code_blocks)))
+
+    def model_entry(self) -> dict[str, str]:
+        info = self.ready().info
+        return {
+            "type": "model",
+            "id": info.model_name,
+            "display_name": f"{info.model_name} (local, onnxruntime-genai)",
+            "created_at": info.created_at,
+        }
+
+    def health(self) -> BackendHealth:
+        stats = self.engine.stats() if self.engine is not None else None
+        error = self.load_error or (stats.error if stats is not None else None)
+        if error:
+            status = HealthStatus.ERROR
+        elif stats is None:
+            status = HealthStatus.LOADING
+        elif stats.state == "fatal":  # it kept dying: the proxy is exiting
+            status = HealthStatus.ERROR
+        else:  # the engine says whether its inference process is up or being restarted
+            status = HealthStatus(stats.state)
+        return BackendHealth(status=status, model=self.model_name, model_path=self.model_path,
+                             providers=self.providers, loaded=self.engine is not None, error=error)
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.close()

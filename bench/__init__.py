@@ -1,0 +1,1 @@
+"""Benchmarks and the agent task suite (bench/agent_suite.py, bench/agent_tasks/)."""

@@ -1,0 +1,2 @@
+def bar_chart(counts, width=20):
+    pass

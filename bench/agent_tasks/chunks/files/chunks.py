@@ -1,0 +1,6 @@
+def chunks(items, size):
+    pass
+
+
+def padded_chunks(items, size, fill):
+    pass

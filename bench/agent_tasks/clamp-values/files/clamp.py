@@ -1,0 +1,2 @@
+def clamp(values, low, high):
+    pass

@@ -1,0 +1,6 @@
+def digital_root(n):
+    pass
+
+
+def persistence(n):
+    pass

@@ -1,0 +1,2 @@
+def parse_config(text):
+    return dict(line.split('=') for line in text.splitlines())

@@ -1,0 +1,3 @@
+from app.loader import parse_config
+
+print(parse_config('x'))

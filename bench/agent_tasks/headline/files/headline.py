@@ -1,0 +1,2 @@
+def headline(text):
+    pass

@@ -1,0 +1,6 @@
+def humanize(seconds):
+    pass
+
+
+def parse(text):
+    pass

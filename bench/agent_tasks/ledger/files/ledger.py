@@ -1,0 +1,2 @@
+def totals(text):
+    pass

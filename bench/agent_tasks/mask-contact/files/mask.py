@@ -1,0 +1,6 @@
+def mask_email(address):
+    pass
+
+
+def mask_phone(number):
+    pass

@@ -1,0 +1,6 @@
+def ordinal(n):
+    pass
+
+
+def parse_ordinal(text):
+    pass

@@ -1,0 +1,6 @@
+def parse_query(qs):
+    pass
+
+
+def build_query(params):
+    pass

@@ -1,0 +1,2 @@
+def compute_area(w, h):
+    return w * h

@@ -1,0 +1,3 @@
+from shapes import rect_area
+
+print(rect_area(3, 4))

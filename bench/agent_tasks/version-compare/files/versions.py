@@ -1,0 +1,6 @@
+def compare(a, b):
+    pass
+
+
+def latest(versions):
+    pass

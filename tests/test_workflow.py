@@ -1,0 +1,289 @@
+"""The guided workflow (agents/workflow.py, agents/verify.py) against the scripted Messages API server:
+act or finish, the task's files shown first, names kept, verify-and-retry, the nudge after a turn with
+no call, and the CLI's --json / exit code for "done and tests pass" versus "done, tests fail"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentic_flow.agents.client import AgentRun
+from agentic_flow.agents.loop import (
+    FINISHED,
+    MAX_TURNS_REACHED,
+    TESTS_FAILING,
+    VERIFIED,
+    Guide,
+    LoopHooks,
+    LoopResult,
+    run_loop,
+)
+from agentic_flow.agents.tools import Permissions, Workspace, build_tools
+from agentic_flow.agents.verify import CheckCommand, Verification, find_check, summarize
+from agentic_flow.agents.workflow import FINISH, GUIDED_NOTE, lost_names, opening
+from agentic_flow.cli.main import app
+
+from .scripted_api import ScriptedApi, partial, tool, turn
+
+PY = sys.executable
+STUB = "def double(n):\n    pass\n"
+TEST = ("import unittest\nfrom calc import double\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_double(self):\n        self.assertEqual(double(2), 4)\n")
+GOOD = "def double(n):\n    return 2 * n\n"
+BAD = "def double(n):\n    return n + 1\n"
+runner = CliRunner()
+
+
+def exercise(root: Path) -> Path:
+    (root / "calc.py").write_text(STUB)
+    (root / "calc_test.py").write_text(TEST)
+    (root / "notes.txt").write_text("nothing\n")
+    return root
+
+
+def check_for(root: Path) -> CheckCommand:
+    return CheckCommand(f"{PY} -m unittest discover -s . -p '*_test.py'", "test", consented=True)
+
+
+class Recorder(LoopHooks):
+    def __init__(self) -> None:
+        self.checks: list[Verification] = []
+
+    def verified(self, verification: Verification) -> None:
+        self.checks.append(verification)
+
+
+def guided(api: ScriptedApi, root: Path, check: CheckCommand | None, *, max_turns: int = 8,
+           hooks: LoopHooks | None = None, task: str = "Make double in calc.py work.") -> LoopResult:
+    tools = build_tools(["Read", "Write", "Edit"], Workspace(root), Permissions(mode="acceptEdits"))
+    request = AgentRun(base_url=api.url, api_key="k", model="m", system="You code.", task=task,
+                       timeout=60, max_retries=0)
+    guide = Guide(next(iter(tools.values())).context, check)
+    return asyncio.run(run_loop(request, tools, hooks or LoopHooks(), max_turns=max_turns, guide=guide))
+
+
+def test_every_turn_must_call_one_tool_and_finish_is_offered(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(turn(tool(FINISH, summary="nothing to do")), ) as api:
+        result = guided(api, root, None)
+    first = api.requests[0]
+    assert first["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
+    assert [t["name"] for t in first["tools"]] == ["Read", "Write", "Edit", FINISH]
+    assert first["system"] == "You code." + GUIDED_NOTE
+    assert (result.outcome, result.text, result.turns) == (FINISHED, "nothing to do", 1)
+
+
+def test_the_task_s_files_are_shown_and_the_others_listed(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    first = opening("Fix calc.py, please.", root)
+    assert first.shown == ("calc.py",)
+    assert f"calc.py\n```python\n{STUB.rstrip()}\n```" in first.text
+    assert "- calc_test.py" in first.text and "- notes.txt" in first.text
+    assert "return" not in first.text.split("calc.py\n```python")[0]  # the test file is listed, not shown
+
+
+def test_a_passing_check_after_a_change_ends_the_run(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    hooks = Recorder()
+    with ScriptedApi(turn(tool("Write", file_path="calc.py", content=GOOD))) as api:
+        result = guided(api, root, check_for(root), hooks=hooks)
+    assert len(api.requests) == 1  # no turn spent on a summary
+    assert result.outcome == VERIFIED and result.files_changed == ("calc.py",)
+    assert [v.passed for v in result.verifications] == [True] and hooks.checks == list(result.verifications)
+    assert "the tests pass" in result.text and "calc.py" in result.text
+
+
+def test_a_failing_check_is_sent_back_and_the_fix_is_verified(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=BAD)),
+              turn(tool("Write", file_path="calc.py", content=GOOD)))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, check_for(root))
+    sent = api.requests[1]["messages"][-1]["content"]
+    assert sent[0]["type"] == "tool_result" and not sent[0]["is_error"]
+    assert sent[1]["type"] == "text" and "FAIL" in sent[1]["text"] and "AssertionError: 3 != 4" in sent[1]["text"]
+    assert [v.passed for v in result.verifications] == [False, True]
+    assert result.outcome == VERIFIED and (root / "calc.py").read_text() == GOOD
+
+
+def test_finish_with_failing_tests_is_refused_once_then_ends_as_tests_failing(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool(FINISH, summary="done")), turn(tool(FINISH, summary="really done")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, check_for(root))
+    refusal = api.requests[1]["messages"][-1]["content"][0]
+    assert refusal["is_error"] and refusal["content"].startswith("Not finished: I ran the tests")
+    assert result.outcome == TESTS_FAILING and result.text == "really done"
+    assert len(result.verifications) == 1  # nothing changed between the two: the check is not rerun
+
+
+def test_a_write_that_drops_an_existing_name_is_reported(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    renamed = "def twice(n):\n    return 2 * n\n"
+    script = (turn(tool("Write", file_path="calc.py", content=renamed)), turn(tool(FINISH, summary="ok")))
+    with ScriptedApi(*script) as api:
+        guided(api, root, None)
+    result = api.requests[1]["messages"][-1]["content"][0]["content"]
+    assert "no longer defines double" in result
+    assert lost_names("a.py", "def f():\n    pass\n", "def f(:\n").startswith("\nWarning: a.py is not valid")
+    assert lost_names("a.txt", "x", "y") == "" and lost_names("a.py", None, "def g():\n    pass\n") == ""
+
+
+def test_a_turn_cut_at_max_tokens_gets_a_nudge_that_changes_the_prompt(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(partial("Write", '{"file_path": "calc.py", "content": "def double'), stop_reason="max_tokens"),
+              turn(tool(FINISH, summary="stopped")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None)
+    second = api.requests[1]["messages"]
+    assert second[-1]["role"] == "user" and len(second) == 1  # no empty assistant turn was kept
+    assert "cut off at the length limit" in second[-1]["content"][-1]["text"]
+    assert result.outcome == FINISHED
+
+
+def test_max_turns_bounds_a_guided_run(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(turn(tool("Read", file_path="calc.py")), repeat_last=True) as api:
+        result = guided(api, root, None, max_turns=3)
+    assert len(api.requests) == 3 and result.stop_reason == MAX_TURNS_REACHED
+
+
+def test_find_check_prefers_the_named_command_and_finds_tests(tmp_path: Path) -> None:
+    assert find_check(tmp_path, None) is None
+    named = find_check(tmp_path, "make check")
+    assert named == CheckCommand("make check", "--verify", consented=True)
+    exercise(tmp_path)
+    found = find_check(tmp_path, None, python=PY)
+    assert found is not None and not found.consented and found.source == "found 1 test file"
+    assert "-m pytest" in found.command or "unittest discover" in found.command
+
+
+def test_summaries_read_the_runner_s_verdict() -> None:
+    assert summarize("...\n===== 2 failed, 7 passed in 0.12s =====\n", 1) == "2 failed, 7 passed in 0.12s"
+    assert summarize("F\n----\nRan 3 tests in 0.001s\n\nFAILED (failures=1)\n", 1) == \
+        "ran 3 tests: FAILED (failures=1)"
+    assert summarize("boom\n", 2) == "boom (exit 2)"
+
+
+def test_a_check_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    hang = CheckCommand(f"{PY} -c 'import time; time.sleep(60)'", "test", consented=True)
+    tools = build_tools(["Read"], Workspace(root), Permissions(mode="acceptEdits"))
+    from agentic_flow.agents.verify import run_check
+
+    started = asyncio.run(run_check(hang, next(iter(tools.values())).context, timeout_s=1.0))
+    assert started.timed_out and not started.passed and started.duration_s < 10
+
+
+def test_an_unconsented_check_asks_and_is_refused_without_a_terminal(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    found = CheckCommand(f"{PY} -m unittest discover -s . -p '*_test.py'", "found", consented=False)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD)), turn(tool(FINISH, summary="done")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, found)
+    assert result.verifications[0].refused and "needs permission" in result.verifications[0].summary
+    assert "--verify CMD" in api.requests[1]["messages"][-1]["content"][-1]["text"]
+    assert result.outcome == FINISHED  # nothing could be checked: the model's word is all there is
+
+
+@pytest.mark.parametrize(("content", "code", "outcome"), [(GOOD, 0, VERIFIED), (BAD, 8, TESTS_FAILING)])
+def test_cli_json_and_exit_code_tell_verified_from_failing(tmp_path: Path, content: str, code: int,
+                                                           outcome: str) -> None:
+    (tmp_path / "ws").mkdir()
+    root = exercise(tmp_path / "ws")
+    script = [turn(tool("Write", file_path="calc.py", content=content))]
+    script += [turn(tool(FINISH, summary="done")), turn(tool(FINISH, summary="done"))]
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == code, done.output
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == outcome and body["files_changed"] == ["calc.py"]
+    assert body["verifications"][0]["command"].endswith("-p '*_test.py'")
+    assert body["verifications"][-1]["passed"] is (code == 0)
+
+
+def test_a_repeated_call_is_answered_not_run_and_search_tools_are_dropped(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    read = tool("Read", file_path="calc.py")
+    script = (turn(read), turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="ok")))
+    with ScriptedApi(*script) as api:
+        tools = build_tools(["Read", "Glob", "Grep", "Write"], Workspace(root), Permissions(mode="acceptEdits"))
+        request = AgentRun(base_url=api.url, api_key="k", model="m", system="s", task="t", timeout=60, max_retries=0)
+        guide = Guide(next(iter(tools.values())).context, None)
+        result = asyncio.run(run_loop(request, tools, LoopHooks(), guide=guide))
+    assert [t["name"] for t in api.requests[0]["tools"]] == ["Read", "Write", FINISH]
+    again = api.requests[2]["messages"][-1]["content"][0]
+    assert again["is_error"] and "already made this exact Read call" in again["content"]
+    assert [c.summary.endswith("not run: a repeated call") for c in result.tool_calls] == [False, True]
+
+
+def test_cli_json_reports_what_was_done_when_the_run_times_out(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD.replace("2 * n", "n"))),
+              turn(tool("Bash", command=f"{PY} -c 'import time; time.sleep(30)'")))
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "bypassPermissions", "--workflow", "guided", "--json", "--timeout", "4",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 1
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == "timeout" and body["files_changed"] == ["calc.py"]
+    assert [v["passed"] for v in body["verifications"]] == [False]
+
+
+def read_only_folder(root: Path) -> Path:
+    """A folder on a read-only file system holding the exercise (chmod does not stop root: a mount does)."""
+    import os
+    import subprocess
+
+    folder = root / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        exercise(folder)
+        os.chmod(folder, 0o555)
+        return folder
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot make a read-only folder here: mount failed ({mounted.stderr.decode().strip()})")
+    exercise(folder)
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    return folder
+
+
+def release(folder: Path) -> None:
+    import os
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        os.chmod(folder, 0o755)
+
+
+def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_path: Path) -> None:
+    root = read_only_folder(tmp_path)
+    try:
+        script = (turn(tool("Write", file_path="new.py", content=GOOD)), turn(tool(FINISH, summary="done")))
+        with ScriptedApi(*script) as api:
+            env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+            args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace",
+                    str(root), "--permission-mode", "acceptEdits", "--workflow", "guided", "--json"]
+            done = runner.invoke(app, args, env=env)
+        assert "is read-only: Write and Edit will fail" in done.stderr
+        body = json.loads(done.stdout.strip().splitlines()[-1])
+        assert body["tool_calls"][0]["is_error"] and body["files_changed"] == []
+        assert "Read-only file system" in body["tool_calls"][0]["summary"] or "ermission" in \
+            body["tool_calls"][0]["summary"]
+    finally:
+        release(root)
