@@ -31,7 +31,7 @@ from ..errors import AgentError, ConfigError, TransientAgentError
 from .client import AgentResult, AgentRun, Text, Timings, ToolUse, Usage, backoff_delay, send, session
 from .tools import Tool, ToolContext, ToolResult, tool_definitions
 from .tools.base import shorten
-from .verify import CheckCommand, Verification, feedback, run_check
+from .verify import CheckCommand, Verification, feedback, find_check, run_check
 from .workflow import (
     EDIT_TOOLS,
     FINISH,
@@ -322,6 +322,7 @@ class _Guided:
         self.run, self.guide = run, guide
         run.messages = [{"role": "user", "content": first.text}]
         self.seen: set[str] = set()  # the calls made since the last change
+        self.check = guide.check
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
@@ -348,7 +349,9 @@ class _Guided:
                 if ended is not None:
                     return ended
                 continue
-            if self.turn_changed and self.guide.check is not None:
+            if self.turn_changed and self.check is None:
+                self.check = find_check(self.guide.root, None)  # the agent may just have written tests
+            if self.turn_changed and self.check is not None:
                 verification = await self._verify()
                 if verification.passed:
                     return self._end(last, turn, VERIFIED, self._verified_text(verification))
@@ -378,7 +381,7 @@ class _Guided:
     async def _finish(self, finish: ToolUse, last: AgentResult, turn: int,
                       results: list[dict[str, Any]]) -> LoopResult | None:
         summary = str(finish.input.get("summary", "")).strip() or last.text
-        if self.guide.check is None:
+        if self.check is None:
             return self._end(last, turn, FINISHED, summary)
         verification = self.verifications[-1] if self.checked_since_change else await self._verify()
         if verification.passed:
@@ -398,8 +401,8 @@ class _Guided:
         return None
 
     async def _verify(self) -> Verification:
-        assert self.guide.check is not None
-        verification = await run_check(self.guide.check, self.guide.context, self.guide.check_timeout_s)
+        assert self.check is not None
+        verification = await run_check(self.check, self.guide.context, self.guide.check_timeout_s)
         self.verifications.append(verification)
         self.checked_since_change = True
         self.run.hooks.verified(verification)

@@ -276,7 +276,8 @@ def make_guide(the_plan: Plan, loop: LoopSettings | None, tools: dict[str, Tool]
     context = next(iter(tools.values())).context
     check = find_check(context.workspace.root, loop.verify.value)
     if check is None:
-        hooks.notice("no tests found in the workspace: the agent's work is not checked (--verify CMD names a check)")
+        hooks.notice("no tests in the workspace yet: the agent's work is checked once it has some "
+                     "(--verify CMD names a check)")
     elif not check.consented and loop.permission_mode.value != "bypassPermissions":
         hooks.notice(f"the tests ({check.source}) run after each change with `{check.command}`, "
                      "if you allow it (--verify CMD allows a named check)")
