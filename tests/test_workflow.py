@@ -70,13 +70,15 @@ def guided(api: ScriptedApi, root: Path, check: CheckCommand | None, *, max_turn
 
 def test_every_turn_must_call_one_tool_and_finish_is_offered(tmp_path: Path) -> None:
     root = exercise(tmp_path)
-    with ScriptedApi(turn(tool(FINISH, summary="nothing to do")), ) as api:
+    with ScriptedApi(turn(tool(FINISH, summary="done already")), turn(tool(FINISH, summary="nothing to do"))) as api:
         result = guided(api, root, None)
+    premature = api.requests[1]["messages"][-1]["content"][0]
+    assert premature["is_error"] and "you have not done anything yet" in premature["content"]
     first = api.requests[0]
     assert first["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
     assert [t["name"] for t in first["tools"]] == ["Read", "Write", "Edit", FINISH]
     assert first["system"] == "You code." + GUIDED_NOTE
-    assert (result.outcome, result.text, result.turns) == (FINISHED, "nothing to do", 1)
+    assert (result.outcome, result.text, result.turns) == (FINISHED, "nothing to do", 2)
 
 
 def test_the_task_s_files_are_shown_and_the_others_listed(tmp_path: Path) -> None:
@@ -114,10 +116,12 @@ def test_a_failing_check_is_sent_back_and_the_fix_is_verified(tmp_path: Path) ->
 
 def test_finish_over_failing_tests_forces_a_write_then_ends_as_tests_failing(tmp_path: Path) -> None:
     root = exercise(tmp_path)
-    script = (turn(tool(FINISH, summary="done")), turn(tool("Write", file_path="calc.py", content=BAD)),
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="done")),
+              turn(tool("Write", file_path="calc.py", content=BAD)),
               turn(tool(FINISH, summary="really done")), turn(tool(FINISH, summary="really, really")))
     with ScriptedApi(*script) as api:
         result = guided(api, root, check_for(root))
+    api.requests.pop(0)  # the Read's turn
     refusal = api.requests[1]["messages"][-1]["content"][0]
     assert refusal["is_error"] and refusal["content"].startswith("Not finished: I ran the tests")
     assert "You have not changed any file yet" in refusal["content"]
@@ -145,7 +149,7 @@ def test_a_write_that_drops_an_existing_name_is_reported(tmp_path: Path) -> None
 def test_a_turn_cut_at_max_tokens_gets_a_nudge_that_changes_the_prompt(tmp_path: Path) -> None:
     root = exercise(tmp_path)
     script = (turn(partial("Write", '{"file_path": "calc.py", "content": "def double'), stop_reason="max_tokens"),
-              turn(tool(FINISH, summary="stopped")))
+              turn(tool(FINISH, summary="stopped")), turn(tool(FINISH, summary="stopped")))
     with ScriptedApi(*script) as api:
         result = guided(api, root, None)
     second = api.requests[1]["messages"]

@@ -328,6 +328,7 @@ class _Guided:
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
+        self.premature_refused = False  # a Finish before any tool call was answered
         self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
         self.turns = 0
 
@@ -381,6 +382,16 @@ class _Guided:
     async def _finish(self, finish: ToolUse, last: AgentResult, turn: int,
                       results: list[dict[str, Any]]) -> LoopResult | None:
         summary = str(finish.input.get("summary", "")).strip() or last.text
+        if not self.run.calls and not self.premature_refused:
+            # Measured: asked to create two files and run the tests, the 1.5B called Finish at once and
+            # said it had.  A Finish before any action is answered once; a second one is accepted (a
+            # question the shown files answer needs no tool).
+            self.premature_refused = True
+            note = ("Not finished: you have not done anything yet. Do the task with the tools first (Write "
+                    "creates or replaces a file, Read shows one, Bash runs a command), then call Finish.")
+            results.append(tool_result(finish.id, note, is_error=True))
+            self.run.messages.append({"role": "user", "content": results})
+            return None
         if self.check is None:
             return self._end(last, turn, FINISHED, summary)
         verification = self.verifications[-1] if self.checked_since_change else await self._verify()
