@@ -331,3 +331,12 @@ def test_a_request_the_server_refuses_is_not_run_again(tmp_path: Path) -> None:
     with ScriptedApi(*script) as api, pytest.raises(AgentError, match="invalid_request_error"):
         guided(api, root, None)
     assert len(api.requests) == 1
+
+
+def test_a_premature_finish_in_an_empty_folder_forces_a_write(tmp_path: Path) -> None:
+    script = (turn(tool(FINISH, summary="Created it and the tests pass.")),
+              turn(tool("Write", file_path="calc.py", content=GOOD)), turn(tool(FINISH, summary="done")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, tmp_path, None, task="Create calc.py with double(n).")
+    assert api.requests[1]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert result.files_changed == ("calc.py",) and result.text == "done"

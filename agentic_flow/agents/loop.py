@@ -323,6 +323,7 @@ class _Guided:
         run.messages = [{"role": "user", "content": first.text}]
         self.seen: set[str] = set()  # the calls made since the last change
         self.check = guide.check
+        self.empty = first.empty
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
@@ -389,6 +390,10 @@ class _Guided:
             self.premature_refused = True
             note = ("Not finished: you have not done anything yet. Do the task with the tools first (Write "
                     "creates or replaces a file, Read shows one, Bash runs a command), then call Finish.")
+            if self.empty and "Write" in self.run.tools:
+                # In an empty folder the task can only be to create files (measured: the 1.5B answered
+                # the refusal with a second Finish that quoted it).
+                self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
             results.append(tool_result(finish.id, note, is_error=True))
             self.run.messages.append({"role": "user", "content": results})
             return None

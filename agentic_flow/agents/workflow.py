@@ -97,6 +97,7 @@ class Opening:
     text: str
     shown: tuple[str, ...]  # the files shown whole
     listed_all: bool  # every file is named in it: searching for files tells the model nothing new
+    empty: bool = False  # the workspace holds no file: the task can only be to create some
 
 
 def opening(task: str, root: Path) -> Opening:
@@ -117,7 +118,7 @@ def opening(task: str, root: Path) -> Opening:
         shown.append(name)
         fence = "````" if "```" in text else "```"
         parts.append(f"{name}\n{fence}{_language(name)}\n{text.rstrip()}\n{fence}")
-    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES)
+    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files)
 
 
 def guided_tools(names: tuple[str, ...], first: Opening) -> tuple[str, ...]:
