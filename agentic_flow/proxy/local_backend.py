@@ -16,8 +16,8 @@ from .. import chat
 from ..anthropic import sse
 from ..anthropic.convert import to_prompt, to_request
 from ..anthropic.types import CountTokensRequest, MessagesRequest
-from ..engine.base import MAX_BATCHES, Engine
-from ..errors import NotFound, NotReady
+from ..engine.base import MAX_BATCHES, Engine, GrammarRefused
+from ..errors import InvalidRequestError, NotFound, NotReady
 from ..models.catalog import Sampling
 from ..openai import serve_request, serve_response
 from ..openai import types as oai
@@ -114,7 +114,14 @@ class LocalBackend:
         engine = self.ready()
 
         async def run() -> Answer:
-            generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            try:
+                generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            except GrammarRefused as exc:
+                if req.output is None:
+                    raise
+                # No looser grammar for a structured reply: free text would be passed off as conforming.
+                raise InvalidRequestError(f"{req.output.path}: the grammar engine (llguidance) refused this "
+                                          f"schema: {str(exc)[:500]}") from None
             reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
                                      self.repetition_guard)
             if req.stream:

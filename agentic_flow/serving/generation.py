@@ -96,7 +96,8 @@ class GenerationStream:
         generation ends it with `Failure` (`catch`) or is raised (a non-streaming reply: the caller
         still answers with an HTTP error).  Closing this generator early cancels the generation."""
         expected = chat.Usage(self.generation.input_tokens, self.generation.expected_cached_tokens, 1)
-        yield chat.Start(expected, guided=self.options.guidance is not None)
+        # A structured reply (guidance, no tools) is text from the start.
+        yield chat.Start(expected, guided=self.options.guidance is not None and bool(self.tools))
         finished = False
         try:
             async for event in self._content():

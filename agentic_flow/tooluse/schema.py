@@ -32,19 +32,31 @@ _MAP = ("properties", "patternProperties", "$defs", "definitions")
 @dataclass(frozen=True)
 class PreparedSchema:
     schema: Mapping[str, object]  # what the grammar gets
-    exact: bool  # False: something was cut, validate the parsed input afterwards
+    cut: tuple[str, ...] = ()  # the keywords cut out (each once, in the order met)
+
+    @property
+    def exact(self) -> bool:
+        """False: something was cut, validate the parsed input afterwards."""
+        return not self.cut
 
 
 def prepare(schema: Mapping[str, object] | None) -> PreparedSchema:
+    """A tool's input schema: always an object."""
     if schema is None:
-        return PreparedSchema({"type": "object"}, True)
+        return PreparedSchema({"type": "object"})
+    prepared = prepare_any(schema)
+    cleaned = prepared.schema
+    if cleaned.get("type", "object") != "object":
+        cleaned = {**cleaned, "type": "object"}  # a tool's input is always an object
+    return PreparedSchema(cleaned, prepared.cut)
+
+
+def prepare_any(schema: Mapping[str, object]) -> PreparedSchema:
+    """Any schema (a structured output's may describe any JSON value), made safe the same way."""
     cut: list[str] = []
     cleaned = _clean(schema, schema, cut)
     _close_objects(cleaned)
-    if not isinstance(cleaned, dict) or cleaned.get("type", "object") != "object":
-        cleaned = {"type": "object", **({} if not isinstance(cleaned, dict) else cleaned)}
-        cleaned["type"] = "object"  # a tool's input is always an object
-    return PreparedSchema(cleaned, not cut)
+    return PreparedSchema(cleaned if isinstance(cleaned, dict) else {}, tuple(dict.fromkeys(cut)))
 
 
 def _clean(node: object, root: Mapping[str, object], cut: list[str]) -> object:
