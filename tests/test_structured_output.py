@@ -22,10 +22,11 @@ from agentic_flow.launcher import supervisor
 from agentic_flow.tooluse.validate import validate
 from tests.conftest import ProxyFactory
 
+GREEDY = {"temperature": 0}
 ASK = [{"role": "user", "content": "Pick a color and say whether you are sure."}]
 
 
-class Color(str, enum.Enum):
+class Color(enum.StrEnum):
     red = "red"
     green = "green"
     blue = "blue"
@@ -142,7 +143,7 @@ def test_json_schema_without_a_schema_and_with_tools_are_400s(oai: openai.OpenAI
 
 
 def test_anthropic_output_schema_returns_text_that_validates(claude: anthropic.Anthropic) -> None:
-    message = claude.messages.create(model="local", max_tokens=40, temperature=0, messages=ASK,  # type: ignore[arg-type]
+    message = claude.messages.create(model="local", max_tokens=40, messages=ASK, extra_body=GREEDY,  # type: ignore[arg-type]
                                      output_config={"format": {"type": "json_schema", "schema": PICK_SCHEMA}})
     assert message.stop_reason == "end_turn"
     text = "".join(block.text for block in message.content if block.type == "text")
@@ -151,13 +152,13 @@ def test_anthropic_output_schema_returns_text_that_validates(claude: anthropic.A
 
 def test_anthropic_parse_streamed_with_the_beta_spelling(claude: anthropic.Anthropic,
                                                          proxy: supervisor.ProxyProcess) -> None:
-    with claude.messages.stream(model="local", max_tokens=40, temperature=0, messages=ASK,  # type: ignore[arg-type]
+    with claude.messages.stream(model="local", max_tokens=40, messages=ASK, extra_body=GREEDY,  # type: ignore[arg-type]
                                 output_format=Pick) as stream:
         message = stream.get_final_message()
     text = "".join(block.text for block in message.content if block.type == "text")
     assert Pick.model_validate_json(text)
     # The structured-outputs beta sends the format at the top level: the same reply.
-    body = {"model": "local", "max_tokens": 40, "temperature": 0, "messages": ASK,
+    body = {"model": "local", "max_tokens": 40, **GREEDY, "messages": ASK,
             "output_format": {"type": "json_schema", "schema": PICK_SCHEMA}}
     beta = claude.post("/v1/messages", body=body, cast_to=anthropic.types.Message)
     assert json.loads("".join(b.text for b in beta.content if b.type == "text")) == json.loads(text)

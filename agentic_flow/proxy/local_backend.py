@@ -16,14 +16,14 @@ from .. import chat
 from ..anthropic import sse
 from ..anthropic.convert import to_prompt, to_request
 from ..anthropic.types import CountTokensRequest, MessagesRequest
-from ..engine.base import MAX_BATCHES, Engine, GrammarRefused
+from ..engine.base import MAX_BATCHES, Engine, Generation, GrammarRefused
 from ..errors import InvalidRequestError, NotFound, NotReady
 from ..models.catalog import Sampling
 from ..openai import serve_request, serve_response
 from ..openai import types as oai
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
 from ..openai.sse import data_frame
-from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options
+from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options, peeked
 from ..serving.planning import generation_request, tool_syntax
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
@@ -114,14 +114,14 @@ class LocalBackend:
         engine = self.ready()
 
         async def run() -> Answer:
-            try:
-                generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
-            except GrammarRefused as exc:
-                if req.output is None:
-                    raise
-                # No looser grammar for a structured reply: free text would be passed off as conforming.
-                raise InvalidRequestError(f"{req.output.path}: the grammar engine (llguidance) refused this "
-                                          f"schema: {str(exc)[:500]}") from None
+            generation: Generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            if req.output is not None:
+                try:
+                    generation = await peeked(generation)
+                except GrammarRefused as exc:
+                    # No looser grammar for a structured reply: free text would be passed off as conforming.
+                    raise InvalidRequestError(f"{req.output.path}: the grammar engine (llguidance) refused "
+                                              f"this schema: {str(exc)[:500]}") from None
             reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
                                      self.repetition_guard)
             if req.stream:
