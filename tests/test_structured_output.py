@@ -170,3 +170,43 @@ def test_anthropic_unenforceable_schema_is_a_400(claude: anthropic.Anthropic) ->
         claude.messages.create(model="local", max_tokens=8, messages=ASK,  # type: ignore[arg-type]
                                output_config={"format": {"type": "json_schema", "schema": schema}})
     assert "output_config.format.schema" in caught.value.message and "if" in caught.value.message
+
+
+# --- the rest of what OpenAI clients send -----------------------------------------------------------
+
+
+def test_seed_decides_the_sample(oai: openai.OpenAI) -> None:
+    """The same seed gives the same sample at temperature 1; the control: different seeds do not
+    all give one and the same (five draws of 16 tokens)."""
+    def sample(seed: int) -> str | None:
+        done = oai.chat.completions.create(model="m", messages=ASK, max_tokens=16, temperature=1.0, seed=seed)
+        return done.choices[0].message.content
+    assert sample(7) == sample(7)
+    assert len({sample(seed) for seed in range(5)}) > 1
+
+
+def test_stream_opens_with_null_content_and_names_the_build(oai: openai.OpenAI) -> None:
+    chunks = list(oai.chat.completions.create(model="m", messages=ASK, max_tokens=4, stream=True))
+    first = chunks[0].choices[0].delta
+    assert first.role == "assistant" and first.content is None
+    assert first.model_extra is None or "content" not in first.model_extra
+    fingerprints = {chunk.system_fingerprint for chunk in chunks}
+    done = oai.chat.completions.create(model="m", messages=ASK, max_tokens=4)
+    assert fingerprints == {done.system_fingerprint}
+    assert (done.system_fingerprint or "").startswith("smollm2-135m@")
+
+
+def test_routes_without_v1(proxy: supervisor.ProxyProcess) -> None:
+    with openai.OpenAI(base_url=proxy.url, api_key="local", max_retries=0) as bare:
+        assert bare.chat.completions.create(model="m", messages=ASK, max_tokens=4).choices[0].message.content
+        assert [m.id for m in bare.models.list()] == ["smollm2-135m"]
+        with pytest.raises(openai.BadRequestError) as caught:  # errors in OpenAI's shape there too
+            bare.chat.completions.create(model="m", messages=ASK, max_tokens=4, n=2)
+        assert caught.value.param == "n"  # type: ignore[attr-defined]
+
+
+def test_stop_takes_up_to_four(oai: openai.OpenAI) -> None:
+    four = oai.chat.completions.create(model="m", messages=ASK, max_tokens=4, stop=["a1", "b2", "c3", "d4"])
+    assert four.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.BadRequestError, match="at most 4"):
+        oai.chat.completions.create(model="m", messages=ASK, max_tokens=4, stop=["a", "b", "c", "d", "e"])
