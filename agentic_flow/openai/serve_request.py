@@ -12,8 +12,8 @@ Mapping decisions (each one where the neutral request, in Anthropic's terms, has
 - `seed` is passed on to the engine; `stop` takes up to 4 sequences, as OpenAI;
 - `response_format`: `text` is free text, `json_object` any JSON object, `json_schema` its schema
   (strict or not: serving.planning refuses a schema it cannot enforce either way);
-- `n > 1`, images, audio and file parts are refused with a 400: silently dropping them would return
-  something the client did not ask for.
+- `n > 1`, `logprobs` / `top_logprobs`, images, audio and file parts are refused with a 400: silently
+  dropping them would return something the client did not ask for.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ def to_chat_request(req: ChatCompletionRequest, *, default_max_tokens: int = DEF
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     if req.n is not None and req.n > 1:
         raise InvalidChatRequest("n: only one choice per request is supported (n=1)", "n")
+    if req.logprobs or req.top_logprobs:
+        param = "logprobs" if req.logprobs else "top_logprobs"
+        raise InvalidChatRequest(f"{param}: log probabilities are not supported by this server", param)
 
 
 def _output(req: ChatCompletionRequest) -> OutputFormat | None:

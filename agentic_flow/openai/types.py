@@ -174,6 +174,8 @@ class ChatCompletionRequest(_Wire):
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
+    logprobs: bool | None = None  # refused when true (serve_request): the engine returns no logits
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @property
     def include_usage(self) -> bool:

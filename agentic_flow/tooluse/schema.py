@@ -3,7 +3,8 @@
 Found by trying each feature on onnxruntime-genai 0.18 (scripts/tooluse_probe.py --schemas): llguidance
 refuses, at Generator creation, `not`, `if`/`then`/`else`, `dependentRequired`, `dependentSchemas`,
 `uniqueItems`, unknown `format`s, regex look-around, and `$ref`s it cannot resolve; it accepts `$ref` to
-local `$defs`, `patternProperties`, `contains`, `propertyNames`, `multipleOf`.  A refused feature is cut
+local `$defs`, `patternProperties`, `contains`, `propertyNames`, `multipleOf`.  A lower bound
+(`minItems`, `minLength`, ...) above MIN_BOUND_MAX is cut too: llguidance expands it up front.  A refused feature is cut
 out of the copy given to the grammar (the rest still constrains) and `PreparedSchema.exact` turns False:
 the parsed input is then checked by `validate`, so the request never fails with a 500.
 """
@@ -22,6 +23,10 @@ KNOWN_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid", "uri"}
 )
 JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+# A lower bound past this is cut: llguidance builds its grammar for it up front (minItems 10**9 took the
+# inference process past its memory, killed), and no reply of a few thousand tokens could meet it anyway.
+MIN_BOUND_MAX = 10_000
+_MIN_BOUNDS = frozenset({"minItems", "minLength", "minProperties", "minContains"})
 _LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
 # Subschema keys whose values are schemas, lists of schemas, or maps of schemas.
 _ONE = ("items", "additionalProperties", "contains", "propertyNames", "additionalItems")
@@ -105,6 +110,8 @@ def _close_objects(node: object) -> None:
 def _refused(key: str, value: object, root: Mapping[str, object]) -> bool:
     if key in UNSUPPORTED_KEYS:
         return True
+    if key in _MIN_BOUNDS:
+        return not isinstance(value, int) or value > MIN_BOUND_MAX
     if key == "format":
         return value not in KNOWN_FORMATS
     if key == "pattern":
