@@ -38,6 +38,11 @@ class EngineError(AgenticFlowError):
     exit_code = 4
 
 
+class InferenceDied(EngineError):
+    """The inference process died while a request was in it.  The engine re-runs such a request once on
+    the restarted process when no text of its answer has been passed on yet (engine.client)."""
+
+
 class PromptTooLong(EngineError):
     """The prompt does not fit the model's context (max_tokens beyond it is clamped, not refused)."""
 
@@ -69,6 +74,24 @@ class AgentError(AgenticFlowError):
     """The agent's API call failed (HTTP error, timeout)."""
 
     exit_code = 1
+
+
+class TransientAgentError(AgentError):
+    """The call failed in a way a later call may not: 429, 529 or another 5xx, an error event of type
+    overloaded_error/api_error/rate_limit_error inside the stream, a dropped connection.  The client
+    retried it already as far as it could (`attempts`); `shown` says whether part of the answer had
+    reached the caller (then the client cannot retry, but a caller that discards the partial turn can).
+    `error_type` is the API's error type ("overloaded_error", "api_error", ...), or "connection_error"
+    when no answer came; `retry_after` is the server's hint in seconds, if it gave one."""
+
+    def __init__(self, message: str, *, error_type: str, status: int | None = None,
+                 retry_after: float | None = None, shown: bool = False, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.status = status
+        self.retry_after = retry_after
+        self.shown = shown
+        self.attempts = attempts
 
 
 class ApiError(AgenticFlowError):

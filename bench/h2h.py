@@ -9,9 +9,10 @@ rounds alternate which goes first, so that drift in the machine's speed hits bot
 round as JSON on stderr, then a Markdown table of medians with each round's spread (min-max). Ratios
 read "> 1: ours is better" throughout (ours/llama for rates, llama/ours for times and memory).
 
-The Claude Code rows replay the first request Claude Code 2.1.331 sent (12 tools, ~4.5k tokens as we
-render them). That file is not the project's to ship: it is read from ../shared/data beside the clone
-(or --cc-request), and the rows are skipped with a message when it is absent.
+The Claude Code rows replay the first request the installed Claude Code sends for a small task when
+`agentic-flow claude-code` sets it up, captured at the start of the run against a recording server
+(bench/claude_client.py; Claude Code from --claude, CLAUDE_CODE_BIN, PATH or `make claude-code`), or a
+request saved earlier (--cc-request FILE). Without either the rows are skipped with a message.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from . import peers, workloads
+    from . import claude_client, peers, workloads
 except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import claude_client  # type: ignore[no-redef]
     import peers  # type: ignore[no-redef]
     import workloads  # type: ignore[no-redef]
 
 PROJECT = Path(__file__).resolve().parent.parent
-CC_REQUEST = PROJECT.parent / "shared" / "data" / "claude-code-2.1.331-first-request.json"
 # (label, field, unit, better): rows of the table in order; better "high" for rates, "low" for times.
 ROWS = [
     ("single-stream decode", "single_decode_tok_s", "tok/s", "high"),
@@ -60,7 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # 4 slots x 16,384: Claude Code's first request is ~11.6k tokens as llama-server renders it for Qwen
     # (with 32,768, each slot's 8,192 refused it with a 400).
     ap.add_argument("--ctx", type=int, default=65536, help="llama-server's total context (its 4 slots share it)")
-    ap.add_argument("--cc-request", type=Path, default=CC_REQUEST)
+    ap.add_argument("--cc-request", type=Path, default=None,
+                    help="a saved Claude Code request (default: capture one from the installed client)")
+    ap.add_argument("--claude", default=None, help="the claude binary to capture it from")
     ap.add_argument("--logs", type=Path, default=Path("."), help="folder for the two servers' logs")
     ap.add_argument("--json", type=Path, help="also write every round and the summary here")
     return ap.parse_args(argv)
@@ -121,6 +124,21 @@ def table(model: str, runs: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def capture_claude_code(claude: str | None, model: str, folder: Path) -> Path | None:
+    """Claude Code's first request for a small task, from the installed client, saved in `folder`."""
+    try:
+        binary = claude_client.find_claude(claude)
+        body = asyncio.run(claude_client.capture_first_request(binary, model=model))
+    except (claude_client.NotInstalled, RuntimeError) as exc:
+        print(f"the Claude Code rows are skipped: {exc}", file=sys.stderr)
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "claude-code-first-request.json"
+    path.write_text(json.dumps(body, indent=1))
+    print(f"captured Claude Code's first request ({len(body.get('tools', []))} tools) into {path}", file=sys.stderr)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     # SIGTERM would end the interpreter without running `finally`, leaving both servers behind.
@@ -130,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except peers.Skip as exc:
         print(f"skipped: {exc}", file=sys.stderr)
         return 3
-    cc: Path | None = a.cc_request if a.cc_request.is_file() else None
-    if cc is None:
-        print(f"the Claude Code rows are skipped: {a.cc_request} is absent (it is not shipped with the "
-              "project; the CI layout has ../shared/data beside the clone)", file=sys.stderr)
+    cc = a.cc_request or capture_claude_code(a.claude, Path(a.model).name, a.logs)
     print(f"ours: {pair.proxy_model}\nllama-server: {pair.gguf}\n{a.threads} threads, {a.rounds} rounds",
           file=sys.stderr)
     runs = run_rounds(a, pair, cc)

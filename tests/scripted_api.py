@@ -61,13 +61,21 @@ def partial(name: str, raw: str) -> r.ToolUseContent:
     return r.ToolUseContent(id=f"toolu_{next(_ids):04d}", name=name, input={PARTIAL: raw})
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A scripted answer that is an API error (529 overloaded by default), with `retry-after: 0`."""
+
+    status: int = 529
+    error_type: str = "overloaded_error"
+
+
 def turn(*blocks: r.TextContent | r.ToolUseContent, stop_reason: str | None = None) -> Turn:
     return Turn(tuple(blocks), stop_reason)
 
 
 class ScriptedApi:
-    def __init__(self, *turns: Turn, repeat_last: bool = False) -> None:
-        self.script = list(turns)
+    def __init__(self, *turns: Turn | Failure, repeat_last: bool = False) -> None:
+        self.script: list[Turn | Failure] = list(turns)
         self.repeat_last = repeat_last  # answer the last turn forever (a model that never stops calling tools)
         self.requests: list[dict[str, Any]] = []  # every request body, in order
         self.url = ""
@@ -115,6 +123,9 @@ class ScriptedApi:
             envelope = {"type": "error", "error": {"type": "api_error", "message": "no more scripted turns"}}
             return web.json_response(envelope, status=500)
         current = self.script[0] if self.repeat_last and len(self.script) == 1 else self.script.pop(0)
+        if isinstance(current, Failure):
+            envelope = {"type": "error", "error": {"type": current.error_type, "message": "scripted failure"}}
+            return web.json_response(envelope, status=current.status, headers={"retry-after": "0"})
         current = _fresh_ids(current) if self.repeat_last else current
         number = len(self.requests)
         usage = r.Usage(input_tokens=100 * number, output_tokens=10)

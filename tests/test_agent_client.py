@@ -24,7 +24,7 @@ from multidict import CIMultiDict
 
 from agentic_flow.agents.client import AgentRun, backoff_delay, parse_retry_after, run_agent
 from agentic_flow.anthropic.errors import parse_error_body
-from agentic_flow.errors import AgentError, ConfigError
+from agentic_flow.errors import AgentError, ConfigError, TransientAgentError
 from agentic_flow.eventstream import SSEEvent, SSEParser
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -269,9 +269,14 @@ async def test_gives_up_after_max_retries(fake_api: Any) -> None:
     busy = failing(500, "api_error", "Internal server error", {"retry-after": "0"})
     fake, url = await fake_api(busy, busy, busy, answer("too late"))
 
-    with pytest.raises(AgentError, match=r"500 api_error: Internal server error.*gave up after 3 attempts"):
+    with pytest.raises(TransientAgentError, match=r"500 api_error: Internal server error.*gave up after 3 attempts") \
+            as failed:
         await run_agent(run(url, max_retries=2), on_text=None)
     assert len(fake.received) == 3
+    # What the agent loop reads to decide whether the turn may run again
+    error = failed.value
+    assert (error.error_type, error.status, error.retry_after, error.shown, error.attempts) == \
+        ("api_error", 500, 0.0, False, 3)
 
 
 async def test_error_event_inside_a_200_stream_after_text_raises_without_retry(fake_api: Any) -> None:
@@ -279,10 +284,11 @@ async def test_error_event_inside_a_200_stream_after_text_raises_without_retry(f
     fake, url = await fake_api(streamed(message_start(), *text_events("partial"), overloaded), answer("again"))
     seen: list[str] = []
 
-    with pytest.raises(AgentError, match=r"overloaded_error: Overloaded.*not retried"):
+    with pytest.raises(TransientAgentError, match=r"overloaded_error: Overloaded.*not retried") as failed:
         await run_agent(run(url), on_text=seen.append)
     assert seen == ["partial"]
     assert len(fake.received) == 1
+    assert (failed.value.error_type, failed.value.status, failed.value.shown) == ("overloaded_error", None, True)
 
 
 async def test_overloaded_event_before_any_text_is_retried(fake_api: Any) -> None:
@@ -299,9 +305,10 @@ async def test_error_event_that_cannot_succeed_on_retry_is_raised_at_once(fake_a
     invalid = sse("error", error_envelope("invalid_request_error", "prompt is too long"))
     fake, url = await fake_api(streamed(message_start(), invalid), answer("unused"))
 
-    with pytest.raises(AgentError, match="invalid_request_error: prompt is too long"):
+    with pytest.raises(AgentError, match="invalid_request_error: prompt is too long") as failed:
         await run_agent(run(url), on_text=None)
     assert len(fake.received) == 1
+    assert not isinstance(failed.value, TransientAgentError)  # the loop must not run this turn again
 
 
 async def test_dropped_connection_before_any_text_is_retried(fake_api: Any) -> None:

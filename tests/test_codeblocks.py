@@ -158,7 +158,7 @@ def test_the_real_model_under_the_code_syntax_never_returns_a_broken_call(code_p
         uses = [b for b in message.content if b.type == "tool_use"]
         if message.stop_reason == "tool_use":
             assert len(uses) == 1 and not validate(uses[0].input, TOOL_CLASSES["Write"].input_schema)
-            assert "\n```" not in uses[0].input["content"]
+            assert "\n```\n" not in uses[0].input["content"] + "\n"  # its closing fence is left out
         else:
             assert message.stop_reason == "max_tokens" and not uses
             assert message.usage.output_tokens < 400  # the loop was cut by the guard

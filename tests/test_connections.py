@@ -57,6 +57,44 @@ def test_a_connection_that_sends_nothing_is_closed(proxy: supervisor.ProxyProces
     assert data == b"" and took < IDLE + 3
 
 
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response off a keep-alive connection, read to the last byte of its body (and no further)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-body"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_a_connection_reused_at_the_promised_idle_timeout_is_served(proxy: supervisor.ProxyProcess) -> None:
+    """The keep-alive race: a client that trusts `Keep-Alive: timeout=N` and reuses its connection after
+    exactly N seconds of idle (by its own clock, which starts after the server's) must be served.
+    (With the server closing at exactly N, this fails every time: the connection is already closed.)"""
+    with connect(proxy) as sock:
+        sock.sendall(HEALTH)
+        status, headers, _ = read_response(sock)
+        assert status == 200 and headers["keep-alive"] == f"timeout={int(IDLE)}"
+        for _ in range(2):
+            time.sleep(int(IDLE))  # the idle time under test, not a wait for readiness
+            sock.sendall(HEALTH)
+            status, _, _ = read_response(sock)
+            assert status == 200
+        # and an idle connection is still closed, a grace after the promise
+        data, took = closed_within(sock, IDLE)
+    assert data == b"" and IDLE < took < IDLE + 3
+
+
 def test_headers_sent_slowly_are_cut_off(proxy: supervisor.ProxyProcess) -> None:
     with connect(proxy) as sock:
         sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n")

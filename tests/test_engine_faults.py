@@ -1,5 +1,6 @@
-"""The real engine under faults: prompts the template or tokenizer refuse, a killed inference process,
-one that keeps dying, and a huge count_tokens beside a running stream."""
+"""The real engine under faults: prompts the template or tokenizer refuse, a killed inference process
+(re-run once when none of the answer was passed on), one that keeps dying, and a huge count_tokens
+beside a running stream."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 from agentic_flow.engine import client
 from agentic_flow.engine.base import GenerationRequest, Prompt, Turn
 from agentic_flow.engine.client import WorkerEngine
-from agentic_flow.errors import EngineError, InvalidRequestError, Overloaded
+from agentic_flow.errors import EngineError, InferenceDied, InvalidRequestError, Overloaded
 from tests.engine_support import FRANCE, STORY, greedy
 
 SURROGATE = Prompt((Turn("user", "\ud800"),))
+# A prompt whose prefill takes a few hundred ms on the 135M: a kill right after the start lands before
+# the first delta.
+LONG = Prompt((Turn("user", "Summarise this in one line: " + "the knight rode on and on. " * 250),))
 
 
 async def answer(engine: WorkerEngine, prompt: Prompt = FRANCE, max_tokens: int = 20) -> str:
@@ -62,6 +66,49 @@ async def test_a_killed_process_fails_the_stream_and_comes_back(engine: WorkerEn
     await wait_state(engine, "ok")
     assert "Paris" in await answer(engine)
     assert engine.stats().extra["restarts"] == 1 and engine.stats().running == 0
+
+
+async def test_a_death_before_the_first_delta_is_re_run_unseen(engine: WorkerEngine) -> None:
+    gen = await engine.generate(GenerationRequest(LONG, greedy(20)))
+    kill(engine)  # its prefill is still running: no delta has been produced, let alone passed on
+    text = "".join([d async for d in gen])
+    assert text and gen.completion.output_tokens > 0
+    assert engine.stats().extra["restarts"] == 1 and engine.stats().running == 0
+    assert text == await answer(engine, LONG)  # the same greedy answer as an undisturbed run
+
+
+async def test_a_buffered_generation_is_re_run_after_its_deltas_were_produced(engine: WorkerEngine) -> None:
+    gen = await engine.generate(GenerationRequest(STORY, greedy(200), buffered=True))
+    while gen._queue.empty():  # deltas arrive, and are held back: the caller has seen nothing
+        await asyncio.sleep(0.01)
+    kill(engine)
+    text = "".join([d async for d in gen])
+    assert gen.completion.output_tokens == 200 and engine.stats().extra["restarts"] == 1
+    assert text == await answer(engine, STORY, 200)
+
+
+async def test_a_second_death_fails_the_re_run(engine: WorkerEngine) -> None:
+    gen = await engine.generate(GenerationRequest(STORY, greedy(2000), buffered=True))
+    kill(engine)
+    await wait_state(engine, "restarting", timeout=10)
+    await wait_state(engine, "ok")
+    kill(engine)  # the re-run is in the new process now
+    with pytest.raises(InferenceDied, match="died"):
+        async for _ in gen:
+            pass
+    await wait_state(engine, "ok")
+    assert "Paris" in await answer(engine)
+    assert engine.stats().running == 0
+
+
+async def test_a_count_in_flight_is_re_run(engine: WorkerEngine) -> None:
+    expected = await engine.count_tokens(LONG)
+    huge = Prompt((Turn("user", "lorem ipsum dolor " * 300_000),))  # seconds to count
+    task = asyncio.create_task(engine.count_tokens(huge))
+    await asyncio.sleep(0.2)  # the count is on its way (or counting): either way it is lost with the process
+    kill(engine)
+    assert await task > 500_000
+    assert await engine.count_tokens(LONG) == expected
 
 
 async def test_a_process_that_keeps_dying_is_fatal(engine: WorkerEngine, monkeypatch: pytest.MonkeyPatch) -> None:

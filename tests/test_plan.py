@@ -3,11 +3,16 @@ decided once from the resolved settings before anything starts."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from agentic_flow.agents.plan import TaskOptions, find_agent, plan
+from agentic_flow.agents.plan import Hooks, Plan, TaskOptions, find_agent, plan, prepare
+from agentic_flow.launcher import supervisor
 from agentic_flow.settings import Origin, Provider, run_settings
 
 
@@ -100,3 +105,79 @@ def test_a_malformed_agent_file_is_reported_with_its_path_and_others_still_run(t
     spec = find_agent("coder", settings, tmp_path, on_problem=problems.append)
     assert spec.name == "coder"
     assert len(problems) == 1 and str(folder / "broken.md") in problems[0]
+
+
+# ---------------------------------------------------------------- the local model for an agent with tools
+
+TOOL_MODEL = "qwen2.5-coder-1.5b"
+
+
+@pytest.fixture
+def tool_store(tmp_path: Path, real_model_dir: Path) -> Path:
+    """A store where the tool-capable coder is "installed": its folder holds the real 135M model (the
+    choice reads only which folders exist; the subprocess test below also loads it)."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / TOOL_MODEL).symlink_to(real_model_dir, target_is_directory=True)
+    (root / "smollm2-135m").symlink_to(real_model_dir, target_is_directory=True)
+    return root
+
+
+class Notices(Hooks):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def notice(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def prepared(tmp_path: Path, env: dict[str, str], *, model: str | None = None,
+             tools: tuple[str, ...] | None = None, agent: str = "coder") -> tuple[Plan, list[str]]:
+    settings = run_settings(provider="onnx", model=model, env=env)
+    hooks = Notices()
+    return prepare(TaskOptions(agent, "hi"), settings, tmp_path, hooks, tools), hooks.lines
+
+
+def test_an_agent_with_tools_runs_on_the_best_installed_tool_capable_model(tmp_path: Path,
+                                                                          tool_store: Path) -> None:
+    the_plan, notices = prepared(tmp_path, {"AGENTIC_FLOW_MODEL_DIR": str(tool_store)})
+    assert the_plan.model == TOOL_MODEL and the_plan.local is not None and the_plan.local.model == TOOL_MODEL
+    assert notices == [f"model: {TOOL_MODEL}, the best installed tool-capable model (the agent has tools; "
+                       "--model or ONNX_MODEL_PATH picks another)"]
+    assert the_plan.model_source == "the best installed tool-capable model"
+
+
+def test_model_flag_and_onnx_model_path_win_and_a_run_without_tools_keeps_the_default(
+        tmp_path: Path, tool_store: Path, real_model_dir: Path) -> None:
+    env = {"AGENTIC_FLOW_MODEL_DIR": str(tool_store)}
+    flag, notices = prepared(tmp_path, env, model="smollm2-135m")
+    assert (flag.model, flag.model_source, notices) == ("smollm2-135m", "flag --model", [])
+    by_env, notices = prepared(tmp_path, {**env, "ONNX_MODEL_PATH": str(real_model_dir)})
+    assert (by_env.model, by_env.model_source, notices) == (str(real_model_dir), "env ONNX_MODEL_PATH", [])
+    no_tools, notices = prepared(tmp_path, env, tools=())
+    assert (no_tools.model, no_tools.tools, notices) == ("smollm2-135m", (), [])
+    write_agent(tmp_path / ".claude" / "agents", "talker", "inherit")  # an agent file without tools
+    talker, notices = prepared(tmp_path, env, agent="talker")
+    assert (talker.model, notices) == ("smollm2-135m", [])
+
+
+def test_without_a_tool_capable_model_the_notice_says_what_to_install(tmp_path: Path) -> None:
+    the_plan, notices = prepared(tmp_path, {"AGENTIC_FLOW_MODEL_DIR": str(tmp_path / "empty")})
+    assert the_plan.model == "smollm2-135m"
+    assert notices == ["no tool-capable model is installed: the agent's tools run on smollm2-135m, which is too "
+                       f"small to use them well; install one with `agentic-flow models pull {TOOL_MODEL}`"]
+
+
+def test_the_cli_says_which_model_it_chose_and_runs_it(tool_store: Path, real_model_dir: Path) -> None:
+    """Through the real command: the notice on stderr, the proxy started for the chosen model."""
+    port = supervisor.free_port()
+    env = {**os.environ, "AGENTIC_FLOW_MODEL_DIR": str(tool_store), "ONNX_PROXY_PORT": str(port),
+           "COLUMNS": "200"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "agentic-flow"), "--agent", "coder", "--task", "Say hi",
+         "--provider", "onnx", "--max-turns", "1", "--max-tokens", "4", "--json", "--verbose"],
+        env=env, capture_output=True, text=True, timeout=180, check=False, cwd=tool_store.parent)
+    assert f"model: {TOOL_MODEL}, the best installed tool-capable model" in result.stderr, result.stderr
+    assert f"the local model ({TOOL_MODEL})" in result.stderr or "model (final)" in result.stderr
+    assert result.returncode in (0, 7), result.stderr  # 7: one turn was not enough to finish
+    assert json.loads(result.stdout)["model"] == TOOL_MODEL

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agentic_flow.anthropic.convert import to_prompt, to_request
+from agentic_flow.anthropic.convert import IMAGE_NOTE, to_prompt, to_request
 from agentic_flow.anthropic.requests import InvalidRequest, parse_count_tokens_request, parse_messages_request
 from agentic_flow.engine.base import Prompt, SamplingOptions, Turn
 from agentic_flow.models import catalog
@@ -123,25 +123,28 @@ def test_a_final_assistant_turn_with_a_call_is_no_prefill() -> None:
     assert prompt([user("go"), assistant("Sure")]).prefill == "Sure"
 
 
-def test_image_is_refused_with_its_path() -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        prompt([user("a"), assistant("b"), user([{"type": "text", "text": "see"}, IMAGE])])
-    assert str(caught.value) == "messages.2.content.1: this model cannot read images; send text only"
+def test_an_image_becomes_a_note_saying_it_was_left_out() -> None:
+    turns = prompt([user("a"), assistant("b"), user([{"type": "text", "text": "see"}, IMAGE])]).turns
+    assert turns[-1] == Turn("user", f"see\n\n{IMAGE_NOTE}")
+    assert IMAGE_NOTE == "[image left out: this model reads text only]"
 
 
-def test_image_inside_tool_result_is_refused_with_its_path() -> None:
+def test_an_image_inside_a_tool_result_becomes_a_note() -> None:
+    # Claude Code's Read answers with an image block for an image file.
     shot = [{"type": "text", "text": "shot:"}, IMAGE]
     result = {"type": "tool_result", "tool_use_id": "t", "content": shot}
-    with pytest.raises(InvalidRequest) as caught:
-        prompt([user([result])])
-    message = str(caught.value)
-    assert message == "messages.0.content.0.content.1: this model cannot read images; send text only"
+    assert prompt([user([result])]).turns[0].results == (ToolResult("t", f"shot:\n\n{IMAGE_NOTE}"),)
 
 
-def test_image_in_a_system_message_is_refused() -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        prompt([{"role": "system", "content": [IMAGE]}, user("hi")])
-    assert str(caught.value) == "messages.0.content.0: this model cannot read images; send text only"
+def test_an_image_in_a_system_message_becomes_a_note() -> None:
+    turns = prompt([{"role": "system", "content": [IMAGE]}, user("hi")]).turns
+    assert turns[0] == Turn("system", IMAGE_NOTE)
+
+
+def test_a_tool_reference_in_a_tool_result_names_the_tool() -> None:
+    found = [{"type": "tool_reference", "tool_name": "Glob"}, {"type": "tool_reference", "tool_name": "Grep"}]
+    result = {"type": "tool_result", "tool_use_id": "t", "content": found}
+    assert prompt([user([result])]).turns[0].results == (ToolResult("t", "[tool: Glob]\n\n[tool: Grep]"),)
 
 
 def test_text_documents_are_included() -> None:
@@ -154,17 +157,16 @@ def test_text_documents_are_included() -> None:
 
 
 @pytest.mark.parametrize(("source", "kind"), [
-    ({"type": "base64", "media_type": "application/pdf", "data": "JVBE"}, "base64"),
-    ({"type": "url", "url": "https://example.com/a.pdf"}, "url"),
-    ({"type": "file", "file_id": "file_1"}, "file"),
-    ({"type": "content", "content": [IMAGE]}, "content"),
+    ({"type": "base64", "media_type": "application/pdf", "data": "JVBE"}, "a PDF"),
+    ({"type": "url", "url": "https://example.com/a.pdf"}, "a URL"),
+    ({"type": "file", "file_id": "file_1"}, "an uploaded file"),
+    ({"type": "content", "content": [IMAGE]}, "images"),
 ])
-def test_non_text_documents_are_refused(source: dict[str, Any], kind: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        prompt([user([{"type": "text", "text": "read"}, {"type": "document", "source": source}])])
-    assert str(caught.value) == (
-        f"messages.0.content.1: this model cannot read documents with a '{kind}' source; send text only"
-    )
+def test_a_document_that_is_not_text_becomes_a_note(source: dict[str, Any], kind: str) -> None:
+    plain = prompt([user([{"type": "text", "text": "read"}, {"type": "document", "source": source}])])
+    assert plain.turns == (Turn("user", f"read\n\n[document left out ({kind}): this model reads text only]"),)
+    titled = prompt([user([{"type": "document", "title": "spec.pdf", "source": source}])])
+    assert titled.turns[0].content == f"[document 'spec.pdf' left out ({kind}): this model reads text only]"
 
 
 def test_final_assistant_turn_is_the_prefill() -> None:

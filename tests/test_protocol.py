@@ -175,7 +175,7 @@ REJECTED: list[tuple[str, object, str]] = [
     ("tool_result content a number", tool_result(content=5),
      "messages.0.content.0.content: Input should be a valid list"),
     ("tool_result holds a tool_use", tool_result(content=[{"type": "tool_use"}]),
-     "messages.0.content.0.content.0.type: Input should be 'text', 'image' or 'document'"),
+     "messages.0.content.0.content.0.type: Input should be 'text', 'image', 'document' or 'tool_reference'"),
     ("tool_result holds an unknown block", tool_result(content=[{"type": "text",
      "text": "a"}, {"type": "foo"}]),
      'messages.0.content.0.content.1.type: unknown block type "foo"'),

@@ -27,8 +27,9 @@ from agentic_flow.agents.tools import Permissions, Workspace, build_tools
 from agentic_flow.agents.verify import CheckCommand, Verification, find_check, summarize
 from agentic_flow.agents.workflow import FINISH, GUIDED_NOTE, lost_names, opening
 from agentic_flow.cli.main import app
+from agentic_flow.errors import AgentError
 
-from .scripted_api import ScriptedApi, partial, tool, turn
+from .scripted_api import Failure, ScriptedApi, partial, tool, turn
 
 PY = sys.executable
 STUB = "def double(n):\n    pass\n"
@@ -111,15 +112,22 @@ def test_a_failing_check_is_sent_back_and_the_fix_is_verified(tmp_path: Path) ->
     assert result.outcome == VERIFIED and (root / "calc.py").read_text() == GOOD
 
 
-def test_finish_with_failing_tests_is_refused_once_then_ends_as_tests_failing(tmp_path: Path) -> None:
+def test_finish_over_failing_tests_forces_a_write_then_ends_as_tests_failing(tmp_path: Path) -> None:
     root = exercise(tmp_path)
-    script = (turn(tool(FINISH, summary="done")), turn(tool(FINISH, summary="really done")))
+    script = (turn(tool(FINISH, summary="done")), turn(tool("Write", file_path="calc.py", content=BAD)),
+              turn(tool(FINISH, summary="really done")), turn(tool(FINISH, summary="really, really")))
     with ScriptedApi(*script) as api:
         result = guided(api, root, check_for(root))
     refusal = api.requests[1]["messages"][-1]["content"][0]
     assert refusal["is_error"] and refusal["content"].startswith("Not finished: I ran the tests")
-    assert result.outcome == TESTS_FAILING and result.text == "really done"
-    assert len(result.verifications) == 1  # nothing changed between the two: the check is not rerun
+    assert "You have not changed any file yet" in refusal["content"]
+    # Nothing was changed: the next turn must be a Write; after it, every turn is free again.
+    assert api.requests[1]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert api.requests[2]["tool_choice"]["type"] == "any"
+    second = api.requests[3]["messages"][-1]["content"][0]
+    assert second["is_error"] and "You have not changed" not in second["content"]
+    assert result.outcome == TESTS_FAILING and result.text == "really, really"
+    assert len(result.verifications) == 2  # after the Write; the Finishes reuse it
 
 
 def test_a_write_that_drops_an_existing_name_is_reported(tmp_path: Path) -> None:
@@ -197,7 +205,7 @@ def test_cli_json_and_exit_code_tell_verified_from_failing(tmp_path: Path, conte
     (tmp_path / "ws").mkdir()
     root = exercise(tmp_path / "ws")
     script = [turn(tool("Write", file_path="calc.py", content=content))]
-    script += [turn(tool(FINISH, summary="done")), turn(tool(FINISH, summary="done"))]
+    script += [turn(tool(FINISH, summary="done"))] * 3
     with ScriptedApi(*script) as api:
         env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
         args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
@@ -287,3 +295,35 @@ def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_pat
             body["tool_calls"][0]["summary"]
     finally:
         release(root)
+
+
+def test_a_turn_that_fails_transiently_is_run_again_and_reported(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    # The client itself tries three times (1 + its 2 retries): the loop's turn retry takes over after that.
+    script = (Failure(), Failure(), Failure(503, "api_error"), turn(tool("Write", file_path="calc.py", content=GOOD)))
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert body["outcome"] == "verified"
+    assert [(r["error_type"], r["status"], r["shown"]) for r in body["retries"]] == [("api_error", 503, False)]
+    assert done.stderr.count("running the turn again") == 1
+
+
+def test_turn_retries_are_bounded(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(*([Failure()] * 6)) as api, pytest.raises(AgentError, match="overloaded_error"):
+        guided(api, root, None)
+    assert len(api.requests) == 4  # the first try and three more
+
+
+def test_a_request_the_server_refuses_is_not_run_again(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    with ScriptedApi(Failure(400, "invalid_request_error"), turn(tool(FINISH, summary="x"))) as api:
+        with pytest.raises(AgentError, match="invalid_request_error"):
+            guided(api, root, None)
+    assert len(api.requests) == 1

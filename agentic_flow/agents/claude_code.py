@@ -19,10 +19,9 @@ from ..models import catalog, store
 from ..settings import RunSettings, environ
 from .plan import LOCAL_PLACEHOLDER_KEY, Hooks, local_proxy
 
-# A local model decodes a few to a hundred tokens a second: Claude Code's own default (32,000 for
-# a model name it does not know) would take hours and eat the context.  A quarter of the context,
-# at most this, leaves room for the ~4.5k-token system prompt and the conversation.
-OUTPUT_CAP = 4096
+# Claude Code's own default output limit (32,000 for a model name it does not know) would take hours
+# on a local model: catalog.output_limit is a quarter of the context, at most OUTPUT_CAP.
+OUTPUT_CAP = catalog.OUTPUT_CAP
 DEFAULT_CONTEXT = 4096  # what the engine assumes when genai_config.json names no context_length
 INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code`"
 # Limits a user may tune: a value already in the environment wins over ours.  The others must be
@@ -73,7 +72,7 @@ def setup(settings: RunSettings, flag: str | None = None) -> ClaudeCodeSetup:
     if name.startswith("claude-"):
         # Claude Code ignores CLAUDE_CODE_MAX_CONTEXT_TOKENS for `claude-` names.
         name = f"local-{name}"
-    return ClaudeCodeSetup(model, name, context, min(OUTPUT_CAP, context // 4), why)
+    return ClaudeCodeSetup(model, name, context, catalog.output_limit(context), why)
 
 
 def claude_env(base: Mapping[str, str], url: str, api_key: str, cc: ClaudeCodeSetup) -> dict[str, str]:

@@ -43,7 +43,7 @@ from ..anthropic.responses import (
     read_message,
 )
 from ..anthropic.sse import SSEEvent, iter_events
-from ..errors import AgentError, ConfigError
+from ..errors import AgentError, ConfigError, TransientAgentError
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,18 @@ class AgentResult:
 
 
 class _Retryable(Exception):
-    """An attempt failed in a way another attempt may not; never leaves this module."""
+    """An attempt failed in a way another attempt may not; leaves this module as a TransientAgentError."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, error_type: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.error_type = error_type
+        self.status = status
         self.retry_after = retry_after
+
+    def transient(self, note: str, shown: bool, attempts: int) -> TransientAgentError:
+        return TransientAgentError(f"{self} ({note})", error_type=self.error_type, status=self.status,
+                                   retry_after=self.retry_after, shown=shown, attempts=attempts)
 
 
 @dataclass
@@ -215,7 +222,9 @@ def session() -> aiohttp.ClientSession:
 async def run_agent(request: AgentRun, *, on_text: Callable[[str], None] | None = None) -> AgentResult:
     """Send the task to the model with the agent's system prompt; stream text to `on_text`.
 
-    Raises AgentError for an HTTP error, a failed stream or a timeout (exit code 1).
+    Raises AgentError for an HTTP error, a failed stream or a timeout (exit code 1); a failure another
+    call may not meet (overloaded, a 5xx, a dropped connection) is its subclass TransientAgentError, with
+    the error type, so that the agent loop can run the turn again.
     A non-streaming run calls `on_text` once with the whole answer.
     """
     try:
@@ -250,9 +259,10 @@ async def _with_retries(
             return await _attempt(session, request, delivery), attempt + 1
         except _Retryable as exc:
             if delivery.parts:
-                raise AgentError(f"{exc} (after part of the answer was shown, so not retried)") from None
+                raise exc.transient("after part of the answer was shown, so not retried", True, attempt + 1) \
+                    from None
             if attempt >= request.max_retries:
-                raise AgentError(f"{exc} (gave up after {attempt + 1} attempts)") from None
+                raise exc.transient(f"gave up after {attempt + 1} attempts", False, attempt + 1) from None
             delay = backoff_delay(attempt, exc.retry_after)
             total = request.max_retries + 1
             log.info("%s; retrying in %.2f s (attempt %d of %d)", exc, delay, attempt + 2, total)
@@ -286,7 +296,8 @@ async def _attempt(session: aiohttp.ClientSession, request: AgentRun, delivery: 
     except aiohttp.InvalidURL:
         raise AgentError(f"invalid API base URL {request.base_url!r}") from None
     except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        raise _Retryable(f"connection to {request.url} failed: {exc or type(exc).__name__}") from None
+        raise _Retryable(f"connection to {request.url} failed: {exc or type(exc).__name__}",
+                         "connection_error") from None
 
 
 def request_body(request: AgentRun) -> dict[str, Any]:
@@ -327,7 +338,7 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, request_id: str | None
     if request_id:
         text += f" (request-id {request_id})"
     if resp.status in RETRY_STATUSES or resp.status >= 500:
-        raise _Retryable(text, parse_retry_after(resp.headers))
+        raise _Retryable(text, error_type, resp.status, parse_retry_after(resp.headers))
     if resp.status == 401:
         text += "; check the API key (ANTHROPIC_API_KEY)"
     raise AgentError(text)
@@ -370,7 +381,7 @@ async def _read_stream(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _De
     async for event in iter_events(resp.content.iter_any()):
         if _apply_event(event, reply, deliver):
             return
-    raise _Retryable("the stream ended before message_stop")
+    raise _Retryable("the stream ended before message_stop", "connection_error")
 
 
 def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool:
@@ -408,7 +419,7 @@ def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool
 def _raise_stream_error(error_type: str, message: str) -> NoReturn:
     text = f"the API reported an error during the stream: {error_type}: {message}"
     if error_type in RETRY_STREAM_ERRORS:
-        raise _Retryable(text)
+        raise _Retryable(text, error_type)
     raise AgentError(text)
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import AgentError, ConfigError
-from .client import AgentResult, AgentRun, Text, Timings, ToolUse, Usage, send, session
+from ..errors import AgentError, ConfigError, TransientAgentError
+from .client import AgentResult, AgentRun, Text, Timings, ToolUse, Usage, backoff_delay, send, session
 from .tools import Tool, ToolContext, ToolResult, tool_definitions
 from .tools.base import shorten
 from .verify import CheckCommand, Verification, feedback, run_check
@@ -57,6 +57,7 @@ TESTS_FAILING = "tests_failing"  # the check still fails
 FINISHED = "finished"  # the agent ended the task and there was nothing to check
 OUT_OF_TURNS = "max_turns"
 TIMED_OUT = "timeout"
+TURN_RETRIES = 3  # a turn that failed transiently is run again this often (bounded backoff, up to 8 s each)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,21 @@ class ToolRun:
 
 
 @dataclass(frozen=True)
+class TurnRetry:
+    """A turn run again after a failure the client could not retry away (overloaded, a restart)."""
+
+    turn: int  # the history's length when it failed
+    error_type: str
+    status: int | None
+    shown: bool  # part of the failed turn's text had been shown
+    delay_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {"turn": self.turn, "error_type": self.error_type, "status": self.status, "shown": self.shown,
+                "delay_s": self.delay_s}
+
+
+@dataclass(frozen=True)
 class LoopResult:
     text: str  # the answer: the last turn's text, or Finish's summary
     stop_reason: str | None  # the model's last, or MAX_TURNS_REACHED
@@ -86,6 +102,7 @@ class LoopResult:
     outcome: str = FINISHED
     verifications: tuple[Verification, ...] = ()
     files_changed: tuple[str, ...] = ()
+    retries: tuple[TurnRetry, ...] = ()
 
     @property
     def stopped_at_max_turns(self) -> bool:
@@ -104,6 +121,8 @@ class LoopHooks:
     def tool_done(self, call: ToolRun, result: ToolResult) -> None: ...
 
     def verified(self, verification: Verification) -> None: ...
+
+    def retrying(self, error: TransientAgentError, delay_s: float) -> None: ...
 
 
 @contextmanager
@@ -192,6 +211,7 @@ class _Run:
         self.http, self.request, self.tools, self.hooks = http, request, tools, hooks
         self.messages: list[dict[str, Any]] = [{"role": "user", "content": request.task}]
         self.calls: list[ToolRun] = []
+        self.retries: list[TurnRetry] = []
         self.usage = Usage()
         self.started = time.monotonic()
         self.first_token_s: float | None = None
@@ -210,7 +230,25 @@ class _Run:
 
     async def call_model(self, tool_choice: Mapping[str, Any] | None) -> AgentResult:
         request = replace(self.request, messages=tuple(self.messages), tool_choice=tool_choice)
-        result = await send(self.http, request, on_text=self._text)
+        for attempt in range(TURN_RETRIES + 1):
+            try:
+                result = await send(self.http, request, on_text=self._text)
+                break
+            except TransientAgentError as error:
+                # The client retried the call as far as it could (a dying inference process restarts
+                # in seconds to tens of seconds): the turn is run again, its partial text dropped.
+                if attempt == TURN_RETRIES:
+                    raise
+                delay = backoff_delay(attempt + 2, error.retry_after)
+                self.retries.append(TurnRetry(len(self.messages), error.error_type, error.status, error.shown,
+                                              round(delay, 2)))
+                self.hooks.retrying(error, delay)
+                await asyncio.sleep(delay)
+        else:
+            raise AssertionError("unreachable: the last attempt returns or raises")
+        return self._kept(result)
+
+    def _kept(self, result: AgentResult) -> AgentResult:
         self.usage += result.usage
         if result.stop_reason == "max_tokens":
             # A reply cut short may end in a half-written call: it is dropped; the complete calls before
@@ -269,7 +307,8 @@ class _Run:
         answer = text if text is not None else (last.text if last else "")
         return LoopResult(answer, stop_reason, turns, tuple(self.calls), self.usage,
                           last.model if last else self.request.model, timings,
-                          last.request_id if last else None, outcome, verifications, files_changed)
+                          last.request_id if last else None, outcome, verifications, files_changed,
+                          tuple(self.retries))
 
 
 def tool_result(tool_use_id: str, content: str, is_error: bool = False) -> dict[str, Any]:
@@ -288,13 +327,15 @@ class _Guided:
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
+        self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
         self.turns = 0
 
     async def go(self, max_turns: int) -> LoopResult:
         last: AgentResult | None = None
         for turn in range(1, max_turns + 1):
             self.turns = turn
-            last = await self.run.call_model(ONE_CALL)
+            choice, self.next_choice = self.next_choice or ONE_CALL, None
+            last = await self.run.call_model(choice)
             uses = last.tool_uses
             if not uses:
                 self._nudge(last)
@@ -345,7 +386,14 @@ class _Guided:
         if verification.refused or self.finish_refusals >= MAX_FINISH_REFUSALS:
             return self._end(last, turn, TESTS_FAILING if not verification.refused else FINISHED, summary)
         self.finish_refusals += 1
-        results.append(tool_result(finish.id, "Not finished: " + feedback(verification), is_error=True))
+        note = "Not finished: " + feedback(verification)
+        if not self.changed and "Write" in self.run.tools:
+            # Measured: the 1.5B read the tests, then called Finish twice without writing a line.  A
+            # Finish over failing tests with nothing changed is answered by forcing the next call to be
+            # a Write (whole-file writes are what a small model does best).
+            note += "\nYou have not changed any file yet: write the complete new content of the file now."
+            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+        results.append(tool_result(finish.id, note, is_error=True))
         self.run.messages.append({"role": "user", "content": results})
         return None
 

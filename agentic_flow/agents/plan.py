@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..launcher import supervisor
-from ..models import store
+from ..models import catalog, store
 from ..proxy.health import Health
 from ..settings import DEFAULT_MODEL, LoopSettings, Origin, Provider, ProxySettings, Resolved, RunSettings
 from . import optimizer
@@ -58,6 +58,8 @@ class Plan:
     choice: optimizer.Choice | None
     local: ProxySettings | None = None  # the local proxy to reuse or start (None: the API, ONNX_PROXY_URL)
     tools: tuple[str, ...] = ()  # the agent's tools for this run (none: one call, text only)
+    model_source: str = ""  # why this model, for --verbose
+    model_notice: str | None = None  # one line for the user when the model was chosen for them
 
     @property
     def local_by_default(self) -> bool:
@@ -87,11 +89,11 @@ def find_agent(name: str, settings: RunSettings, cwd: Path,
     chosen = settings.agents_dir
     flag = Path(chosen.value) if chosen.value and chosen.source.startswith("flag") else None
     env = Path(settings.agents_env_dir) if settings.agents_env_dir else None
-    catalog = discover(default_search_dirs(flag, env, cwd))
+    agents = discover(default_search_dirs(flag, env, cwd))
     if on_problem is not None:
-        for problem in catalog.problems:
+        for problem in agents.problems:
             on_problem(f"warning: skipped agent file {problem}")
-    return catalog.get(name)
+    return agents.get(name)
 
 
 def prepare(opts: TaskOptions, settings: RunSettings, cwd: Path, hooks: Hooks,
@@ -99,9 +101,12 @@ def prepare(opts: TaskOptions, settings: RunSettings, cwd: Path, hooks: Hooks,
     """Find the agent (a malformed agent file is a notice, not a failure) and plan the run;
     `chosen_tools` (--tools) narrows the agent's tools."""
     agent = find_agent(opts.agent, settings, cwd, on_problem=hooks.notice)
-    the_plan = replace(plan(opts, settings, agent), tools=agent_tools(agent, chosen_tools, hooks.notice))
+    tools = agent_tools(agent, chosen_tools, hooks.notice)
+    the_plan = replace(plan(opts, settings, agent, needs_tools=bool(tools)), tools=tools)
     if the_plan.local_by_default:
         hooks.notice("no ANTHROPIC_API_KEY: running on the local model (--provider onnx)")
+    if the_plan.model_notice:
+        hooks.notice(the_plan.model_notice)
     return the_plan
 
 
@@ -121,8 +126,11 @@ def agent_tools(agent: AgentSpec, chosen: tuple[str, ...] | None, notice: Callab
     return tuple(check_tool_names(chosen))
 
 
-def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
-    """Provider and model, decided once: the flag or agent's model, or the optimizer's choice."""
+def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec, *, needs_tools: bool | None = None) -> Plan:
+    """Provider and model, decided once: the flag or agent's model, or the optimizer's choice.
+    `needs_tools`: the run has tools (default: the agent does); on the local model that picks the
+    best installed tool-capable model unless --model, the agent or ONNX_MODEL_PATH names one."""
+    needs_tools = bool(agent.tools) if needs_tools is None else needs_tools
     provider = settings.provider
     model = settings.model.value or agent.model
     model = CLAUDE_ALIASES.get(model, model) if model else None
@@ -134,7 +142,7 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
         choice = optimizer.choose(
             opts.priority, opts.max_cost, available, optimizer.estimate_tokens(agent.prompt + opts.task),
             opts.max_tokens or agent.max_tokens or 1024, installed_local=installed or {DEFAULT_MODEL},
-            needs_tools=bool(agent.tools),
+            needs_tools=needs_tools,
         )
         provider = Resolved(Provider(choice.profile.provider), f"--optimize --priority {opts.priority}",
                             Origin.CHOSEN)
@@ -150,9 +158,39 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec) -> Plan:
         if not (explicit and model):  # --model goes to the API as given: ANTHROPIC_BASE_URL may serve others
             model = model if model and not _is_local_name(model) else DEFAULT_ANTHROPIC_MODEL
         return Plan(agent, provider, model, choice)
-    model = model if model and _is_local_name(model) else settings.proxy.model
+    notice = None
+    if model and _is_local_name(model):
+        source = (f"--optimize --priority {opts.priority}" if choice is not None
+                  else "flag --model" if settings.model.value else f"the {agent.name} agent's file")
+    else:  # the optimizer has chosen already: its pick stands
+        model, source, notice = default_local_model(settings, needs_tools and choice is None)
     local = None if settings.proxy_url.value else replace(settings.proxy, model=model)
-    return Plan(agent, provider, model, choice, local)
+    return Plan(agent, provider, model, choice, local, model_source=source, model_notice=notice)
+
+
+def default_local_model(settings: RunSettings, needs_tools: bool) -> tuple[str, str, str | None]:
+    """(model, source, notice) when neither --model nor the agent names a local model.
+
+    ONNX_MODEL_PATH wins; an agent without tools runs on the configured default (the quick one); an
+    agent with tools runs on the best installed tool-capable model, as `claude-code` does, with a
+    notice saying which and why.  A proxy someone else runs (ONNX_PROXY_URL) serves what it loaded.
+    """
+    configured = settings.proxy.model
+    source = settings.proxy_sources.get("model", "default")
+    if source != "default" or not needs_tools or settings.proxy_url.value:
+        return configured, source, None
+    if catalog.is_known(configured) and catalog.get(configured).tool_use:
+        return configured, source, None
+    best = store.best_installed(tool_use=True, store=settings.proxy.model_dir)
+    if best is None:
+        strongest = catalog.best_of((e.name for e in catalog.CATALOG.values() if e.kind == "convert"),
+                                    tool_use=True)
+        return configured, source, (
+            f"no tool-capable model is installed: the agent's tools run on {configured}, which is too small "
+            f"to use them well; install one with `agentic-flow models pull {strongest}`")
+    return best, "the best installed tool-capable model", (
+        f"model: {best}, the best installed tool-capable model (the agent has tools; "
+        "--model or ONNX_MODEL_PATH picks another)")
 
 
 def _upstream_plan(agent: AgentSpec, provider: Resolved[Provider], settings: RunSettings,

@@ -12,11 +12,12 @@ A 1.5B model left free answers in prose, invents files and repeats itself (measu
   the tests import those names;
 - **verify**: after a turn that changed a file the loop runs the workspace's tests (agents/verify.py)
   and sends the failure back; a passing check ends the run.  Finish while the tests fail is answered
-  once with the failure; a second Finish ends the run as `tests_failing`.
+  with the failure (twice at most; then the run ends as `tests_failing`), and when no file was changed
+  yet, the next call is forced to be a Write.
 
 `free` is the loop as it was: the model decides, and a turn without tool calls ends the run.  The
-default (`auto`) is guided on the local model and free on the Anthropic API and upstream servers, whose
-models act well on their own.
+default (`auto`) is the catalog entry's choice on the local model (agents/plan.py `guided`) and free on
+the Anthropic API and upstream servers, whose models act well on their own.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SHOWN_FILE_CHARS = 12_000
 LISTED_FILES = 40
 MAX_LISTED_SCAN = 500
 EDIT_TOOLS = frozenset({"Write", "Edit"})
-MAX_FINISH_REFUSALS = 1
+MAX_FINISH_REFUSALS = 2
 
 GUIDED_NOTE = (
     "\n\nAct only through tool calls, one per reply. The files the task names are shown below it. Write "

@@ -145,11 +145,22 @@ class ToolUseParam(Wire):
         return t.ToolUseBlock(self.id, self.name, self.input)
 
 
+class ToolReferenceParam(Wire):
+    """What a tool search returns (Claude Code's ToolSearch): a tool found, by name."""
+
+    type: Literal["tool_reference"]
+    tool_name: NonEmptyStr
+
+    def typed(self) -> t.ToolReferenceBlock:
+        return t.ToolReferenceBlock(self.tool_name)
+
+
 if TYPE_CHECKING:
-    ToolResultItem = TextParam | ImageParam | DocumentParam
+    ToolResultItem = TextParam | ImageParam | DocumentParam | ToolReferenceParam
 else:
     ToolResultItem = union(
-        type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam)
+        type_tag, ("text", TextParam), ("image", ImageParam), ("document", DocumentParam),
+        ("tool_reference", ToolReferenceParam),
     )
 
 

@@ -9,7 +9,10 @@
   server tools (web search and the like) and other versioned tools are refused with a 400 naming them;
 - thinking blocks are dropped (their text is not meant to be shown back to a model);
 - consecutive turns of the same role are merged, as Anthropic does;
-- images, and documents that are not text, are refused with a 400 naming the block;
+- images, and documents that are not text (PDFs, URLs, files), become a short text note saying what
+  was left out (`IMAGE_NOTE`, `DOCUMENT_NOTE`): the model reads text only, and a 400 would end the
+  session of a client that sent one (Claude Code's Read returns an image for an image file);
+- a `tool_reference` inside a tool result (what a tool search found) becomes `[tool: NAME]`.
 - `output_config.format` (or the beta's `output_format`) of type json_schema becomes the request's
   structured output (chat.OutputFormat), planned by serving.planning.
 
@@ -35,12 +38,16 @@ from .types import (
     RedactedThinkingBlock,
     TextBlock,
     ThinkingBlock,
+    ToolReferenceBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
 from .types import ToolChoice as WireToolChoice
 
 TURN_SEPARATOR = "\n\n"
+IMAGE_NOTE = "[image left out: this model reads text only]"
+DOCUMENT_NOTE = "[document{title} left out ({kind}): this model reads text only]"
+_DOCUMENT_KINDS = {"base64": "a PDF", "url": "a URL", "file": "an uploaded file", "content": "images"}
 
 
 def to_request(req: MessagesRequest) -> Request:
@@ -54,8 +61,8 @@ def to_request(req: MessagesRequest) -> Request:
 
 
 def to_prompt(req: CountTokensRequest) -> Prompt:
-    """Raises InvalidRequest (400) for what this model cannot take: images, server tools, a tool_choice
-    naming a tool that is not there."""
+    """Raises InvalidRequest (400) for what this model cannot take: server tools, a tool_choice naming a
+    tool that is not there."""
     tools = tuple(tool_spec(tool, f"tools.{i}") for i, tool in enumerate(req.tools))
     choice = _choice(req.tool_choice)
     if choice is not None and choice.mode == "tool" and choice.name not in {t.name for t in tools}:
@@ -93,13 +100,12 @@ def _turn(message: Message, path: str) -> Turn:
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
-    for j, block in enumerate(message.content):
-        where = f"{path}.content.{j}"
+    for block in message.content:
         if isinstance(block, ToolUseBlock):
             calls.append(ToolCall(block.id, block.name, block.input))
         elif isinstance(block, ToolResultBlock):
-            results.append(ToolResult(block.tool_use_id, _tool_result_text(block, where), block.is_error))
-        elif text := _render_block(block, where):
+            results.append(ToolResult(block.tool_use_id, _tool_result_text(block), block.is_error))
+        elif text := _render_block(block):
             texts.append(text)
     if message.role != "assistant" and calls:
         raise InvalidRequest(f"{path}: tool_use blocks belong in assistant messages")
@@ -108,7 +114,7 @@ def _turn(message: Message, path: str) -> Turn:
     return Turn(message.role, TURN_SEPARATOR.join(texts), tuple(calls), tuple(results))
 
 
-def _render_block(block: ContentBlock, path: str) -> str:
+def _render_block(block: ContentBlock | ToolReferenceBlock) -> str:
     match block:
         case TextBlock():
             return block.text
@@ -117,21 +123,22 @@ def _render_block(block: ContentBlock, path: str) -> str:
         case ToolUseBlock() | ToolResultBlock():
             return ""  # carried as calls and results (_turn); never inside a tool result
         case ImageBlock():
-            raise InvalidRequest(f"{path}: this model cannot read images; send text only")
+            return IMAGE_NOTE
         case DocumentBlock():
-            return _render_document(block, path)
+            return _render_document(block)
+        case ToolReferenceBlock():
+            return f"[tool: {block.tool_name}]"
         case _:
             assert_never(block)
 
 
-def _tool_result_text(block: ToolResultBlock, path: str) -> str:
-    parts = (_render_block(item, f"{path}.content.{k}") for k, item in enumerate(block.content))
+def _tool_result_text(block: ToolResultBlock) -> str:
+    parts = (_render_block(item) for item in block.content)
     return TURN_SEPARATOR.join(part for part in parts if part)
 
 
-def _render_document(block: DocumentBlock, path: str) -> str:
+def _render_document(block: DocumentBlock) -> str:
     if block.text is None:
-        raise InvalidRequest(
-            f"{path}: this model cannot read documents with a {block.source_type!r} source; send text only"
-        )
+        title = f" {block.title!r}" if block.title else ""
+        return DOCUMENT_NOTE.format(title=title, kind=_DOCUMENT_KINDS.get(block.source_type, block.source_type))
     return f"[document: {block.title}]\n{block.text}" if block.title else block.text

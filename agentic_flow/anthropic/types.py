@@ -2,7 +2,7 @@
 validated body.  Inside the project nothing reads the raw JSON; everything reads these.
 
 Only what the proxy uses is kept: an image block keeps the kind of its source, a document its text,
-and a string `content` arrives as one `TextBlock`.
+a tool reference its tool's name, and a string `content` arrives as one `TextBlock`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 MessageRole = Literal["user", "assistant", "system"]
-BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"]
+BlockType = Literal["text", "image", "document", "tool_use", "tool_result", "tool_reference", "thinking",
+                    "redacted_thinking"]
 ToolChoiceType = Literal["auto", "any", "tool", "none"]
 ThinkingType = Literal["enabled", "disabled", "adaptive"]
 StopReason = Literal[
@@ -49,7 +50,15 @@ class ToolUseBlock:
     type: Literal["tool_use"] = "tool_use"
 
 
-ToolResultContent: TypeAlias = TextBlock | ImageBlock | DocumentBlock
+@dataclass(frozen=True)
+class ToolReferenceBlock:
+    """Inside a tool search's result: the tool it found (its definition is among the request's tools)."""
+
+    tool_name: str
+    type: Literal["tool_reference"] = "tool_reference"
+
+
+ToolResultContent: TypeAlias = TextBlock | ImageBlock | DocumentBlock | ToolReferenceBlock
 
 
 @dataclass(frozen=True)

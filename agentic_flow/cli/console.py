@@ -15,6 +15,7 @@ from ..agents.loop import ToolRun
 from ..agents.plan import Hooks
 from ..agents.tools import ToolResult
 from ..agents.verify import Verification
+from ..errors import TransientAgentError
 from ..proxy.health import Health
 from .common import err, out
 
@@ -94,6 +95,12 @@ class ConsoleHooks(Hooks):
         line = Text.assemble((mark + " ", style), what, (f"  ({verification.command}, "
                                                          f"{verification.duration_s:.1f} s)", "dim"))
         err.print(line, highlight=False, soft_wrap=True)
+
+    def retrying(self, error: TransientAgentError, delay_s: float) -> None:
+        self._end_text_line()
+        shown = " (its partial answer is dropped)" if error.shown else ""
+        err.print(f"↻ the model call failed ({error.error_type}); running the turn again in {delay_s:.1f} s{shown}",
+                  highlight=False, markup=False)
 
     def _end_text_line(self) -> None:
         # On one terminal, stdout and stderr share the screen: start the tool's line on a line of its own.

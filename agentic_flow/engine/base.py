@@ -69,6 +69,10 @@ class SamplingOptions:
 class GenerationRequest:
     prompt: Prompt
     options: SamplingOptions
+    # The caller shows nothing before the generation ends (a non-streaming answer): the engine may hold
+    # the text back until then, so that a failure of the inference process at any point can be re-run
+    # unseen.  A streaming caller leaves it False: then only a failure before the first delta is.
+    buffered: bool = False
 
 
 @dataclass

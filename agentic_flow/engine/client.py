@@ -5,10 +5,15 @@ request they belong to; sending a command is a small, non-blocking-in-practice p
 prompt can be megabytes: it is written from a thread).
 
 Supervision: when the process dies (kill -9, the OOM killer, a native crash), the pipes read EOF.
-Every request in flight then fails with an EngineError (the proxy answers 500 before a stream, or an
-`error` event inside one), the engine reports "restarting" while a new process loads after a backoff,
-and serves again.  If the process dies MAX_DEATHS times within DEATH_WINDOW_S, the engine gives up,
-reports "fatal" and calls `on_fatal(reason)`: the proxy then exits non-zero for its supervisor to see.
+Every request in flight gets an InferenceDied, the engine reports "restarting" while a new process
+loads after a backoff, and serves again.  A request none of whose text has been passed on yet (before
+its first delta; a `buffered` one at any point; a count) is re-submitted once to the new process: its
+caller sees only the restart's time in its latency.  A request that dies a second time, or whose text
+was already passed on, fails with the InferenceDied (the proxy answers 500 before a stream, or an
+`error` event inside one).  Requests that arrive while the new process loads are refused (Overloaded,
+529: clients retry those).  If the process dies MAX_DEATHS times within DEATH_WINDOW_S, the engine
+gives up, reports "fatal" and calls `on_fatal(reason)`: the proxy then exits non-zero for its
+supervisor to see.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from ..errors import AgenticFlowError, EngineError, Overloaded
+from ..errors import AgenticFlowError, EngineError, InferenceDied, Overloaded
 from .base import Completion, EngineInfo, EngineState, EngineStats, GenerationRequest, Prompt
 from .messages import (
     Cancel,
@@ -52,10 +57,14 @@ Item = Started | str | Completion | Exception  # what a generation's queue carri
 
 
 class WorkerGeneration:
-    def __init__(self, engine: WorkerEngine, rid: int, started: Started, queue: asyncio.Queue[Item]) -> None:
+    def __init__(self, engine: WorkerEngine, rid: int, started: Started, queue: asyncio.Queue[Item],
+                 request: GenerationRequest, rerun: bool) -> None:
         self._engine = engine
         self._rid = rid
         self._queue = queue
+        self._request = request
+        self._rerun = rerun  # re-submitted once already (before its start): never again
+        self._passed_on = False  # a delta has reached the caller: a re-run would show text twice
         self.input_tokens = started.input_tokens
         self.expected_cached_tokens = started.cached_tokens
         self.completion = Completion()
@@ -65,17 +74,32 @@ class WorkerGeneration:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[str]:
+        # A buffered generation holds its text until the end (its caller shows nothing before), so that
+        # a death at any point re-runs it unseen.  Its cost: the proxy's own early stops (a guided
+        # request's stop sequence in text, an overlong call) are seen only once the engine has finished.
+        held: list[str] = []
         try:
             while True:
                 item = await self._queue.get()
                 if isinstance(item, str):
-                    yield item
-                elif isinstance(item, Started):
-                    continue  # only the first item can be one; never reached
+                    if self._request.buffered:
+                        held.append(item)
+                    else:
+                        self._passed_on = True
+                        yield item
+                elif isinstance(item, Started):  # a re-run's start: the counts of the new process
+                    self.input_tokens = item.input_tokens
+                    self.expected_cached_tokens = item.cached_tokens
                 elif isinstance(item, Completion):
                     self.completion = item
                     self._finished = True
+                    for text in held:
+                        yield text
                     return
+                elif isinstance(item, InferenceDied) and not self._rerun and not self._passed_on:
+                    self._rerun = True
+                    held.clear()
+                    self._rid, self._queue = await self._engine._rerun(self._request)
                 else:
                     self._finished = True
                     raise item
@@ -107,6 +131,8 @@ class WorkerEngine:
         self._deaths: deque[float] = deque()  # times of recent deaths, within DEATH_WINDOW_S
         self._restarts = 0
         self._restarter: asyncio.Task[None] | None = None
+        self._back = asyncio.Event()  # set while a process serves, or once the engine gave up or closed
+        self._back.set()
         self._closed = False
         self._loop = asyncio.get_running_loop()
         # One thread writes counts, in order: a large prompt must not block the event loop.
@@ -116,8 +142,8 @@ class WorkerEngine:
     @classmethod
     async def start(cls, model_path: Path, name: str, providers: tuple[str, ...], threads: int,
                     max_batch: int, log_level: str = "info",
-                    on_fatal: Callable[[str], None] | None = None) -> WorkerEngine:
-        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level)
+                    on_fatal: Callable[[str], None] | None = None, prefix_cache_mb: int | None = None) -> WorkerEngine:
+        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level, prefix_cache_mb)
         proc = await InferenceProcess.spawn(spec)
         info = EngineInfo(name, str(model_path), providers, proc.context_length)
         return cls(info, spec, proc, on_fatal)
@@ -125,12 +151,19 @@ class WorkerEngine:
     # ------------------------------------------------------------ Engine interface
     async def count_tokens(self, prompt: Prompt) -> int:
         proc = self._serving()
+        try:
+            result = await self._count(proc, prompt)
+        except InferenceDied as exc:  # nothing was answered yet: count again on the new process
+            log.warning("re-running a count after %s", exc)
+            result = await self._count(await self._serving_again(), prompt)
+        assert isinstance(result, int)
+        return result
+
+    async def _count(self, proc: InferenceProcess, prompt: Prompt) -> object:
         rid, future = self._expect_reply()
         with suppress(BrokenPipeError, OSError):  # the process died: its death fails this future
             await self._loop.run_in_executor(self._count_writer, proc.send_count, CountTokens(rid, prompt))
-        result = await future
-        assert isinstance(result, int)
-        return result
+        return await future
 
     async def worker_stats(self) -> dict[str, int]:
         """What the inference process holds right now: batches, rows, live generations, pending."""
@@ -142,21 +175,24 @@ class WorkerEngine:
         return dict(vars(result))
 
     async def generate(self, request: GenerationRequest) -> WorkerGeneration:
-        proc = self._serving()
-        rid = next(self._ids)
-        queue: asyncio.Queue[Item] = asyncio.Queue()
-        self._routes[rid] = queue
-        self._send(proc, Generate(rid, request.prompt, request.options))
-        try:
-            first = await queue.get()
-        except asyncio.CancelledError:
-            self._cancel(rid)
-            raise
-        if not isinstance(first, Started):
+        rid, queue = self._submit(self._serving(), request)
+        rerun = False
+        while True:
+            try:
+                first = await queue.get()
+            except asyncio.CancelledError:
+                self._cancel(rid)
+                raise
+            if isinstance(first, Started):
+                break
             self._routes.pop(rid, None)
+            if isinstance(first, InferenceDied) and not rerun:  # it died before the start: once more
+                rerun = True
+                rid, queue = await self._rerun(request)
+                continue
             raise first if isinstance(first, Exception) else EngineError(f"unexpected {first!r} before the start")
         self._started.add(rid)
-        return WorkerGeneration(self, rid, first, queue)
+        return WorkerGeneration(self, rid, first, queue, request, rerun)
 
     def stats(self) -> EngineStats:
         pid = self._proc.pid if self._proc is not None else None
@@ -175,6 +211,7 @@ class WorkerEngine:
             await proc.stop()
         self._count_writer.shutdown(wait=False, cancel_futures=True)
         self._fail_all(EngineError("the engine was shut down"))
+        self._back.set()  # re-runs waiting for a new process find the engine closed
 
     # ------------------------------------------------------------ sending
     def _serving(self) -> InferenceProcess:
@@ -186,6 +223,25 @@ class WorkerEngine:
         if self._proc is None:  # restarting
             raise Overloaded("the inference process is restarting after a failure; retry in a few seconds")
         return self._proc
+
+    async def _serving_again(self) -> InferenceProcess:
+        """The new process once the one that died has been replaced (or the error of a fatal engine)."""
+        await self._back.wait()
+        return self._serving()
+
+    def _submit(self, proc: InferenceProcess, request: GenerationRequest) -> tuple[int, asyncio.Queue[Item]]:
+        rid = next(self._ids)
+        queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._routes[rid] = queue
+        self._send(proc, Generate(rid, request.prompt, request.options))
+        return rid, queue
+
+    async def _rerun(self, request: GenerationRequest) -> tuple[int, asyncio.Queue[Item]]:
+        """Re-submit a request the dead process took with it, once the new one serves."""
+        log.warning("re-running a request the dead inference process had not answered yet")
+        rid, queue = self._submit(await self._serving_again(), request)
+        self._started.add(rid)
+        return rid, queue
 
     def _send(self, proc: InferenceProcess, command: Generate | Cancel | GetStats) -> None:
         # The process died: the EOF on its pipe fails every request in flight, this one too.
@@ -278,9 +334,11 @@ class WorkerEngine:
         proc.process.join(timeout=1)  # it is gone (EOF): reap it for its exit code
         proc.close()
         self._proc = None
+        self._back.clear()
         reason = f"the inference process died (exit code {proc.exitcode})"
-        log.error("%s; failing %d requests in flight", reason, len(self._routes) + len(self._replies))
-        self._fail_all(EngineError(f"{reason}; it is being restarted"))
+        log.error("%s; %d requests in flight (re-run once if none of their answer was sent)", reason,
+                  len(self._routes) + len(self._replies))
+        self._fail_all(InferenceDied(f"{reason}; it is being restarted"))
         self._died(reason)
 
     def _died(self, reason: str) -> None:
@@ -310,12 +368,14 @@ class WorkerEngine:
             return
         self._attach(proc)
         self._state = "ok"
+        self._back.set()
         self._restarts += 1
         log.info("the inference process is back (pid %s, loaded in %.1f s)", proc.pid, time.monotonic() - started)
 
     def _give_up(self, reason: str) -> None:
         self._state = "fatal"
         self._fatal = reason
+        self._back.set()  # re-runs waiting for a new process get the fatal error
         log.critical("giving up: %s", reason)
         if self._on_fatal is not None:
             self._on_fatal(reason)

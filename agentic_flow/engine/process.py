@@ -23,6 +23,7 @@ class LaunchSpec:
     threads: int
     max_batch: int
     log_level: str = "info"
+    prefix_cache_mb: int | None = None  # None: sized from the memory available (engine/memory.py)
 
 
 class InferenceProcess:
@@ -43,7 +44,7 @@ class InferenceProcess:
         process = ctx.Process(
             target=worker.main,
             args=(theirs, count_theirs, str(spec.model_path), spec.providers, spec.threads, spec.max_batch,
-                  spec.log_level),
+                  spec.log_level, spec.prefix_cache_mb),
             name="agentic-flow-inference", daemon=True,
         )
         process.start()

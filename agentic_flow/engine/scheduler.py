@@ -157,7 +157,7 @@ def read_prompt(model: Model, prompt: Prompt) -> list[int]:
 
 
 class Scheduler:
-    def __init__(self, model: Model, out: EventSink, max_batch: int) -> None:
+    def __init__(self, model: Model, out: EventSink, max_batch: int, prefix_budget: int | None = None) -> None:
         self.model = model
         self.out = out
         self.max_batch = max_batch
@@ -165,10 +165,10 @@ class Scheduler:
         self.batches: list[Batch] = []
         self.jobs: dict[int, Job] = {}
         self.deltas: list[tuple[int, str]] = []
-        # The budget holds the two largest entries the context allows: room to grow toward keeping
-        # many conversations' prefixes once the budget is sized from free memory.
+        # The budget in KV tokens: sized from the memory available by the inference process
+        # (engine/memory.py); two full contexts when not given (the scheduler's own tests).
         self.prefixes: PrefixCache[Generator] = PrefixCache(
-            REUSE_MIN_TOKENS, PREFIX_ENTRIES, 2 * model.context_length)
+            REUSE_MIN_TOKENS, PREFIX_ENTRIES, 2 * model.context_length if prefix_budget is None else prefix_budget)
         self.spare = Spare(_preamble(model), model.context_length)
 
     @property

@@ -13,6 +13,7 @@ back as a `Failed` event: nothing a client sends ends either loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -23,7 +24,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from ..errors import AgenticFlowError, InvalidRequestError
+from . import memory
 from .messages import (
     Cancel,
     Command,
@@ -37,7 +41,7 @@ from .messages import (
     Shutdown,
     StatsReply,
 )
-from .scheduler import Scheduler
+from .scheduler import PREFIX_ENTRIES, Scheduler
 
 if TYPE_CHECKING:
     from .ort import OrtModel
@@ -122,7 +126,7 @@ def count_loop(model: OrtModel, conn: Connection) -> None:
 
 
 def serve(conn: Connection, count_conn: Connection, model_path: str, providers: tuple[str, ...],
-          threads: int, max_batch: int, log_level: str = "INFO") -> None:
+          threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None) -> None:
     """Entry point of the inference process."""
     # Ctrl-C reaches the whole process group; the server decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -141,7 +145,7 @@ def serve(conn: Connection, count_conn: Connection, model_path: str, providers: 
         warm_up(model)
     except Exception:  # a model that cannot run a tiny prompt will fail its requests, and say why there
         log.warning("the warm-up generation failed", exc_info=True)
-    scheduler = Scheduler(model, conn, max_batch)
+    scheduler = Scheduler(model, conn, max_batch, prefix_budget_tokens(Path(model_path), model, prefix_cache_mb))
     scheduler.idle()  # the first request finds the spare generator ready, whenever it arrives
     threading.Thread(target=count_loop, args=(model, count_conn), name="count", daemon=True).start()
     conn.send(Ready(model.context_length))
@@ -149,11 +153,21 @@ def serve(conn: Connection, count_conn: Connection, model_path: str, providers: 
         run(scheduler, conn)
 
 
+def prefix_budget_tokens(path: Path, model: OrtModel, override_mb: int | None) -> int:
+    """The prefix cache's budget, from the memory available now (or the setting); logged."""
+    per_token = memory.kv_bytes_per_token(json.loads((path / "genai_config.json").read_text()))
+    budget = memory.prefix_budget(context_length=model.context_length, max_entries=PREFIX_ENTRIES,
+                                  bytes_per_token=per_token, available_bytes=psutil.virtual_memory().available,
+                                  override_mb=override_mb)
+    log.info("prefix cache: up to %d KV tokens (%s)", budget.tokens, budget.reason)
+    return budget.tokens
+
+
 def main(conn: Connection, count_conn: Connection, model_path: str, providers: tuple[str, ...],
-         threads: int, max_batch: int, log_level: str = "INFO") -> None:
+         threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None) -> None:
     """`serve`, then exit at once: an orderly interpreter teardown (onnxruntime's arenas and threads,
     every module) took 0.1-0.6 s that the proxy's shutdown, and so every one-shot CLI run, waited for.
     Nothing here needs it: the pipes close with the process and the log is flushed first."""
-    serve(conn, count_conn, model_path, providers, threads, max_batch, log_level)
+    serve(conn, count_conn, model_path, providers, threads, max_batch, log_level, prefix_cache_mb)
     logging.shutdown()
     os._exit(0)

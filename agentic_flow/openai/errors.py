@@ -72,6 +72,17 @@ class UpstreamError(ApiError):
         return {"type": "error", "error": {"type": self.error_type, "message": str(self)}}
 
 
+class BrokenContract(UpstreamError):
+    """The upstream answered 200, but not what the request asked for (serving.contract): a forced tool
+    call answered with text, a tool that was not offered, an input that breaks its schema.  A 502, as a
+    gateway answers for a bad reply from the server behind it; not retried (the same request would most
+    likely get the same answer)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"the upstream's answer does not honour the request: {problem}", upstream_status=200)
+        self.status = 502
+
+
 def anthropic_error_type(status: int) -> str:
     if status in _UPSTREAM_TYPES:
         return _UPSTREAM_TYPES[status]

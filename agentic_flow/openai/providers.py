@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from ..errors import ConfigError
+from ..urls import split_http_url
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,6 @@ def normalize_base_url(url: str) -> str:
     """The URL that `/chat/completions` is appended to.  `http://host:8000`, `http://host:8000/v1/`
     and `http://host:8000/v1/chat/completions` all give `http://host:8000/v1`; a URL with its own
     path (`/api/v1`, `/v1beta/openai`) keeps it."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the upstream URL must be http(s)://host[:port][/path], got {url!r}")
+    parts = split_http_url(url.strip(), "the upstream URL (http(s)://host[:port][/path])")
     path = parts.path.rstrip("/").removesuffix("/chat/completions").rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, path or "/v1", "", ""))

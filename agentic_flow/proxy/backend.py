@@ -62,8 +62,9 @@ class Backend(Protocol):
 
     async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount: ...
 
-    def model_entry(self) -> dict[str, str]:
-        """The served model in Anthropic's /v1/models shape (id, display_name, created_at)."""
+    def model_entry(self) -> dict[str, Any]:
+        """The served model in Anthropic's /v1/models shape (id, display_name, created_at, and for a local
+        model max_input_tokens and max_tokens)."""
         ...
 
     def health(self) -> BackendHealth: ...

@@ -1,9 +1,17 @@
 """The proxy's connections, below the application: how many, for how long, and what a request that
 aiohttp's own HTTP parser refuses is answered with.
 
-- A connection that has not sent a complete request head within `idle_timeout` seconds (a slow
-  client trickling headers, or an idle keep-alive) is closed: aiohttp's keep-alive timer, which also
-  runs from the moment a connection opens.  The body has `body_timeout` (views.read_json).
+- A connection that has not sent a complete request head in time (a slow client trickling headers,
+  or an idle keep-alive) is closed: aiohttp's keep-alive timer, which also runs from the moment a
+  connection opens.  The body has `body_timeout` (views.read_json).
+- Keep-alive without a race: every response promises `Keep-Alive: timeout=N` (N: `idle_timeout` in
+  whole seconds), and the server closes an idle connection only `keepalive_grace(idle_timeout)` later.
+  A server that closes at exactly the time its clients assume loses requests: its idle clock starts
+  when it has written the last byte of a response, the client's when it has read it (later), so a
+  client reusing a connection just inside its own limit sends into a socket the server is closing
+  ("Connection error", or "Server disconnected", which a client without retries reports as such).
+  aiohttp's client pools connections for 15 s, httpx for 5 s, undici for the header's N less 1 s:
+  all below what the proxy now keeps.
 - At most `max_connections` are open; one more gets 529 `overloaded_error` and is closed, so slow or
   idle clients cannot use up the process's file descriptors.
 - aiohttp answers its parser's errors (a header over 8 KB, a bad chunk size, Content-Length with
@@ -76,12 +84,30 @@ class HttpServer(web.Server):
         return handler
 
 
-class ProxyRunner(web.AppRunner):
-    """An AppRunner whose server is HttpServer (BaseRunner's abstract hook `_make_server`)."""
+def keepalive_grace(idle_timeout: float) -> float:
+    """How long past the promised idle timeout the server still keeps an idle connection."""
+    return max(1.0, idle_timeout / 2)
 
-    def __init__(self, app: web.Application, *, max_connections: int, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+
+def advertised_timeout(idle_timeout: float) -> int:
+    return max(1, int(idle_timeout))
+
+
+class ProxyRunner(web.AppRunner):
+    """An AppRunner whose server is HttpServer (BaseRunner's abstract hook `_make_server`).
+    `keepalive_timeout` is the idle time promised to clients; connections are kept a grace longer."""
+
+    def __init__(self, app: web.Application, *, max_connections: int, keepalive_timeout: float,
+                 **kwargs: Any) -> None:
+        promised = advertised_timeout(keepalive_timeout)
+        super().__init__(app, keepalive_timeout=keepalive_timeout + keepalive_grace(keepalive_timeout), **kwargs)
         self._max_connections = max_connections
+
+        async def promise(request: web.BaseRequest, response: web.StreamResponse) -> None:
+            if response.keep_alive is not False and request.keep_alive:
+                response.headers.setdefault("Keep-Alive", f"timeout={promised}")
+
+        app.on_response_prepare.append(promise)
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()

@@ -20,7 +20,7 @@ from ..anthropic.convert import to_prompt, to_request
 from ..anthropic.types import CountTokensRequest, MessagesRequest
 from ..engine.base import MAX_BATCHES, Engine, Generation, GrammarRefused
 from ..errors import InvalidRequestError, NotFound, NotReady
-from ..models.catalog import Sampling
+from ..models.catalog import Sampling, output_limit
 from ..openai import serve_request, serve_response
 from ..openai import types as oai
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
@@ -29,6 +29,7 @@ from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, eng
 from ..serving.planning import generation_request, tool_syntax
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
+from .tool_policy import OFF, ToolPolicy
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class LocalBackend:
     ping_interval: float = PING_INTERVAL_S
     code_blocks: bool = False  # tools' code fields are written as fenced blocks (tooluse/codeblocks.py)
     repetition_guard: bool = True  # a reply that repeats itself is cut (engine/repetition.py)
+    # Which of a request's tools the loaded model is offered (proxy/tool_policy.py; catalog models: their
+    # entry's list).  Applied in `prompt`, for generation and count_tokens alike.
+    tool_policy: ToolPolicy = OFF
     load_error: str | None = None
 
     @property
@@ -123,8 +127,12 @@ class LocalBackend:
         fingerprint = None if info is None else serve_response.fingerprint(info.model_name, build_id(info.model_path))
         return self._job(neutral, openai_encoder(req, fingerprint))
 
+    def prompt(self, prompt: chat.Prompt) -> chat.Prompt:
+        """What the model reads of a request: its tools narrowed by the policy, in the tool syntax."""
+        return tool_syntax(self.tool_policy.apply(prompt), self.code_blocks)
+
     def _job(self, req: chat.Request, encoder: Encoder) -> Job:
-        req = replace(req, prompt=tool_syntax(req.prompt, self.code_blocks))
+        req = replace(req, prompt=self.prompt(req.prompt))
         planned = generation_request(req, self.default_sampling)  # a 400 for a tool_choice naming no tool
         engine = self.ready()
 
@@ -152,15 +160,19 @@ class LocalBackend:
     async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount:
         self.check_model_name(req.model)
         engine = self.ready()
-        return TokenCount(await engine.count_tokens(tool_syntax(to_prompt(req), self.code_blocks)))
+        return TokenCount(await engine.count_tokens(self.prompt(to_prompt(req))))
 
-    def model_entry(self) -> dict[str, str]:
+    def model_entry(self) -> dict[str, Any]:
         info = self.ready().info
         return {
             "type": "model",
             "id": info.model_name,
             "display_name": f"{info.model_name} (local, onnxruntime-genai)",
             "created_at": info.created_at,
+            # The window and output limit, in the fields of Anthropic's model entries (gateway clients read
+            # them): the loaded model's context, and the output limit agents are told (catalog.output_limit).
+            "max_input_tokens": info.context_length,
+            "max_tokens": output_limit(info.context_length),
         }
 
     def health(self) -> BackendHealth:

@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from ..anthropic.errors import error_body, error_type_for
 from ..anthropic.sse import new_request_id
-from ..errors import ApiError, AuthenticationFailed, InvalidRequestError, PromptTooLong
+from ..errors import ApiError, AuthenticationFailed, EngineError, InvalidRequestError, PromptTooLong
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                               param=getattr(exc, "param", None), retry_after=getattr(exc, "retry_after", None))
     except PromptTooLong as exc:
         return error_response(400, InvalidRequestError.error_type, str(exc), request_id, openai=openai)
+    except EngineError as exc:  # inference failed (its process died twice under this request, say): no bug
+        log.error("inference failed (%s): %s", request_id, exc)
+        return error_response(500, error_type_for(500), f"inference failed: {exc}", request_id, openai=openai)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

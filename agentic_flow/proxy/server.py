@@ -41,6 +41,7 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
                       on_fatal: Callable[[str], None] | None = None) -> Engine:
     from ..engine.client import WorkerEngine
     from ..models import catalog, store, verify
+    from . import tool_policy
 
     path = store.resolve(settings.model, store=settings.model_dir)
     known = store.catalog_name_for(path, store=settings.model_dir)
@@ -52,9 +53,13 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
     syntax = settings.tool_syntax if settings.tool_syntax != "auto" else (entry.tool_syntax if entry else "json")
     backend.code_blocks = syntax == "code"
     backend.repetition_guard = settings.repetition_guard
+    backend.tool_policy = tool_policy.resolve(settings.tool_policy, entry.agent_tools if entry else None,
+                                              known or path.name)
+    log.info("tool policy: %s", backend.tool_policy.describe())
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, backend.model_name, settings.providers, settings.threads,
-                                    settings.max_batch, settings.log_level, on_fatal=on_fatal)
+                                    settings.max_batch, settings.log_level, on_fatal=on_fatal,
+                                    prefix_cache_mb=settings.prefix_cache_mb)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:

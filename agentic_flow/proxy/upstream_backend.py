@@ -3,9 +3,11 @@ Ray Serve, OpenRouter, Gemini, another agentic-flow proxy) through `openai.upstr
 
 Validation stays ours (the request was parsed as on the local path); the client translates to Chat
 Completions and back, retries before any output, and closes the upstream response when our client goes
-away.  The stream writer prepares the response only once the upstream's first event arrived, so an
-upstream failure before it is a real HTTP status (with `retry-after` passed on) rather than an error
-inside a 200.
+away.  The answer is checked against what the request asked for (serving.contract: a forced tool
+call, the tools offered, their schemas): one that breaks it is a 502 (BrokenContract) before a stream,
+an `error` event inside one, never a success.  The stream writer prepares the response only once the
+upstream's first event arrived, so an upstream failure before it is a real HTTP status (with
+`retry-after` passed on) rather than an error inside a 200.
 
 count_tokens has no tokenizer here: it answers an estimate, len(JSON of the prompt) / 4, which is
 what clients use it for (budgeting a context), and says so in a header.  Chat Completions are not
@@ -23,8 +25,10 @@ from typing import Any
 from ..anthropic import sse
 from ..anthropic.types import CountTokensRequest, MessagesRequest
 from ..errors import InvalidRequestError, NotFound
+from ..openai.errors import BrokenContract
 from ..openai.types import ChatCompletionRequest
 from ..openai.upstream import UpstreamClient
+from ..serving import contract
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
 
@@ -49,8 +53,11 @@ class UpstreamBackend:
 
         async def run() -> Answer:
             if not req.stream:
-                return await self.client.messages(body)
-            return Stream(_frames(self.client.stream(body)), sse.error_event)
+                message = await self.client.messages(body)
+                if (problem := contract.check(body, message)) is not None:
+                    raise BrokenContract(problem)
+                return message
+            return Stream(_frames(_honest(body, self.client.stream(body))), sse.error_event)
         return run
 
     def chat_completions(self, req: ChatCompletionRequest) -> Job:
@@ -74,6 +81,19 @@ class UpstreamBackend:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+async def _honest(body: Mapping[str, Any], events: AsyncGenerator[dict[str, Any], None]
+                  ) -> AsyncGenerator[dict[str, Any], None]:
+    """The upstream's events while they keep the request's promises (serving.contract); an `error`
+    event instead of the first one that breaks them, and nothing after it."""
+    watch = contract.StreamCheck.of(body)
+    async with aclosing(events):
+        async for event in events:
+            if (problem := watch.feed(event)) is not None:
+                yield BrokenContract(problem).anthropic_body()
+                return
+            yield event
 
 
 async def _frames(events: AsyncGenerator[dict[str, Any], None]) -> AsyncGenerator[bytes, None]:

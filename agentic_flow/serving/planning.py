@@ -53,7 +53,8 @@ def generation_request(req: Request, default: ModelSampling | None = None) -> Ge
     output schema llguidance cannot enforce."""
     options = sampling_options(req, default)
     prompt = req.prompt if req.output is None else with_output_instruction(req.prompt, req.output)
-    return GenerationRequest(prompt, options)
+    # buffered: a non-streaming answer is re-run unseen if the inference process dies at any point.
+    return GenerationRequest(prompt, options, buffered=not req.stream)
 
 
 def sampling_options(req: Request, default: ModelSampling | None = None) -> SamplingOptions:

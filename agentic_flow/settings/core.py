@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Generic, TypeVar
-from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..urls import split_http_url
 
 T = TypeVar("T")
 
@@ -110,9 +110,7 @@ def parse_port(raw: object, source: str) -> int:
 
 def parse_url(raw: str, source: str) -> str:
     """An http(s) base URL without a trailing slash."""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{raw!r} ({source}) is not an http:// or https:// URL")
+    split_http_url(raw, source)
     return raw.rstrip("/")
 
 

@@ -30,6 +30,8 @@ from .core import (
     pick,
 )
 
+PREFIX_CACHE_VARIABLE = "AGENTIC_FLOW_PREFIX_CACHE_MB"
+
 
 def parse_providers(raw: str) -> tuple[str, ...]:
     names = tuple(p.strip().lower() for p in raw.split(",") if p.strip())
@@ -96,6 +98,22 @@ def _proxy_provider(raw: str) -> str:
     return raw
 
 
+TOOL_POLICY_AUTO = "auto"  # the catalog entry's tools for its model (proxy/tool_policy.py)
+TOOL_POLICY_ALL = "all"  # every tool a request offers
+TOOL_POLICY_VARIABLE = "AGENTIC_FLOW_TOOL_POLICY"
+
+
+def parse_tool_policy(raw: str, what: str = "--tool-policy") -> str:
+    """`auto`, `all`, or tool names joined by commas (spaces dropped)."""
+    value = raw.strip()
+    if value.lower() in (TOOL_POLICY_AUTO, TOOL_POLICY_ALL):
+        return value.lower()
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"{what} {raw!r}: give auto, all, or tool names separated by commas")
+    return ",".join(names)
+
+
 def _log_level(raw: str) -> str:
     if raw not in LOG_LEVELS:
         raise ConfigError(f"--log-level {raw!r}; valid: {', '.join(LOG_LEVELS)}")
@@ -125,11 +143,14 @@ class ProxySettings:
     max_queue: int = field(default=DEFAULT_MAX_QUEUE, metadata=_option(
         "--max-queue", "requests that may wait before 529 overloaded", _count("--max-queue", 0)))
     max_batch: int = field(default=4, metadata=_option("--max-batch", "rows in one batch", _count("--max-batch", 1)))
+    prefix_cache_mb: int | None = field(default=None, metadata=_option(
+        "--prefix-cache-mb", f"MB of KV cache the prefix cache may keep (default: a quarter of the memory "
+        f"available at start) [env: {PREFIX_CACHE_VARIABLE}]", _count("--prefix-cache-mb", 0)))
     grace_seconds: float = field(default=10.0, metadata=_option(
         "--grace", "seconds in-flight streams get to finish on shutdown", _seconds("--grace")))
     idle_timeout: float = field(default=15.0, metadata=_option(
-        "--idle-timeout", "close a connection without a complete request head after this many seconds "
-        "(slow headers, idle keep-alive)", _seconds("--idle-timeout", 0.1)))
+        "--idle-timeout", "seconds an idle keep-alive connection is promised (Keep-Alive: timeout=N); one "
+        "without a complete request head is closed a grace later: N + max(1, N/2)", _seconds("--idle-timeout", 0.1)))
     body_timeout: float = field(default=60.0, metadata=_option(
         "--body-timeout", "seconds a client has to send a request body", _seconds("--body-timeout", 0.1)))
     max_connections: int = field(default=512, metadata=_option(
@@ -153,6 +174,9 @@ class ProxySettings:
     upstream_key: str | None = field(default=None, metadata=_option(
         "--upstream-key", f"the upstream's API key [env: {UPSTREAM_KEY_VARIABLE}, or the provider's variable]",
         clean_key, in_argv=False))
+    tool_policy: str = field(default=TOOL_POLICY_AUTO, metadata=_option(
+        "--tool-policy", "the tools a model is offered: auto (its catalog entry's), all, or names separated by "
+        f"commas [env: {TOOL_POLICY_VARIABLE}]", parse_tool_policy))
     # Exit when this process dies (the CLI that started us).
     parent_pid: int | None = field(default=None, metadata=_option(
         "--parent-pid", "exit when this process dies", _count("--parent-pid", 1)))
@@ -181,6 +205,8 @@ class ProxySettings:
         values.setdefault("api_key", clean_key(env.get("AGENTIC_FLOW_API_KEY")))
         values.setdefault("model_dir", model_dir(env))
         values.setdefault("upstream_key", clean_key(env.get(UPSTREAM_KEY_VARIABLE)))
+        if "prefix_cache_mb" not in values and (raw := env.get(PREFIX_CACHE_VARIABLE, "").strip()):
+            values["prefix_cache_mb"] = _count(f"env {PREFIX_CACHE_VARIABLE}", 0)(raw)
         settings = with_upstream(cls(**values), env)
         check_bind(settings.host, settings.api_key)
         return settings
@@ -222,6 +248,8 @@ def resolve_proxy(
     max_queue: int | None = None,
     provider: str | None = None,
     upstream: str | None = None,
+    tool_policy: str | None = None,
+    prefix_cache_mb: int | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
     """The proxy's settings from flags, then variables, then defaults; each with its source."""
@@ -230,6 +258,8 @@ def resolve_proxy(
     model_r = pick(model, "--model", env, "ONNX_MODEL_PATH", DEFAULT_MODEL)
     key_r = pick(api_key, "--api-key", env, "AGENTIC_FLOW_API_KEY", "")
     prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
+    tools_r = pick(tool_policy, "--tool-policy", env, TOOL_POLICY_VARIABLE, TOOL_POLICY_AUTO)
+    cache_r: Resolved[int | str | None] = pick(prefix_cache_mb, "--prefix-cache-mb", env, PREFIX_CACHE_VARIABLE, None)
     syntax_r = pick(None, "--tool-syntax", env, "AGENTIC_FLOW_TOOL_SYNTAX", "auto")
     guard_r = pick(None, "--repetition-guard", env, "AGENTIC_FLOW_REPETITION_GUARD", "on")
     mode = _proxy_provider(provider or Provider.ONNX.value)
@@ -246,13 +276,17 @@ def resolve_proxy(
         api_key=clean_key(str(key_r.value)),
         max_queue=_count("--max-queue", 0)(str(max_queue)) if max_queue is not None else DEFAULT_MAX_QUEUE,
         provider=mode, upstream=upstream, upstream_model=upstream_model,
+        tool_policy=parse_tool_policy(str(tools_r.value), tools_r.source),
+        prefix_cache_mb=None if cache_r.value is None else _count(cache_r.source, 0)(str(cache_r.value)),
         tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
     )
     settings = with_upstream(settings, env)
     check_bind(settings.host, settings.api_key)
     sources = {
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
+        "tool_policy": tools_r.source,
         "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
+        "prefix_cache_mb": cache_r.source,
         "tool_syntax": syntax_r.source, "repetition_guard": guard_r.source,
     }
     return ResolvedProxy(settings, sources)

@@ -135,15 +135,17 @@ def lark(body: Mapping[str, object] | None, choice: ToolChoice,
         options.append(f"{_lit(TAG_OPEN + NL)} head{i} {_lit(NL)} {' '.join(blocks)} {_lit(TAG_CLOSE)}")
         rules.append(f"head{i}: %json {json.dumps(header, ensure_ascii=False)}")
     if coded:
-        # A block's text may not hold its own closing fence at a line start; four backticks allow three.
+        # A block's text ends at the first line that closes its fence: a lazy lexeme with a visible
+        # suffix.  (An `& ~/...\n```.../` terminal does not work: the greedy lexer has already taken
+        # the "\n``" into the text when the third backtick comes, so the model could not close the
+        # block and wrote "``>" instead: measured on the 1.5B.)  Four backticks allow ``` lines inside.
+        # A block holds at least one character (an Edit's new_string may be empty: a deletion).
         rules += [
-            # A block holds at least one character (an Edit's new_string may be empty: a deletion):
-            # measured, the 135M otherwise closed every Write's block at once.
-            'block: "```" LANG "\\n" CODE3 "\\n```\\n" | "````" LANG "\\n" CODE4 "\\n````\\n"',
+            'block: "```" LANG "\\n" code3 | "````" LANG "\\n" code4',
             'block_or_empty: block | "```" LANG "\\n```\\n"',
             r"LANG: /[A-Za-z0-9+#._-]*/",
-            r"CODE3: /(?s:.+)/ & ~/(?s:.*)\n```(?s:.*)/ & ~/```(?s:.*)/",
-            r"CODE4: /(?s:.+)/ & ~/(?s:.*)\n````(?s:.*)/ & ~/````(?s:.*)/",
+            'code3[suffix="\\n```\\n"]: /(?s:.+)/',
+            'code4[suffix="\\n````\\n"]: /(?s:.+)/',
         ]
     return "\n".join([
         start,

@@ -1,0 +1,6 @@
+def to_fahrenheit(celsius):
+    pass
+
+
+def to_celsius(fahrenheit):
+    pass
