@@ -323,7 +323,7 @@ def test_turn_retries_are_bounded(tmp_path: Path) -> None:
 
 def test_a_request_the_server_refuses_is_not_run_again(tmp_path: Path) -> None:
     root = exercise(tmp_path)
-    with ScriptedApi(Failure(400, "invalid_request_error"), turn(tool(FINISH, summary="x"))) as api:
-        with pytest.raises(AgentError, match="invalid_request_error"):
-            guided(api, root, None)
+    script = (Failure(400, "invalid_request_error"), turn(tool(FINISH, summary="x")))
+    with ScriptedApi(*script) as api, pytest.raises(AgentError, match="invalid_request_error"):
+        guided(api, root, None)
     assert len(api.requests) == 1
