@@ -112,6 +112,18 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class OutputFormat:
+    """Structured output: the reply is one JSON value, enforced by the grammar (serving.planning).
+    `schema` None: any JSON object (OpenAI's json_object).  `path` names the request field that
+    carried the schema, for the 400 that refuses it."""
+
+    schema: Mapping[str, object] | None
+    path: str
+    name: str = ""
+    strict: bool = True
+
+
+@dataclass(frozen=True)
 class Request:
     """A validated request of either API: what to answer and how."""
 
@@ -119,6 +131,7 @@ class Request:
     prompt: Prompt
     sampling: Sampling
     stream: bool = False
+    output: OutputFormat | None = None  # None: free text
 
 
 # ------------------------------------------------------------------ what a generation yields

@@ -97,6 +97,47 @@ TOOL_CHOICES = st.one_of(
                      {"type": "tool", "name": "no_such_tool"}, {"name": "x"}]),
     ODD_VALUES,
 )
+# Output schemas (structured output) a hostile client could send: deep, huge, recursive, contradictory.
+HOSTILE_SCHEMAS: dict[str, Any] = {
+    "deep_nesting": {"type": "object", "properties": {"a": nested(60, {"type": "string"})}},
+    "huge_properties": {"type": "object", "properties": {f"p{i}": {"enum": ["x", "y"]} for i in range(3000)},
+                        "required": [f"p{i}" for i in range(3000)]},
+    "huge_enum": {"type": "object", "properties": {"a": {"enum": [f"v{i}" for i in range(20000)]}}},
+    "root_ref": {"$ref": "#"},
+    "ref_loop": {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+    "recursive_tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}},
+                       "required": ["kids"]},
+    "remote_ref": {"$ref": "https://example.com/schema.json"},
+    "min_over_max_length": {"type": "object", "properties": {"a": {"type": "string", "minLength": 5,
+                                                                   "maxLength": 2}}, "required": ["a"]},
+    "min_over_max": {"type": "integer", "minimum": 5, "maximum": 1},
+    "string_and_integer": {"allOf": [{"type": "string"}, {"type": "integer"}]},
+    "empty_enum": {"enum": []},
+    "enum_of_wrong_type": {"type": "string", "enum": [1, 2]},
+    "no_properties_allowed_but_required": {"type": "object", "additionalProperties": False, "required": ["a"]},
+    "unknown_type": {"type": "colour"},
+    "properties_list": {"type": "object", "properties": [1, 2]},
+    "required_string": {"type": "object", "required": "a"},
+    "bad_regex": {"type": "string", "pattern": "("},
+    "huge_repeat": {"type": "string", "pattern": "a{100000}"},
+    "lookahead": {"type": "string", "pattern": "(?=a)a"},
+    "not": {"not": {}},
+    "false_subschema": {"type": "object", "properties": {"a": False}, "required": ["a"]},
+    "any_json": {},
+    "array_root": {"type": "array", "items": {"type": "boolean"}, "maxItems": 2},
+    "huge_min_items": {"type": "array", "minItems": 10**9},
+    "huge_number": {"type": "integer", "minimum": 10**30},
+}
+_deep: dict[str, Any] = {"type": "object"}
+for _ in range(60):  # 180 levels of JSON nesting: under the body's limit of 200
+    _deep = {"type": "object", "properties": {"a": _deep}, "required": ["a"]}
+HOSTILE_SCHEMAS["deep_properties"] = _deep
+OUTPUT_SCHEMAS = pick(list(HOSTILE_SCHEMAS.values())) | JSON | ODD_VALUES
+OUTPUT_CONFIGS = st.one_of(
+    st.builds(lambda schema: {"format": {"type": "json_schema", "schema": schema}}, OUTPUT_SCHEMAS),
+    pick([{"format": {"type": "json_schema"}}, {"format": {"type": "text"}}, {"format": None}, {"effort": "low"}]),
+    JSON,
+)
 MESSAGE = st.fixed_dictionaries({
     "role": pick(["user", "assistant", "system", "tool", ""]) | ODD_VALUES,
     "content": st.text(max_size=30) | st.lists(content_block(), max_size=3) | ODD_VALUES,
@@ -118,7 +159,9 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "stop_sequences": st.lists(pick(["\n", "", "Paris", "\ud800", "the"]) | ODD_STRINGS, max_size=4),
     "stream": st.booleans(),
     "metadata": st.just({"user_id": "u"}) | JSON,
-    "output_config": JSON, "context_management": JSON, "service_tier": pick(["auto", "standard_only"]),
+    "output_config": OUTPUT_CONFIGS, "output_format": OUTPUT_CONFIGS.map(
+        lambda c: c.get("format") if isinstance(c, dict) else c),
+    "context_management": JSON, "service_tier": pick(["auto", "standard_only"]),
 }
 
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from agentic_flow.anthropic.errors import error_type_for
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
-from tests.fuzz_bodies import bodies
+from tests.fuzz_bodies import HOSTILE_SCHEMAS, bodies
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 KEY = "fuzz-key"
@@ -139,6 +139,31 @@ def test_the_bodies_of_issue_8_get_no_5xx_and_inference_stays_up(fuzzed_proxy: s
         client.conn.close()
     health = supervisor.probe(fuzzed_proxy.url)
     assert health is not None and health.status.http_status == 200, health
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("schema", HOSTILE_SCHEMAS.values(), ids=HOSTILE_SCHEMAS.keys())
+def test_hostile_output_schemas_get_no_5xx(fuzzed_proxy: supervisor.ProxyProcess, schema: Any, stream: bool) -> None:
+    """Structured output on both APIs: a 400 naming the field, or a reply; never a 5xx, and no stream
+    that fails after its start (a refused grammar is a 400 before it)."""
+    client = Client(fuzzed_proxy.url)
+    ask = [{"role": "user", "content": "hi"}]
+    anthropic_body = {"model": "m", "max_tokens": 2, "stream": stream, "messages": ask,
+                      "output_config": {"format": {"type": "json_schema", "schema": schema}}}
+    openai_body = {"model": "m", "max_tokens": 2, "stream": stream, "messages": ask, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}}}
+    try:
+        check_answer("/v1/messages", *client.post("/v1/messages", json.dumps(anthropic_body).encode(),
+                                                  {"x-api-key": KEY}))
+        status, _, data = client.post("/v1/chat/completions", json.dumps(openai_body).encode(),
+                                      {"authorization": f"Bearer {KEY}"})
+        assert status < 500, (status, data[:500])
+        if status >= 400:
+            assert "response_format" in json.loads(data)["error"]["message"], data[:500]
+        elif stream:
+            assert b'"error"' not in data, data[-500:]
+    finally:
+        client.conn.close()
 
 
 @pytest.fixture(scope="module")

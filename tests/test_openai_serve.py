@@ -112,7 +112,11 @@ def test_defaults_and_images() -> None:
     ("patch", "param"),
     [
         ({"n": 2}, "n"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+         "response_format.json_schema.schema"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),
         (
             {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "messages.0.content.0",
@@ -185,7 +189,7 @@ EVENTS: list[chat.Event] = [
 def test_events_as_chunks_rebuilt_by_the_openai_sdk() -> None:
     encoder = ChunkEncoder(completion_id="chatcmpl-abc", model="gpt-local", include_usage=True, created=5)
     chunks = [c for event in EVENTS for c in encoder.feed(event)]
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": None}
     assert chunks[3]["choices"][0]["delta"]["tool_calls"] == [
         {"index": 0, "id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"

@@ -13,6 +13,8 @@
   was left out (`IMAGE_NOTE`, `DOCUMENT_NOTE`): the model reads text only, and a 400 would end the
   session of a client that sent one (Claude Code's Read returns an image for an image file);
 - a `tool_reference` inside a tool result (what a tool search found) becomes `[tool: NAME]`.
+- `output_config.format` (or the beta's `output_format`) of type json_schema becomes the request's
+  structured output (chat.OutputFormat), planned by serving.planning.
 
 A first turn from the assistant is accepted: Anthropic's own API accepts it (only some other hosts of
 its models refuse it), and a chat template renders it without trouble.  A final assistant turn of text
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from ..chat import Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, Turn
+from ..chat import OutputFormat, Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, Turn
 from .client_tools import tool_spec
 from .requests import InvalidRequest
 from .types import (
@@ -54,7 +56,8 @@ def to_request(req: MessagesRequest) -> Request:
                         top_k=req.top_k or None,
                         # Empty stop sequences never get here: the request parser refuses them with a 400.
                         stop_sequences=req.stop_sequences)
-    return Request(req.model, to_prompt(req), sampling, req.stream)
+    output = None if req.output_schema is None else OutputFormat(req.output_schema, req.output_path)
+    return Request(req.model, to_prompt(req), sampling, req.stream, output)
 
 
 def to_prompt(req: CountTokensRequest) -> Prompt:

@@ -137,6 +137,21 @@ else:
     ToolParam = union(_tool_tag, ("custom", CustomToolParam), ("builtin", BuiltinToolParam))
 
 
+# --- structured output -------------------------------------------------------------------------
+
+
+class JsonOutputFormat(Wire):
+    """`output_config.format` (and the beta's top-level `output_format`): the reply is JSON of `schema`."""
+
+    type: Literal["json_schema"]
+    schema_: JsonObject = Field(alias="schema")
+
+
+class OutputConfig(Wire):
+    format: JsonOutputFormat | None = None
+    effort: str | None = None  # how hard a Claude model thinks: nothing a local model can change
+
+
 # --- the bodies --------------------------------------------------------------------------------
 
 
@@ -148,7 +163,7 @@ class CountTokensBody(Wire):
     tool_choice: ToolChoiceParam | None = None
     thinking: ThinkingParamConfig | None = None
     # Not used here, still type-checked so that a malformed request fails as it would against Anthropic.
-    output_config: JsonObject | None = None
+    output_config: OutputConfig | None = None
     context_management: JsonObject | None = None
     service_tier: str | None = None
 
@@ -161,12 +176,14 @@ class MessagesBody(CountTokensBody):
     stop_sequences: list[NonEmptyStr] | None = None  # an empty one would match before the first token
     stream: bool | None = None
     metadata: JsonObject | None = None
+    output_format: JsonOutputFormat | None = None  # the structured-outputs beta's spelling
 
 
 # The order in which errors are reported when a body has several: the fields every request needs first.
 _FIELD_ORDER = (
     "model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking", "temperature", "top_p",
-    "top_k", "stop_sequences", "stream", "metadata", "output_config", "context_management", "service_tier",
+    "top_k", "stop_sequences", "stream", "metadata", "output_config", "output_format", "context_management",
+    "service_tier",
 )
 _Body = TypeVar("_Body", bound=CountTokensBody)
 _COUNT_TOKENS = TypeAdapter(CountTokensBody)
@@ -191,7 +208,16 @@ def parse_messages_request(body: object) -> t.MessagesRequest:
         stop_sequences=tuple(wire.stop_sequences or ()),
         stream=bool(wire.stream),
         metadata=wire.metadata,
+        **_output(wire),
     )
+
+
+def _output(wire: MessagesBody) -> dict[str, Any]:
+    if wire.output_config is not None and wire.output_config.format is not None:
+        return {"output_schema": wire.output_config.format.schema_, "output_path": "output_config.format.schema"}
+    if wire.output_format is not None:
+        return {"output_schema": wire.output_format.schema_, "output_path": "output_format.schema"}
+    return {}
 
 
 def _validate(adapter: TypeAdapter[_Body], body: object) -> _Body:

@@ -139,3 +139,5 @@ class MessagesRequest(CountTokensRequest):
     stop_sequences: tuple[str, ...] = ()
     stream: bool = False
     metadata: Mapping[str, object] | None = None
+    output_schema: Mapping[str, object] | None = None  # structured output: the reply is JSON of this schema
+    output_path: str = ""  # the field that carried it, for a 400

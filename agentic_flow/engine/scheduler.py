@@ -340,12 +340,14 @@ class Scheduler:
                 self._rebuild(batch, live)
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:
-        """End these generations with an error the proxy reports (mid-stream: an error event)."""
+        """End these generations with an error the proxy reports (mid-stream: an error event).  A refused
+        grammar keeps its type: the proxy answers a structured-output request's with a 400."""
+        kind = GrammarRefused if isinstance(exc, GrammarRefused) else EngineError
         for job in jobs:
             if not job.finished:
                 job.finished = True
                 self.jobs.pop(job.rid, None)
-                self.out.send(Failed(job.rid, EngineError(f"inference failed: {exc}")))
+                self.out.send(Failed(job.rid, kind(f"inference failed: {exc}")))
 
     # ------------------------------------------------------------ decoding
     def step(self) -> None:

@@ -9,8 +9,10 @@ Mapping decisions (each one where the neutral request, in Anthropic's terms, has
 - `tool_choice`: auto->auto, required->any, named->tool, none->none; `parallel_tool_calls: false`
   -> one call per turn;
 - `temperature` is clamped to 0..1 (OpenAI allows up to 2; 0..1 maps exactly);
-- `seed` is passed on to the engine;
-- `n > 1`, images, audio and file parts, and JSON response formats are refused with a 400: silently
+- `seed` is passed on to the engine; `stop` takes up to 4 sequences, as OpenAI;
+- `response_format`: `text` is free text, `json_object` any JSON object, `json_schema` its schema
+  (strict or not: serving.planning refuses a schema it cannot enforce either way);
+- `n > 1`, `logprobs` / `top_logprobs`, images, audio and file parts are refused with a 400: silently
   dropping them would return something the client did not ask for.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from ..chat import Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn
+from ..chat import OutputFormat, Prompt, Request, Sampling, ToolCall, ToolChoice, ToolResult, ToolSpec, Turn
 from .types import (
     AssistantMessage,
     AudioPart,
@@ -35,6 +37,7 @@ from .types import (
 )
 
 DEFAULT_MAX_TOKENS = 4096
+MAX_STOP = 4  # OpenAI's limit on stop sequences
 TURN_SEPARATOR = "\n\n"  # as the Messages route joins the text blocks of one turn
 _CHOICES = {"auto": "auto", "required": "any", "none": "none", None: "auto"}
 
@@ -51,23 +54,35 @@ def to_chat_request(req: ChatCompletionRequest, *, default_max_tokens: int = DEF
     stops = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     if "" in stops:
         raise InvalidChatRequest("stop: an empty stop sequence would match before the first token", "stop")
+    if len(stops) > MAX_STOP:
+        raise InvalidChatRequest(f"stop: at most {MAX_STOP} sequences (got {len(stops)})", "stop")
     sampling = Sampling(
         max_tokens=req.max_completion_tokens or req.max_tokens or default_max_tokens,
         temperature=None if req.temperature is None else min(req.temperature, 1.0),
         top_p=req.top_p, stop_sequences=stops, seed=req.seed,
     )
-    return Request(req.model, Prompt(_turns(req), tools, choice), sampling, bool(req.stream))
+    return Request(req.model, Prompt(_turns(req), tools, choice), sampling, bool(req.stream), _output(req))
 
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     if req.n is not None and req.n > 1:
         raise InvalidChatRequest("n: only one choice per request is supported (n=1)", "n")
-    if req.response_format is not None and req.response_format.type != "text":
-        raise InvalidChatRequest(
-            f"response_format: {req.response_format.type!r} is not supported; "
-            "use tools for structured output",
-            "response_format",
-        )
+    if req.logprobs or req.top_logprobs:
+        param = "logprobs" if req.logprobs else "top_logprobs"
+        raise InvalidChatRequest(f"{param}: log probabilities are not supported by this server", param)
+
+
+def _output(req: ChatCompletionRequest) -> OutputFormat | None:
+    fmt = req.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return OutputFormat(None, "response_format")
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise InvalidChatRequest("response_format.json_schema.schema: required for type json_schema",
+                                 "response_format.json_schema.schema")
+    spec = fmt.json_schema
+    return OutputFormat(spec.schema_, "response_format.json_schema.schema", spec.name, bool(spec.strict))
 
 
 # --- messages -----------------------------------------------------------------------------------

@@ -4,10 +4,11 @@
 `to_chat_completion` converts a whole `chat.Answer`.  `ChunkEncoder` converts the neutral events of a
 generation one at a time into `chat.completion.chunk` dicts, in OpenAI's order:
 
-    a role chunk ({"role": "assistant", "content": ""}), content deltas, tool_calls deltas (the first
+    a role chunk ({"role": "assistant", "content": null}, as OpenAI), content deltas, tool_calls deltas (the first
     for each call carries index, id, type and name with empty arguments, later ones argument
     fragments), a final chunk with `finish_reason`, then - with stream_options.include_usage - a
-    chunk with `choices: []` and the usage.
+    chunk with `choices: []` and the usage.  Every chunk and completion carries `system_fingerprint`
+when the backend names its model build (`fingerprint`).
 
 `chat_stream` frames that as SSE bytes ending with `data: [DONE]`.  Usage: OpenAI's prompt_tokens
 counts every prompt token, cached or not, and cached_tokens the prefix-cache reads.
@@ -15,6 +16,7 @@ counts every prompt token, cached or not, and cached_tokens the prefix-cache rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -54,7 +56,14 @@ def new_completion_id() -> str:
     return chat.new_id("chatcmpl-")
 
 
-def to_chat_completion(answer: chat.Answer, *, completion_id: str, model: str, created: int | None = None) -> dict:
+def fingerprint(model_name: str, build: str) -> str:
+    """`system_fingerprint`: the served model's name and a digest of its build (what changes when the
+    model files are rebuilt), e.g. `smollm2-135m@3fa9c2d1`."""
+    return f"{model_name}@{hashlib.sha256(build.encode()).hexdigest()[:8]}"
+
+
+def to_chat_completion(answer: chat.Answer, *, completion_id: str, model: str, created: int | None = None,
+                       system_fingerprint: str | None = None) -> dict:
     """A whole answer as a `chat.completion`; `model` is echoed as the client sent it."""
     texts = [part for part in answer.content if isinstance(part, str)]
     calls = [{"id": part.id, "type": "function",
@@ -73,14 +82,17 @@ def to_chat_completion(answer: chat.Answer, *, completion_id: str, model: str, c
         "choices": [{"index": 0, "message": reply, "logprobs": None,
                      "finish_reason": finish_reason(answer.stop.reason)}],
         "usage": chat_usage(answer.stop.usage),
+        "system_fingerprint": system_fingerprint,
     }
 
 
 class ChunkEncoder:
     """Neutral events in, `chat.completion.chunk` dicts out.  One instance per stream."""
 
-    def __init__(self, *, completion_id: str, model: str, include_usage: bool, created: int | None = None) -> None:
+    def __init__(self, *, completion_id: str, model: str, include_usage: bool, created: int | None = None,
+                 system_fingerprint: str | None = None) -> None:
         self.id = completion_id
+        self.system_fingerprint = system_fingerprint
         self.model = model
         self.include_usage = include_usage
         self.created = int(time.time()) if created is None else created
@@ -89,7 +101,7 @@ class ChunkEncoder:
     def feed(self, event: chat.Event) -> list[dict[str, object]]:
         match event:
             case chat.Start():
-                return [self._chunk({"role": "assistant", "content": ""})]
+                return [self._chunk({"role": "assistant", "content": None})]
             case chat.Text(text=text) if text:
                 return [self._chunk({"content": text})]
             case chat.ToolCallStart():
@@ -120,20 +132,19 @@ class ChunkEncoder:
         return chunk
 
     def _envelope(self) -> dict[str, object]:
-        return {
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model
-        }
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "system_fingerprint": self.system_fingerprint}
 
 
 async def chat_stream(
     events: AsyncGenerator[chat.Event, None], *, model: str, include_usage: bool,
-    completion_id: str | None = None,
+    completion_id: str | None = None, system_fingerprint: str | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The SSE bytes of a streamed Chat Completion.  A `chat.Failure` becomes OpenAI's in-stream error
     (`data: {"error": ...}`) and ends the stream without [DONE], as OpenAI does.  Closing this
     generator closes `events` (and so cancels the generation)."""
     encoder = ChunkEncoder(completion_id=completion_id or new_completion_id(), model=model,
-                           include_usage=include_usage)
+                           include_usage=include_usage, system_fingerprint=system_fingerprint)
     async with aclosing(events):
         async for event in events:
             for chunk in encoder.feed(event):

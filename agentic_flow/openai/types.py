@@ -144,8 +144,17 @@ class StreamOptions(_Wire):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(_Wire):
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    # The SDK sends the key "schema"; pydantic's BaseModel has a `schema` attribute, hence the alias.
+    schema_: dict[str, object] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
 class ResponseFormat(_Wire):
     type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
 
 
 class ChatCompletionRequest(_Wire):
@@ -155,7 +164,7 @@ class ChatCompletionRequest(_Wire):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: str | list[str] | None = None
+    stop: str | list[str] | None = None  # up to MAX_STOP (OpenAI's limit), checked in serve_request
     seed: int | None = None
     n: int | None = Field(default=None, ge=1)
     stream: bool = False
@@ -165,6 +174,8 @@ class ChatCompletionRequest(_Wire):
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
+    logprobs: bool | None = None  # refused when true (serve_request): the engine returns no logits
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @property
     def include_usage(self) -> bool:

@@ -19,5 +19,9 @@ def create_app(state: ProxyState, *, api_key: str | None, max_body: int) -> web.
     app.router.add_post(openai_views.CHAT_COMPLETIONS, openai_views.chat_completions)
     app.router.add_get("/v1/models", views.list_models)
     app.router.add_get("/v1/models/{model_id}", views.get_model)
+    # OpenAI clients configured with a base URL without /v1 (llama.cpp's tests, several others).
+    app.router.add_post(openai_views.CHAT_COMPLETIONS_BARE, openai_views.chat_completions)
+    app.router.add_get("/models", views.list_models)
+    app.router.add_get("/models/{model_id}", views.get_model)
     app.router.add_get("/health", views.health)
     return app

@@ -8,22 +8,24 @@ API (anthropic.sse, openai.serve_response).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .. import chat
 from ..anthropic import sse
 from ..anthropic.convert import to_prompt, to_request
 from ..anthropic.types import CountTokensRequest, MessagesRequest
-from ..engine.base import MAX_BATCHES, Engine
-from ..errors import NotFound, NotReady
+from ..engine.base import MAX_BATCHES, Engine, Generation, GrammarRefused
+from ..errors import InvalidRequestError, NotFound, NotReady
 from ..models.catalog import Sampling, output_limit
 from ..openai import serve_request, serve_response
 from ..openai import types as oai
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
 from ..openai.sse import data_frame
-from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options
+from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options, peeked
 from ..serving.planning import generation_request, tool_syntax
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
@@ -46,20 +48,31 @@ def anthropic_encoder(model: str) -> Encoder:
                    error_frame=sse.error_event)
 
 
-def openai_encoder(req: oai.ChatCompletionRequest) -> Encoder:
+def openai_encoder(req: oai.ChatCompletionRequest, fingerprint: str | None = None) -> Encoder:
     completion_id = serve_response.new_completion_id()
 
     def message(answer: chat.Answer) -> dict[str, Any]:
-        return serve_response.to_chat_completion(answer, completion_id=completion_id, model=req.model)
+        return serve_response.to_chat_completion(answer, completion_id=completion_id, model=req.model,
+                                                 system_fingerprint=fingerprint)
 
     def frames(events: AsyncGenerator[chat.Event, None]) -> AsyncGenerator[bytes, None]:
         return serve_response.chat_stream(events, model=req.model, include_usage=req.include_usage,
-                                          completion_id=completion_id)
+                                          completion_id=completion_id, system_fingerprint=fingerprint)
 
     def error_frame(error_type: str, text: str) -> bytes:
         return data_frame(openai_error_body(text, openai_error_from_anthropic(error_type)))
 
     return Encoder(message, frames, error_frame)
+
+
+@functools.cache
+def build_id(model_path: str) -> str:
+    """What identifies a model build: its folder and each file's name, size and modification time
+    (read once; a rebuilt model is served by a new proxy)."""
+    folder = Path(model_path)
+    files = sorted(folder.iterdir()) if folder.is_dir() else []
+    stamps = (f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+    return "|".join([str(folder), *stamps])
 
 
 @dataclass
@@ -110,7 +123,9 @@ class LocalBackend:
         room = self.engine.info.context_length if self.engine is not None else serve_request.DEFAULT_MAX_TOKENS
         neutral = serve_request.to_chat_request(req, default_max_tokens=room)
         self.check_model_name(neutral.model)
-        return self._job(neutral, openai_encoder(req))
+        info = self.engine.info if self.engine is not None else None
+        fingerprint = None if info is None else serve_response.fingerprint(info.model_name, build_id(info.model_path))
+        return self._job(neutral, openai_encoder(req, fingerprint))
 
     def prompt(self, prompt: chat.Prompt) -> chat.Prompt:
         """What the model reads of a request: its tools narrowed by the policy, in the tool syntax."""
@@ -122,7 +137,14 @@ class LocalBackend:
         engine = self.ready()
 
         async def run() -> Answer:
-            generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            generation: Generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
+            if req.output is not None:
+                try:
+                    generation = await peeked(generation)
+                except GrammarRefused as exc:
+                    # No looser grammar for a structured reply: free text would be passed off as conforming.
+                    raise InvalidRequestError(f"{req.output.path}: the grammar engine (llguidance) refused "
+                                              f"this schema: {str(exc)[:500]}") from None
             reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
                                      self.repetition_guard)
             if req.stream:

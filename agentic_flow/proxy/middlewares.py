@@ -21,7 +21,7 @@ API_KEY = web.AppKey("api_key", str)
 
 
 # Routes whose clients speak OpenAI's API: their errors use OpenAI's envelope, with the same status.
-OPENAI_ROUTES = frozenset({"/v1/chat/completions"})
+OPENAI_ROUTES = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 
 def error_response(status: int, error_type: str, message: str, request_id: str, *, openai: bool = False,

@@ -16,6 +16,7 @@ from .streaming import respond
 from .views import read_json
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
+CHAT_COMPLETIONS_BARE = "/chat/completions"  # the same route without /v1
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

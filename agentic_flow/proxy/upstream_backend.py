@@ -24,7 +24,7 @@ from typing import Any
 
 from ..anthropic import sse
 from ..anthropic.types import CountTokensRequest, MessagesRequest
-from ..errors import NotFound
+from ..errors import InvalidRequestError, NotFound
 from ..openai.errors import BrokenContract
 from ..openai.types import ChatCompletionRequest
 from ..openai.upstream import UpstreamClient
@@ -48,6 +48,9 @@ class UpstreamBackend:
         await self.client.start()
 
     def messages(self, body: Mapping[str, Any], req: MessagesRequest) -> Job:
+        if req.output_schema is not None:  # never passed off as conforming by a host that ignores it
+            raise InvalidRequestError(f"{req.output_path}: structured output is not served in upstream mode")
+
         async def run() -> Answer:
             if not req.stream:
                 message = await self.client.messages(body)

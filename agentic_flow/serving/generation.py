@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from .. import chat
-from ..engine.base import Generation, SamplingOptions
+from ..engine.base import Completion, Generation, SamplingOptions
 from ..engine.repetition import RepetitionGuard
 from ..engine.stops import StopMatcher
 from ..errors import EngineError
@@ -96,7 +96,8 @@ class GenerationStream:
         generation ends it with `Failure` (`catch`) or is raised (a non-streaming reply: the caller
         still answers with an HTTP error).  Closing this generator early cancels the generation."""
         expected = chat.Usage(self.generation.input_tokens, self.generation.expected_cached_tokens, 1)
-        yield chat.Start(expected, guided=self.options.guidance is not None)
+        # A structured reply (guidance, no tools) is text from the start.
+        yield chat.Start(expected, guided=self.options.guidance is not None and bool(self.tools))
         finished = False
         try:
             async for event in self._content():
@@ -205,6 +206,46 @@ def neutral(event: ParserEvent) -> chat.Event:
             return chat.ToolInputDelta(event.partial_json)
         case CallEnd():
             return chat.ToolCallDone(event.call)
+
+
+class Peeked:
+    """A generation whose first delta has been read already (see `peeked`)."""
+
+    def __init__(self, generation: Generation, iterator: AsyncIterator[str], first: list[str]) -> None:
+        self._generation = generation
+        self._iterator = iterator
+        self._first = first
+        self.input_tokens = generation.input_tokens
+        self.expected_cached_tokens = generation.expected_cached_tokens
+
+    @property
+    def completion(self) -> Completion:
+        return self._generation.completion
+
+    @completion.setter
+    def completion(self, value: Completion) -> None:
+        self._generation.completion = value
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        for text in self._first:
+            yield text
+        async for text in self._iterator:
+            yield text
+
+    async def aclose(self) -> None:
+        await self._generation.aclose()
+
+
+async def peeked(generation: Generation) -> Peeked:
+    """Read the first delta now: the inference process creates a request's grammar when its batch
+    starts, after the start was acknowledged, so a grammar the runtime refuses (GrammarRefused) is
+    raised here, before any response is sent, rather than in the middle of a stream."""
+    iterator = aiter(generation)
+    try:
+        first = [await anext(iterator)]
+    except StopAsyncIteration:
+        first = []
+    return Peeked(generation, iterator, first)
 
 
 def text_only(generation: Generation, ping_interval: float = PING_INTERVAL_S) -> AsyncGenerator[chat.Event, None]:

@@ -77,6 +77,14 @@ def plan(tools: tuple[ToolSpec, ...], choice: ToolChoice) -> ToolPlan:
     return ToolPlan(Guidance("lark_grammar", lark(body, choice, tuple(headers))), loose)
 
 
+def output_guidance(schema: Mapping[str, object] | None) -> Guidance:
+    """Structured output: the whole reply is one JSON value of `schema` (None: any JSON object), with
+    the separators and no free whitespace, as a call's JSON.  `schema` is already prepared
+    (schema.prepare_any); its local `$ref`s resolve against its own root."""
+    body = {"x-guidance": JSON_OPTIONS, **(schema if schema is not None else {"type": "object"})}
+    return Guidance("lark_grammar", f"start: %json {json.dumps(body, ensure_ascii=False)}")
+
+
 def call_schema(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, object], frozenset[str]]:
     """`{"name", "arguments"}` for each tool, one anyOf; each tool's schema sits in `$defs` so that its
     own local `$ref`s still resolve once rewritten under that prefix."""

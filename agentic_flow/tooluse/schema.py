@@ -3,7 +3,8 @@
 Found by trying each feature on onnxruntime-genai 0.18 (scripts/tooluse_probe.py --schemas): llguidance
 refuses, at Generator creation, `not`, `if`/`then`/`else`, `dependentRequired`, `dependentSchemas`,
 `uniqueItems`, unknown `format`s, regex look-around, and `$ref`s it cannot resolve; it accepts `$ref` to
-local `$defs`, `patternProperties`, `contains`, `propertyNames`, `multipleOf`.  A refused feature is cut
+local `$defs`, `patternProperties`, `contains`, `propertyNames`, `multipleOf`.  A lower bound
+(`minItems`, `minLength`, ...) above MIN_BOUND_MAX is cut too: llguidance expands it up front.  A refused feature is cut
 out of the copy given to the grammar (the rest still constrains) and `PreparedSchema.exact` turns False:
 the parsed input is then checked by `validate`, so the request never fails with a 500.
 """
@@ -22,6 +23,10 @@ KNOWN_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid", "uri"}
 )
 JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+# A lower bound past this is cut: llguidance builds its grammar for it up front (minItems 10**9 took the
+# inference process past its memory, killed), and no reply of a few thousand tokens could meet it anyway.
+MIN_BOUND_MAX = 10_000
+_MIN_BOUNDS = frozenset({"minItems", "minLength", "minProperties", "minContains"})
 _LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
 # Subschema keys whose values are schemas, lists of schemas, or maps of schemas.
 _ONE = ("items", "additionalProperties", "contains", "propertyNames", "additionalItems")
@@ -32,19 +37,31 @@ _MAP = ("properties", "patternProperties", "$defs", "definitions")
 @dataclass(frozen=True)
 class PreparedSchema:
     schema: Mapping[str, object]  # what the grammar gets
-    exact: bool  # False: something was cut, validate the parsed input afterwards
+    cut: tuple[str, ...] = ()  # the keywords cut out (each once, in the order met)
+
+    @property
+    def exact(self) -> bool:
+        """False: something was cut, validate the parsed input afterwards."""
+        return not self.cut
 
 
 def prepare(schema: Mapping[str, object] | None) -> PreparedSchema:
+    """A tool's input schema: always an object."""
     if schema is None:
-        return PreparedSchema({"type": "object"}, True)
+        return PreparedSchema({"type": "object"})
+    prepared = prepare_any(schema)
+    cleaned = prepared.schema
+    if cleaned.get("type", "object") != "object":
+        cleaned = {**cleaned, "type": "object"}  # a tool's input is always an object
+    return PreparedSchema(cleaned, prepared.cut)
+
+
+def prepare_any(schema: Mapping[str, object]) -> PreparedSchema:
+    """Any schema (a structured output's may describe any JSON value), made safe the same way."""
     cut: list[str] = []
     cleaned = _clean(schema, schema, cut)
     _close_objects(cleaned)
-    if not isinstance(cleaned, dict) or cleaned.get("type", "object") != "object":
-        cleaned = {"type": "object", **({} if not isinstance(cleaned, dict) else cleaned)}
-        cleaned["type"] = "object"  # a tool's input is always an object
-    return PreparedSchema(cleaned, not cut)
+    return PreparedSchema(cleaned if isinstance(cleaned, dict) else {}, tuple(dict.fromkeys(cut)))
 
 
 def _clean(node: object, root: Mapping[str, object], cut: list[str]) -> object:
@@ -93,6 +110,8 @@ def _close_objects(node: object) -> None:
 def _refused(key: str, value: object, root: Mapping[str, object]) -> bool:
     if key in UNSUPPORTED_KEYS:
         return True
+    if key in _MIN_BOUNDS:
+        return not isinstance(value, int) or value > MIN_BOUND_MAX
     if key == "format":
         return value not in KNOWN_FORMATS
     if key == "pattern":
