@@ -340,3 +340,11 @@ def test_a_premature_finish_in_an_empty_folder_forces_a_write(tmp_path: Path) ->
         result = guided(api, tmp_path, None, task="Create calc.py with double(n).")
     assert api.requests[1]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
     assert result.files_changed == ("calc.py",) and result.text == "done"
+
+
+def test_turns_in_a_row_without_a_call_end_the_run(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    cut = turn(partial("Write", '{"file_path": "calc.py", "cont'), stop_reason="max_tokens")
+    with ScriptedApi(cut, repeat_last=True) as api:
+        result = guided(api, root, None, max_turns=20)
+    assert len(api.requests) == 3 and result.stop_reason == MAX_TURNS_REACHED and result.outcome == "max_turns"

@@ -57,6 +57,7 @@ TESTS_FAILING = "tests_failing"  # the check still fails
 FINISHED = "finished"  # the agent ended the task and there was nothing to check
 OUT_OF_TURNS = "max_turns"
 TIMED_OUT = "timeout"
+MAX_IDLE_TURNS = 3  # turns in a row without a complete call end a guided run (as --max-turns would)
 TURN_RETRIES = 3  # a turn that failed transiently is run again this often (bounded backoff, up to 8 s each)
 
 
@@ -330,6 +331,7 @@ class _Guided:
         self.turn_changed = False
         self.finish_refusals = 0
         self.premature_refused = False  # a Finish before any tool call was answered
+        self.idle_turns = 0  # turns in a row without a complete call
         self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
         self.turns = 0
 
@@ -341,8 +343,12 @@ class _Guided:
             last = await self.run.call_model(choice)
             uses = last.tool_uses
             if not uses:
+                self.idle_turns += 1
+                if self.idle_turns >= MAX_IDLE_TURNS:  # e.g. a max_tokens too small for any call
+                    return self._end(last, turn, OUT_OF_TURNS, last.text, MAX_TURNS_REACHED)
                 self._nudge(last)
                 continue
+            self.idle_turns = 0
             finish = next((u for u in uses if u.name == FINISH), None)
             self.turn_changed = False
             results = [await self._run(use) for use in uses if use.name != FINISH]

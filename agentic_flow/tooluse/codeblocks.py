@@ -134,7 +134,9 @@ def instructions(tools: tuple[ToolSpec, ...]) -> str:
     fields = ", ".join(example.code_fields)
     lines = [f"- {t.name}: put {', then '.join(t.code_fields)} in fenced code blocks after the JSON, in "
              "that order, not in the JSON" for t in coded]
-    header, blocks = render_blocks(example, {**{f: "..." for f in example.code_fields}, "file_path": "x.py"})
+    # A real example: given "..." as the content, the 1.5B wrote "..." into the file.
+    sample = {f: 'print("hello")\n' if f in WHOLE_FILE_FIELDS else 'print("hello")' for f in example.code_fields}
+    header, blocks = render_blocks(example, {**sample, "file_path": "hello.py"})
     shown = f'<tool_call>\n{{"name": "{example.name}", "arguments": {_json(header)}}}\n{blocks}\n</tool_call>'
     return ("# Code in tool calls\n\nWrite code as code. For these tools, the JSON holds only the other "
             f"arguments, and each code argument ({fields}, ...) follows the JSON as a fenced block inside the "
