@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -66,6 +67,16 @@ def guided(api: ScriptedApi, root: Path, check: CheckCommand | None, *, max_turn
                        timeout=60, max_retries=0)
     guide = Guide(next(iter(tools.values())).context, check)
     return asyncio.run(run_loop(request, tools, hooks or LoopHooks(), max_turns=max_turns, guide=guide))
+
+
+def run_cli(script: Any, root: Path, *extra: str) -> Any:
+    """`agentic-flow --agent coder` against the scripted API: guided, the exercise's unittest check."""
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'", *extra]
+        return runner.invoke(app, args, env=env)
 
 
 def test_every_turn_must_call_one_tool_and_finish_is_offered(tmp_path: Path) -> None:
@@ -210,12 +221,7 @@ def test_cli_json_and_exit_code_tell_verified_from_failing(tmp_path: Path, conte
     root = exercise(tmp_path / "ws")
     script = [turn(tool("Write", file_path="calc.py", content=content))]
     script += [turn(tool(FINISH, summary="done"))] * 3
-    with ScriptedApi(*script) as api:
-        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
-        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
-                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
-                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
-        done = runner.invoke(app, args, env=env)
+    done = run_cli(script, root)
     assert done.exit_code == code, done.output
     body = json.loads(done.stdout.strip().splitlines()[-1])
     assert body["outcome"] == outcome and body["files_changed"] == ["calc.py"]
@@ -305,12 +311,7 @@ def test_a_turn_that_fails_transiently_is_run_again_and_reported(tmp_path: Path)
     root = exercise(tmp_path)
     # The client itself tries three times (1 + its 2 retries): the loop's turn retry takes over after that.
     script = (Failure(), Failure(), Failure(503, "api_error"), turn(tool("Write", file_path="calc.py", content=GOOD)))
-    with ScriptedApi(*script) as api:
-        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
-        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
-                "--permission-mode", "acceptEdits", "--workflow", "guided", "--json",
-                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
-        done = runner.invoke(app, args, env=env)
+    done = run_cli(script, root)
     assert done.exit_code == 0, done.output
     body = json.loads(done.stdout.strip().splitlines()[-1])
     assert body["outcome"] == "verified"
