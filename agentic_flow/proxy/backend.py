@@ -60,6 +60,11 @@ class Backend(Protocol):
 
     def chat_completions(self, req: ChatCompletionRequest) -> Job: ...
 
+    def check_chat_completions(self) -> None:
+        """Raises NotFound when this backend does not serve Chat Completions at all, before the body is
+        read: such a request is a 404 whatever it holds."""
+        ...
+
     async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount: ...
 
     def model_entry(self) -> dict[str, Any]:

@@ -117,6 +117,9 @@ class LocalBackend:
         self.check_model_name(req.model)
         return self._job(to_request(req), anthropic_encoder(req.model))
 
+    def check_chat_completions(self) -> None:
+        pass  # served
+
     def chat_completions(self, req: oai.ChatCompletionRequest) -> Job:
         # Chat Completions may leave the length open: the engine clamps a limit beyond the context,
         # so the whole context is the honest "no limit" (while loading, the answer is 503 anyway).

@@ -21,6 +21,7 @@ CHAT_COMPLETIONS_BARE = "/chat/completions"  # the same route without /v1
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    state.backend.check_chat_completions()
     req = oai.parse_chat_request(await read_json(request))
     job = state.backend.chat_completions(req)
     async with state.admission.slot():

@@ -60,6 +60,10 @@ class UpstreamBackend:
             return Stream(_frames(_honest(body, self.client.stream(body))), sse.error_event)
         return run
 
+    def check_chat_completions(self) -> None:
+        raise NotFound(f"{CHAT_COMPLETIONS} is not served in upstream mode: call the upstream "
+                       f"({self.client.config.base_url}) directly")
+
     def chat_completions(self, req: ChatCompletionRequest) -> Job:
         raise NotFound(f"{CHAT_COMPLETIONS} is not served in upstream mode: call the upstream "
                        f"({self.client.config.base_url}) directly")
