@@ -53,7 +53,7 @@ def test_the_135m_never_answers_in_prose_in_a_guided_run(proxy_factory: ProxyFac
     (agents / "filer.md").write_text(FILER)
     args = ["--agents-dir", str(agents), "--agent", "filer", "--provider", "onnx", "--workspace", str(workspace),
             "--task", "Create the file note.txt containing the word hi.", "--permission-mode", "acceptEdits",
-            "--max-turns", "2", "--json"]
+            "--max-turns", "2", "--json", "--workflow", "guided"]  # the 135M's own default is free
     with proxy_factory() as proxy:
         result = CliRunner().invoke(app, args, env={"ONNX_PROXY_URL": proxy.url})
     assert result.exit_code in (0, 7), result.output
