@@ -136,9 +136,10 @@ def test_finish_over_failing_tests_forces_a_write_then_ends_as_tests_failing(tmp
     refusal = api.requests[1]["messages"][-1]["content"][0]
     assert refusal["is_error"] and refusal["content"].startswith("Not finished: I ran the tests")
     assert "You have not changed any file yet" in refusal["content"]
-    # Nothing was changed: the next turn must be a Write; after it, every turn is free again.
-    assert api.requests[1]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
-    assert api.requests[2]["tool_choice"]["type"] == "any"
+    # Nothing was changed: the next turn must be a Write; after its failing check, the next one too.
+    forced = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert api.requests[1]["tool_choice"] == forced and api.requests[2]["tool_choice"] == forced
+    assert api.requests[3]["tool_choice"]["type"] == "any"
     second = api.requests[3]["messages"][-1]["content"][0]
     assert second["is_error"] and "You have not changed" not in second["content"]
     assert result.outcome == TESTS_FAILING and result.text == "really, really"
@@ -349,3 +350,14 @@ def test_turns_in_a_row_without_a_call_end_the_run(tmp_path: Path) -> None:
     with ScriptedApi(cut, repeat_last=True) as api:
         result = guided(api, root, None, max_turns=20)
     assert len(api.requests) == 3 and result.stop_reason == MAX_TURNS_REACHED and result.outcome == "max_turns"
+
+
+def test_writes_forced_after_failing_checks_are_bounded(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    bad = [turn(tool("Write", file_path="calc.py", content=f"def double(n):\n    return n + {10 * i}\n"))
+           for i in range(1, 5)]
+    with ScriptedApi(*bad, turn(tool("Write", file_path="calc.py", content=GOOD))) as api:
+        result = guided(api, root, check_for(root))
+    choices = [r["tool_choice"]["type"] for r in api.requests]
+    assert choices == ["any", "tool", "tool", "any", "any"]  # two forced fixes, then the model chooses
+    assert result.outcome == VERIFIED

@@ -57,6 +57,7 @@ TESTS_FAILING = "tests_failing"  # the check still fails
 FINISHED = "finished"  # the agent ended the task and there was nothing to check
 OUT_OF_TURNS = "max_turns"
 TIMED_OUT = "timeout"
+MAX_FORCED_FIXES = 2  # after a failing check the next call is a Write, this many times in a run
 MAX_IDLE_TURNS = 3  # turns in a row without a complete call end a guided run (as --max-turns would)
 TURN_RETRIES = 3  # a turn that failed transiently is run again this often (bounded backoff, up to 8 s each)
 
@@ -332,6 +333,7 @@ class _Guided:
         self.finish_refusals = 0
         self.premature_refused = False  # a Finish before any tool call was answered
         self.idle_turns = 0  # turns in a row without a complete call
+        self.forced_fixes = 0  # Writes forced after a failing check
         self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
         self.turns = 0
 
@@ -364,6 +366,11 @@ class _Guided:
                 if verification.passed:
                     return self._end(last, turn, VERIFIED, self._verified_text(verification))
                 results.append({"type": "text", "text": feedback(verification)})
+                if not verification.refused and self.forced_fixes < MAX_FORCED_FIXES and "Write" in self.run.tools:
+                    # Measured: after one Write with the failure in view, the 1.5B called Finish instead of
+                    # fixing the code (4 of 4 failures of the first trials): the next call is a Write.
+                    self.forced_fixes += 1
+                    self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
             self.run.messages.append({"role": "user", "content": results})
         return self._end(last, max_turns, OUT_OF_TURNS, last.text if last else "", MAX_TURNS_REACHED)
 
