@@ -13,7 +13,7 @@ A 1.5B model left free answers in prose, invents files and repeats itself (measu
 - **verify**: after a turn that changed a file the loop runs the workspace's tests (agents/verify.py)
   and sends the failure back; a passing check ends the run.  Finish while the tests fail is answered
   with the failure (twice at most; then the run ends as `tests_failing`), and when no file was changed
-  yet, the next call is forced to be a Write.
+  yet, the next call is forced to be a Write; so is the call after a failing check (twice per run).
 
 `free` is the loop as it was: the model decides, and a turn without tool calls ends the run.  The
 default (`auto`) is the catalog entry's choice on the local model (agents/plan.py `guided`) and free on
