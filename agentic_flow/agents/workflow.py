@@ -28,6 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ..tooluse.codeblocks import LANGUAGES, fence_for
 from .tools.walk import walk_files
 
 FINISH = "Finish"
@@ -116,8 +117,8 @@ def opening(task: str, root: Path) -> Opening:
         if text is None:
             continue
         shown.append(name)
-        fence = "````" if "```" in text else "```"
-        parts.append(f"{name}\n{fence}{_language(name)}\n{text.rstrip()}\n{fence}")
+        fence = fence_for(text)
+        parts.append(f"{name}\n{fence}{LANGUAGES.get(Path(name).suffix.lower(), '')}\n{text.rstrip()}\n{fence}")
     return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files)
 
 
@@ -156,11 +157,6 @@ def _text(path: Path) -> str | None:
     if b"\0" in data[:8192] or len(data) > SHOWN_FILE_CHARS:
         return None
     return data.decode("utf-8", errors="replace")
-
-
-def _language(name: str) -> str:
-    return {".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json", ".md": "markdown",
-            ".sh": "bash", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}.get(Path(name).suffix, "")
 
 
 def top_level_names(source: str) -> set[str] | None:

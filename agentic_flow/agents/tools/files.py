@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ...tooluse.codeblocks import fence_for
 from .base import Tool, ToolError, ToolResult, shorten
 
 READ_DEFAULT_LINES = 2000
@@ -133,7 +134,7 @@ class Read(Tool):
             # A small model that reads numbered lines copies the numbers into the file it writes: it
             # gets the text in a fenced block, the way it writes code itself.
             plain = "\n".join(line.split("\t", 1)[1] for line in numbered)
-            fence = "````" if "```" in plain else "```"
+            fence = fence_for(plain)
             text = f"{shown}\n{fence}\n{plain}\n{fence}"
         if last < total:
             text += f"\n\n(lines {first}-{last} of {total}; read more with offset={last + 1})"
