@@ -30,6 +30,7 @@ from agentic_flow.agents.workflow import (
     FINISH,
     GUIDED_NOTE,
     ImportFix,
+    asks_for_change,
     fix_imports,
     lost_names,
     named_files,
@@ -391,12 +392,14 @@ def test_the_missing_files_answer_is_given_once_and_not_for_files_that_existed(t
     root = exercise(tmp_path)
     task = "Rename calc.py to maths.py and add docs.md."
     script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="done")),
-              turn(tool(FINISH, summary="done, really")))
+              turn(tool(FINISH, summary="done, really")), turn(tool(FINISH, summary="done, really!")))
     with ScriptedApi(*script) as api:
         result = guided(api, root, None, task=task)
     answer = api.requests[2]["messages"][-1]["content"][0]["content"]
     assert "maths.py, docs.md" in answer and "calc.py" not in answer.split("which")[0]
-    assert result.outcome == FINISHED and result.text == "done, really"
+    # Then the one answer to a Finish with nothing changed on a task that asks for a change.
+    assert "no file has changed" in api.requests[3]["messages"][-1]["content"][0]["content"]
+    assert result.outcome == FINISHED and result.text == "done, really!"
     assert named_files("Edit src/app.ts and calc.py, not foo.pyc; see notes.md.") == ["src/app.ts", "calc.py",
                                                                                    "notes.md"]
 
@@ -453,3 +456,28 @@ def test_without_json_a_guided_run_s_summary_is_on_stdout(tmp_path: Path) -> Non
     assert done.exit_code == 0, done.stderr
     assert done.stdout.strip() == "Changed calc.py; the tests pass (ran 1 tests: OK)."
     assert "● Write calc.py" in done.stderr and "tests pass" in done.stderr
+
+
+def test_a_finish_with_nothing_changed_on_a_change_task_is_answered_once(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    task = "Add a function triple(n) to calc.py. Keep double."
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="Added it.")),
+              turn(tool(FINISH, summary="Added it, really.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task=task)
+    answer = api.requests[2]["messages"][-1]["content"][0]
+    assert answer["is_error"] and "no file has changed, and the task asks for a change" in answer["content"]
+    assert api.requests[2]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert result.outcome == FINISHED and result.text == "Added it, really." and len(api.requests) == 3
+
+
+def test_a_question_may_finish_without_a_change(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="It returns None.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task="What does double in calc.py return? Explain in one sentence.")
+    assert result.outcome == FINISHED and len(api.requests) == 2
+    assert asks_for_change("The tests fail. Find the bug in stats.py and fix it.")
+    assert asks_for_change("In README.md, change the version from 1.0 to 2.0.")
+    assert not asks_for_change("In which file is parse_config defined? Answer with the file's path.")
+    assert not asks_for_change("List the Python files in this folder.")

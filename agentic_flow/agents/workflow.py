@@ -102,6 +102,7 @@ class Opening:
     listed_all: bool  # every file is named in it: searching for files tells the model nothing new
     empty: bool = False  # the workspace holds no file: the task can only be to create some
     to_create: tuple[str, ...] = ()  # files the task names that the folder does not hold
+    asks_change: bool = False  # the task reads as a request to change files, not a question
 
 
 # A file name in a task: a word with one of the code fences' extensions (calc.py, src/app.ts, notes.md).
@@ -139,7 +140,25 @@ def opening(task: str, root: Path) -> Opening:
         parts.append(f"{name}\n{fence}{LANGUAGES.get(Path(name).suffix.lower(), '')}\n{text.rstrip()}\n{fence}")
     present = set(files)
     to_create = tuple(f for f in named_files(task) if f not in present and not (root / f).exists())
-    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files, to_create)
+    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files, to_create,
+                   asks_for_change(task))
+
+
+# A sentence (not a question) with one of these asks for a change to the files ("Add an option --limit N
+# ...", "Find the bug in stats.py and fix it", "In README.md, change the version"); a task without one (a
+# question, "Explain what fib.py computes", "List the Python files") may end with no change.
+CHANGE_VERBS = frozenset({"add", "change", "convert", "create", "delete", "edit", "extend", "fix", "implement",
+                          "modify", "move", "refactor", "remove", "rename", "replace", "rewrite", "update",
+                          "write"})
+
+
+def asks_for_change(task: str) -> bool:
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n+", task):
+        if sentence.rstrip().endswith("?"):
+            continue
+        if any(word.lower() in CHANGE_VERBS for word in re.findall(r"[A-Za-z]+", sentence)):
+            return True
+    return False
 
 
 def still_missing(first: Opening, root: Path) -> list[str]:
