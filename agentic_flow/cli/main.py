@@ -16,7 +16,15 @@ from ..agents.optimizer import Priority
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from ..agents.tools import PERMISSION_MODES
 from ..errors import ConfigError
-from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
+from ..settings import (
+    KEEP_WARM_DEFAULT,
+    KEEP_WARM_VARIABLE,
+    LoopSettings,
+    Provider,
+    RunSettings,
+    loop_settings,
+    run_settings,
+)
 from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, EXIT_TESTS_FAILING, choice, cli_errors, count, err, metavar, out
 from .console import ConsoleHooks
@@ -77,6 +85,10 @@ def main(
                                              "the local model [env: AGENTIC_FLOW_WORKFLOW]."),
     verify: str | None = typer.Option(None, metavar="CMD", help="The command that checks the work (guided "
                                       "runs; default: the workspace's tests) [env: AGENTIC_FLOW_VERIFY]."),
+    keep_warm: str | None = typer.Option(
+        None, "--keep-warm", is_flag=False, flag_value=KEEP_WARM_DEFAULT, metavar="[DURATION]",
+        help=f"Leave the local proxy this run starts running until DURATION without a request (default "
+             f"{KEEP_WARM_DEFAULT}; 90s, 1h, 0: off), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
@@ -96,6 +108,7 @@ def main(
       agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
       agentic-flow --agent coder --task "Create hello.py that prints hello world" --permission-mode acceptEdits
       git diff | agentic-flow --agent reviewer --json
+      agentic-flow --agent coder --task "Say hi" --keep-warm    # the next run reuses the warm proxy
 
     Exit codes: 0 done, 1 agent or API error (or --timeout), 2 usage, 3 model, 5 proxy, 6 port in use,
     7 stopped at --max-turns, 8 done but the tests fail, 130 interrupted.
@@ -115,7 +128,8 @@ def main(
             err.print("error: --agent and --task are required (or pipe the task on stdin)")
             raise typer.Exit(2)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
-        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream)
+        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream,
+                                keep_warm=keep_warm)
         loop = loop_settings(workspace=workspace, permission_mode=permission_mode, allow_tools=allow_tools,
                              tools=tools, max_turns=max_turns, tool_choice=tool_choice, workflow=workflow,
                              verify=verify)
@@ -148,7 +162,8 @@ def _report(result: LoopResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out
     if verbose:
         t = result.timings
         first = t.first_token_s if t.first_token_s is not None else "-"
-        err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
+        err.print(f"{result.usage.input_tokens} input tokens (and {result.usage.cache_read_input_tokens} read "
+                  f"from the cache), {result.usage.output_tokens} output tokens, "
                   f"first token {first} s, total {t.total_s:.2f} s, {result.turns} turns, "
                   f"{len(result.tool_calls)} tool calls, stop reason {result.stop_reason}", highlight=False)
 
@@ -185,7 +200,8 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
              "duration_s": round(call.duration_s, 3)}
             for call in result.tool_calls
         ],
-        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens,
+                  "cache_read_input_tokens": result.usage.cache_read_input_tokens},
         "timings": {"first_token_s": result.timings.first_token_s, "total_s": result.timings.total_s},
         "request_id": result.request_id,
     }
@@ -196,6 +212,10 @@ def claude_code(
     ctx: typer.Context,
     model: str | None = typer.Option(None, help="Local model (catalog name or folder); default: ONNX_MODEL_PATH, "
                                                 "else the best installed tool-capable model."),
+    keep_warm: str | None = typer.Option(
+        None, "--keep-warm", is_flag=False, flag_value=KEEP_WARM_DEFAULT, metavar="[DURATION]",
+        help=f"Leave the proxy running until DURATION without a request (default {KEEP_WARM_DEFAULT}) "
+             f"[env: {KEEP_WARM_VARIABLE}]."),
 ) -> None:
     """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
     at it (model names, context and output limits), pass every other argument through, and stop the
@@ -206,15 +226,27 @@ def claude_code(
     with cli_errors():
         from ..agents.claude_code import run_claude_code
 
-        settings = run_settings(provider=Provider.ONNX)
+        settings = run_settings(provider=Provider.ONNX, keep_warm=keep_warm)
         code = run_claude_code(ctx.args, settings, ConsoleHooks(show_text=False), model)
         raise typer.Exit(code)
+
+
+def glue_negative_values(args: list[str]) -> list[str]:
+    """`--keep-warm -1` as `--keep-warm=-1`: the option's value is optional, and click would take a
+    value that starts with "-" for the next option ("No such option: -1") instead of a bad duration."""
+    glued: list[str] = []
+    for arg in args:
+        if glued and glued[-1] == "--keep-warm" and arg[:1] == "-" and arg[1:2].isdigit():
+            glued[-1] = f"--keep-warm={arg}"
+        else:
+            glued.append(arg)
+    return glued
 
 
 def run() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(args=glue_negative_values(sys.argv[1:]))
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
