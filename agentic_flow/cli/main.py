@@ -17,7 +17,6 @@ from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from ..agents.tools import PERMISSION_MODES
 from ..errors import ConfigError
 from ..settings import (
-    KEEP_WARM_DEFAULT,
     KEEP_WARM_VARIABLE,
     LoopSettings,
     Provider,
@@ -86,9 +85,9 @@ def main(
     verify: str | None = typer.Option(None, metavar="CMD", help="The command that checks the work (guided "
                                       "runs; default: the workspace's tests) [env: AGENTIC_FLOW_VERIFY]."),
     keep_warm: str | None = typer.Option(
-        None, "--keep-warm", is_flag=False, flag_value=KEEP_WARM_DEFAULT, metavar="[DURATION]",
-        help=f"Leave the local proxy this run starts running until DURATION without a request (default "
-             f"{KEEP_WARM_DEFAULT}; 90s, 1h, 0: off), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
+        None, "--keep-warm", metavar="DURATION",
+        help=f"Leave the local proxy this run starts running until DURATION without a request (300, 90s, "
+             f"5m, 1h; 0: stop it after the run), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
@@ -108,7 +107,7 @@ def main(
       agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
       agentic-flow --agent coder --task "Create hello.py that prints hello world" --permission-mode acceptEdits
       git diff | agentic-flow --agent reviewer --json
-      agentic-flow --agent coder --task "Say hi" --keep-warm    # the next run reuses the warm proxy
+      agentic-flow --agent coder --task "Add a docstring to main.py" --keep-warm 5m   # the next run starts warm
 
     Exit codes: 0 done, 1 agent or API error (or --timeout), 2 usage, 3 model, 5 proxy, 6 port in use,
     7 stopped at --max-turns, 8 done but the tests fail, 130 interrupted.
@@ -213,9 +212,8 @@ def claude_code(
     model: str | None = typer.Option(None, help="Local model (catalog name or folder); default: ONNX_MODEL_PATH, "
                                                 "else the best installed tool-capable model."),
     keep_warm: str | None = typer.Option(
-        None, "--keep-warm", is_flag=False, flag_value=KEEP_WARM_DEFAULT, metavar="[DURATION]",
-        help=f"Leave the proxy running until DURATION without a request (default {KEEP_WARM_DEFAULT}) "
-             f"[env: {KEEP_WARM_VARIABLE}]."),
+        None, "--keep-warm", metavar="DURATION",
+        help=f"Leave the proxy running until DURATION without a request (5m, 1h) [env: {KEEP_WARM_VARIABLE}]."),
 ) -> None:
     """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
     at it (model names, context and output limits), pass every other argument through, and stop the
@@ -231,22 +229,10 @@ def claude_code(
         raise typer.Exit(code)
 
 
-def glue_negative_values(args: list[str]) -> list[str]:
-    """`--keep-warm -1` as `--keep-warm=-1`: the option's value is optional, and click would take a
-    value that starts with "-" for the next option ("No such option: -1") instead of a bad duration."""
-    glued: list[str] = []
-    for arg in args:
-        if glued and glued[-1] == "--keep-warm" and arg[:1] == "-" and arg[1:2].isdigit():
-            glued[-1] = f"--keep-warm={arg}"
-        else:
-            glued.append(arg)
-    return glued
-
-
 def run() -> None:
     """Console-script entry point."""
     try:
-        app(args=glue_negative_values(sys.argv[1:]))
+        app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)

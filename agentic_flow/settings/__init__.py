@@ -65,7 +65,6 @@ from .proxy import (
     with_upstream,
 )
 from .run import (
-    KEEP_WARM_DEFAULT,
     KEEP_WARM_VARIABLE,
     RunSettings,
     resolve_provider,
@@ -81,7 +80,6 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_PORT",
     "FALSE_WORDS",
-    "KEEP_WARM_DEFAULT",
     "KEEP_WARM_VARIABLE",
     "LOG_LEVELS",
     "LOOPBACK",

@@ -23,7 +23,6 @@ from .core import (
 from .proxy import ProxySettings, resolve_proxy
 
 KEEP_WARM_VARIABLE = "AGENTIC_FLOW_KEEP_WARM"
-KEEP_WARM_DEFAULT = "5m"  # --keep-warm without a value: as long as Ollama keeps a model loaded
 
 
 def resolve_provider(flag: str | None, env: Mapping[str, str]) -> Resolved[Provider]:
