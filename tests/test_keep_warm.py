@@ -15,7 +15,7 @@ from agentic_flow.errors import ConfigError, ProxyError
 from agentic_flow.launcher import supervisor
 from agentic_flow.settings import ProxySettings, parse_duration, run_settings, show_duration, state_dir
 from tests.conftest import ProxyFactory
-from tests.test_cli import FRANCE, cli, error_lines, local_model, proxy_processes  # noqa: F401 (a fixture)
+from tests.test_cli import FRANCE, cli, error_lines, proxy_processes
 
 # ---------------------------------------------------------------- values
 
@@ -74,8 +74,9 @@ def test_proxy_start_refuses_a_bad_idle_exit() -> None:
 
 
 def test_idle_exit_of_a_real_proxy_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Upstream mode (nothing to load) with a 1.5 s idle exit: requests hold it up, /health included;
-    without them it exits by itself, code 0, and removes its record."""
+    """Upstream mode (nothing to load) with a 1.5 s idle exit: requests hold it up, /health included, and
+    so does `supervisor.held` (what a CLI run does while it uses the proxy); without them it exits by
+    itself, code 0, and removes its record."""
     monkeypatch.setenv("OPENAI_API_KEY", "unused")
     settings = ProxySettings(port=supervisor.free_port(), provider="openai", upstream="http://127.0.0.1:9",
                              idle_exit=1.5)
@@ -83,11 +84,15 @@ def test_idle_exit_of_a_real_proxy_process(monkeypatch: pytest.MonkeyPatch) -> N
     record = state_dir() / "proxies" / f"{settings.port}.json"
     try:
         assert json.loads(record.read_text())["idle_exit"] == 1.5
-        until = time.monotonic() + 4.0  # well past the idle time, with a request every 0.3 s
+        until = time.monotonic() + 3.5  # well past the idle time, with a request every 0.3 s
         while time.monotonic() < until:
             health = supervisor.probe(proxy.url)
             assert health is not None and health.idle_exit_s == 1.5
             time.sleep(0.3)
+        # A run that uses the proxy holds it between its own requests (a long tool call, say).
+        with supervisor.held(proxy):
+            time.sleep(4.0)
+            assert proxy.process is not None and proxy.process.poll() is None
         last = time.monotonic()
         assert proxy.process is not None
         assert proxy.process.wait(timeout=15) == 0

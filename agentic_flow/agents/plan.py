@@ -302,6 +302,7 @@ def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
         what = f"the proxy for {proxy.provider}" if proxy.upstream_mode else f"the local model ({proxy.model})"
         with hooks.loading(f"starting {what} ...") as on_status:
             running = stack.enter_context(supervisor.reuse_or_launch(proxy, on_status=on_status))
+        stack.enter_context(supervisor.held(running))  # a proxy with an idle exit stays while we use it
         if running.reused:
             hooks.notice(f"using the proxy already running at {running.url}")
         elif proxy.idle_exit is not None:

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +47,7 @@ class ProxyProcess:
     reused: bool = False
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    idle_exit: float | None = None  # it exits by itself after this many seconds without a request
 
 
 def client_host(host: str) -> str:
@@ -167,7 +169,8 @@ def start_detached(settings: ProxySettings, *, deadline_s: float = 300.0,
                    on_status: OnStatus | None = None) -> ProxyProcess:
     """Start a proxy that outlives us (`proxy start --detach`, `--keep-warm`), healthy, with its record
     written for `proxy status` and `proxy stop`; it removes the record itself when it exits."""
-    proxy = start(settings, detach=True, deadline_s=deadline_s, on_status=on_status)
+    proxy = replace(start(settings, detach=True, deadline_s=deadline_s, on_status=on_status),
+                    idle_exit=settings.idle_exit)
     records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, proxy.url, describe(settings),
                                       True, settings.idle_exit))
     return proxy
@@ -190,7 +193,7 @@ def reuse_or_launch(settings: ProxySettings, *, deadline_s: float = 180.0,
     health = probe(url)
     if health is not None:
         check_serves(health, settings, url)
-        proxy = ProxyProcess(url, health.pid, reused=True)
+        proxy = ProxyProcess(url, health.pid, reused=True, idle_exit=health.idle_exit_s)
         wait_healthy(proxy, deadline_s, on_status)
         yield proxy
         return
@@ -200,6 +203,29 @@ def reuse_or_launch(settings: ProxySettings, *, deadline_s: float = 180.0,
         return
     with launch(settings, deadline_s=deadline_s, on_status=on_status) as proxy:
         yield proxy
+
+
+@contextmanager
+def held(proxy: ProxyProcess) -> Iterator[None]:
+    """Keep a proxy with an idle exit from leaving while the block uses it: an agent's tool call (a long
+    Bash command) or a Claude Code session waiting for its user can outlast the idle time between two
+    requests.  A thread sends /health, which counts as a request, three times per idle period."""
+    if proxy.idle_exit is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(max(0.1, min(proxy.idle_exit or 0, 180.0) / 3)):
+            probe(proxy.url)
+
+    thread = threading.Thread(target=beat, name="proxy-held", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def check_serves(health: Health, settings: ProxySettings, url: str) -> None:
