@@ -133,7 +133,7 @@ def test_keep_warm_leaves_one_proxy_that_the_next_run_reuses(local_model: int) -
                     "--keep-warm", str(idle), "--json")
         assert first.returncode == 0, first.stderr
         assert (f"the proxy stays warm at http://127.0.0.1:{port}" in first.stderr
-                and f"until {idle}s without a request" in first.stderr
+                and f"exits after {idle}s without a request" in first.stderr
                 and f"`agentic-flow proxy stop --port {port}`" in first.stderr), first.stderr
         [proxy] = proxy_processes(port)
         tree = [proxy, *proxy.children(recursive=True)]

@@ -311,5 +311,6 @@ def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
 
 
 def warm_notice(running: supervisor.ProxyProcess, proxy: ProxySettings) -> str:
-    return (f"the proxy stays warm at {running.url} (pid {running.pid}) until {show_duration(proxy.idle_exit or 0)} "
-            f"without a request; stop it now with `agentic-flow proxy stop --port {proxy.port}`")
+    return (f"the proxy stays warm at {running.url} (pid {running.pid}) and exits after "
+            f"{show_duration(proxy.idle_exit or 0)} without a request; stop it now with "
+            f"`agentic-flow proxy stop --port {proxy.port}`")

@@ -86,8 +86,8 @@ def main(
                                       "runs; default: the workspace's tests) [env: AGENTIC_FLOW_VERIFY]."),
     keep_warm: str | None = typer.Option(
         None, "--keep-warm", metavar="DURATION",
-        help=f"Leave the local proxy this run starts running until DURATION without a request (300, 90s, "
-             f"5m, 1h; 0: stop it after the run), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
+        help=f"Leave the local proxy this run starts running until it has had no request for DURATION "
+             f"(300, 90s, 5m, 1h; 0: stop it after the run), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
@@ -213,7 +213,8 @@ def claude_code(
                                                 "else the best installed tool-capable model."),
     keep_warm: str | None = typer.Option(
         None, "--keep-warm", metavar="DURATION",
-        help=f"Leave the proxy running until DURATION without a request (5m, 1h) [env: {KEEP_WARM_VARIABLE}]."),
+        help=f"Leave the proxy running until it has had no request for DURATION (5m, 1h) "
+             f"[env: {KEEP_WARM_VARIABLE}]."),
 ) -> None:
     """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
     at it (model names, context and output limits), pass every other argument through, and stop the
