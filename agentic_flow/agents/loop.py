@@ -30,7 +30,8 @@ import aiohttp
 from ..errors import AgentError, ConfigError, TransientAgentError
 from .client import AgentResult, AgentRun, Text, Timings, ToolUse, Usage, backoff_delay, send, session
 from .tools import Tool, ToolContext, ToolResult, tool_definitions
-from .tools.base import shorten
+from .tools.base import ToolError, shorten
+from .tools.files import write_atomic
 from .verify import CheckCommand, Verification, feedback, find_check, run_check
 from .workflow import (
     EDIT_TOOLS,
@@ -41,11 +42,14 @@ from .workflow import (
     MAX_FINISH_REFUSALS,
     ONE_CALL,
     Opening,
+    fix_imports,
     guided_tools,
     lost_names,
+    missing_note,
     opening,
     prompt_for,
     repeat_note,
+    still_missing,
 )
 
 MAX_TURNS_REACHED = "max_turns"  # the LoopResult's stop reason when the loop, not the model, stopped
@@ -123,6 +127,9 @@ class LoopHooks:
     def tool_done(self, call: ToolRun, result: ToolResult) -> None: ...
 
     def verified(self, verification: Verification) -> None: ...
+
+    def note(self, line: str) -> None:
+        """The loop changed something itself (a guided run's added import)."""
 
     def retrying(self, error: TransientAgentError, delay_s: float) -> None: ...
 
@@ -326,6 +333,8 @@ class _Guided:
         self.seen: set[str] = set()  # the calls made since the last change
         self.check = guide.check
         self.empty = first.empty
+        self.first = first
+        self.missing_refused = False  # a Finish with files the task asked for still missing was answered
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
@@ -382,13 +391,18 @@ class _Guided:
         path = use.input.get("file_path") if use.name in EDIT_TOOLS else None
         before = self._read(path) if isinstance(path, str) else None
         result = await self.run.run_tool(use)
-        if isinstance(path, str) and not result["is_error"]:
+        after = self._read(path) if isinstance(path, str) else None
+        if isinstance(path, str) and not result["is_error"] and after != before:
             self.checked_since_change, self.turn_changed = False, True
             self.seen = {key}
             shown = self._shown(path)
             if shown not in self.changed:
                 self.changed.append(shown)
-            note = lost_names(shown, before, self._read(path))
+            fix = fix_imports(shown, after, self.guide.root)
+            if fix.source is not None and self._write(path, fix.source):
+                after = fix.source
+                self.run.hooks.note(fix.note.strip().split(" at the top")[0] + f" to {shown}")
+            note = lost_names(shown, before, after) + fix.note
             if note:
                 result = tool_result(result["tool_use_id"], result["content"] + note)
         return result
@@ -408,6 +422,15 @@ class _Guided:
                 # the refusal with a second Finish that quoted it).
                 self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
             results.append(tool_result(finish.id, note, is_error=True))
+            self.run.messages.append({"role": "user", "content": results})
+            return None
+        missing = still_missing(self.first, self.guide.root)
+        if missing and not self.missing_refused and "Write" in self.run.tools:
+            # Measured (make run's task: create calc.py and test_calc.py, run the tests): the 1.5B wrote
+            # calc.py and called Finish saying both existed and the tests passed.  Answered once.
+            self.missing_refused = True
+            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+            results.append(tool_result(finish.id, missing_note(missing), is_error=True))
             self.run.messages.append({"role": "user", "content": results})
             return None
         if self.check is None:
@@ -470,6 +493,13 @@ class _Guided:
             return target.read_text(errors="replace") if target.is_file() else None
         except OSError:
             return None
+
+    def _write(self, path: str, text: str) -> bool:
+        try:
+            write_atomic(self.guide.context.workspace.resolve(path), text)
+        except (OSError, ToolError):
+            return False
+        return True
 
     def _shown(self, path: str) -> str:
         target = Path(path)

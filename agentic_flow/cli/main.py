@@ -156,6 +156,10 @@ def main(
 def _report(result: LoopResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
     if json_out:
         print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
+    elif not hooks.text_last and result.text.strip():
+        # The run ended on a tool's line: a guided run's Finish summary, or the loop's own "the tests
+        # pass", was never streamed as text.  The summary still belongs on stdout.
+        print(result.text.strip())
     elif hooks.tty or not result.text.endswith("\n"):
         print()
     if verbose:
