@@ -238,7 +238,7 @@ def test_the_runner_stopped_mid_task_leaves_nothing_running(real_model_dir: Path
         assert proc.wait(timeout=60) != 0
         # The task's agent was killed (and reaped) before the runner exited, not left to finish on its own.
         assert not [p for p in agents if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        gone, alive = psutil.wait_procs(list(seen.values()), timeout=30)
+        _, alive = psutil.wait_procs(list(seen.values()), timeout=30)
         assert not alive, [_cmdline(p) for p in alive]
     finally:
         if proc.poll() is None:
