@@ -184,7 +184,7 @@ def test_streamed_n_names_each_choice(oai: openai.OpenAI) -> None:
 def test_n_with_tools_and_with_a_schema(oai: openai.OpenAI) -> None:
     ask: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
     for stream in (False, True):
-        args: Any = {"messages": ask, "max_tokens": 40, "temperature": 0, "n": 2, "tools": [TOOL],
+        args: Any = {"messages": ask, "max_tokens": 100, "temperature": 0, "n": 2, "tools": [TOOL],
                      "tool_choice": "required"}
         done = streamed(oai, **args) if stream else oai.chat.completions.create(model="local", **args)
         assert [c.index for c in done.choices] == [0, 1]

@@ -108,6 +108,9 @@ def test_defaults_and_images() -> None:
         assert info.value.param == "messages.0.content.1" and "images" in str(info.value)
 
 
+FUNCTIONS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+
 @pytest.mark.parametrize(
     ("patch", "param"),
     [
@@ -116,8 +119,8 @@ def test_defaults_and_images() -> None:
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
          "response_format.json_schema.schema"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
-        ({"logprobs": True, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}, "logprobs"),
-        ({"logprobs": True, "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], "tool_choice": "auto"}, "logprobs"),
+        ({"logprobs": True, "tools": FUNCTIONS}, "logprobs"),
+        ({"logprobs": True, "tools": FUNCTIONS, "tool_choice": "auto"}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"logprobs": False, "top_logprobs": 3}, "top_logprobs"),
         ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
