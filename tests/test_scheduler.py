@@ -307,3 +307,11 @@ def test_only_rows_that_asked_are_scored_and_only_their_batches_read_logits() ->
     assert [c.token for c in first.score.top] == ["<7>", "<3>"]
     assert first.score.logprob == first.score.top[0].logprob < 0
     assert pipe.text(2) == pipe.text(3) == "<7><7><7>"
+
+
+def test_a_seed_beyond_the_runtimes_range_is_folded_into_it() -> None:
+    """onnxruntime-genai takes a 32-bit seed (-1: a random one); OpenAI clients send any 64-bit one."""
+    from agentic_flow.engine.search import SEED_RANGE, search_key
+    seeds = [search_key(1.0, None, None, s).seed for s in (2**31, 2**63 - 1, -1, -(2**63), 7)]
+    assert all(s is not None and 0 <= s < SEED_RANGE for s in seeds)
+    assert seeds[-1] == 7 and search_key(1.0, None, None, 2**31 + 7).seed == 7
