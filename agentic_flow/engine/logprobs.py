@@ -4,7 +4,8 @@ It runs in the inference process, and only for the rows of a batch whose request
 (SamplingOptions.logprobs): the other rows' steps read no logits at all.  The log-softmax is taken in
 float64 over the model's raw logits, the distribution before temperature, top_p/top_k and any grammar
 mask (vLLM's default, "raw logprobs"): what the model itself made of the step.  Measured on the 135M
-(a 49,152-token vocabulary): about 0.2 ms per token with 20 alternatives.
+(a 49,152-token vocabulary), CPU time per scored token: 0.08 ms alone, 0.17 ms with 20 alternatives
+(a decode step of that model takes 7-10 ms on 2 free cores).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ FLOOR = -9999.0
 def log_softmax_at(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """log p(id) for each of `ids` under softmax(`logits`), in float64: every value is in FLOOR..0."""
     peak = float(logits.max())
-    total = float(np.exp(logits - peak, dtype=np.float64).sum())
+    # exp in float32 (half the time of float64 here), summed in float64: relative error ~1e-7.
+    total = float(np.exp(logits - peak).sum(dtype=np.float64))
     values = logits[ids].astype(np.float64) - (peak + np.log(total))
     return np.clip(np.nan_to_num(values, nan=FLOOR, neginf=FLOOR), FLOOR, 0.0)
 
