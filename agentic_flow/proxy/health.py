@@ -41,12 +41,13 @@ class Health:
     service: str = SERVICE
     provider: str = "onnx"  # or the upstream provider (openai, openrouter, gemini)
     upstream: str | None = None  # the upstream's base URL in upstream mode (never its key)
+    idle_exit_s: float | None = None  # it exits after this many seconds without a request (--idle-exit)
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["status"] = self.status.value
         body["providers"] = list(self.providers)
-        for optional in ("error", "upstream"):
+        for optional in ("error", "upstream", "idle_exit_s"):
             if body[optional] is None:
                 del body[optional]
         return body
@@ -66,6 +67,7 @@ class Health:
                 requests_waiting=int(data["requests_waiting"]), pid=int(data["pid"]),
                 error=data.get("error"), provider=str(data.get("provider", "onnx")),
                 upstream=data.get("upstream"),
+                idle_exit_s=None if data.get("idle_exit_s") is None else float(data["idle_exit_s"]),
             )
         except (KeyError, TypeError, ValueError):
             return None
