@@ -131,6 +131,11 @@ def test_logprobs_under_a_grammar_are_the_models_own(oai: openai.OpenAI) -> None
         choice = (streamed(oai, **args) if stream else oai.chat.completions.create(model="local", **args)).choices[0]
         assert json.loads(choice.message.content or "") == {"city": "Paris"}
         check_sensible(choice.logprobs, choice.message.content or "", top=4, greedy=False)
+        # A guided request's stop sequences are matched by the proxy, on text: the scores are cut there too.
+        cut = (streamed(oai, **args, stop=["Paris"]) if stream
+               else oai.chat.completions.create(model="local", **args, stop=["Paris"])).choices[0]
+        assert cut.finish_reason == "stop" and (cut.message.content or "").endswith('"')
+        check_sensible(cut.logprobs, cut.message.content or "", top=4, greedy=False)
 
 
 def test_a_multibyte_character_is_the_text_of_the_token_that_completes_it(oai: openai.OpenAI) -> None:
