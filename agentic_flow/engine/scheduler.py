@@ -24,11 +24,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
+import numpy as np
+
 from ..errors import EngineError, InvalidRequestError, PromptTooLong
 from ..tooluse import Guidance
-from . import costs
+from . import costs, logprobs
 from .base import MAX_BATCHES, Completion, GrammarRefused, Prompt, SamplingOptions, StopReason
-from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
+from .messages import Deltas, Event, Failed, Finished, Generate, Scored, Started, WorkerStats
 from .prefix_cache import PrefixCache
 from .search import GREEDY, SearchKey, search_key
 from .spare import Spare, preamble
@@ -63,6 +65,8 @@ class Generator(Protocol):
 
     def step(self) -> list[int]: ...
 
+    def logits(self) -> np.ndarray: ...
+
     def done(self) -> bool: ...
 
     def reuse(self, keep: int, tokens: list[int]) -> None: ...
@@ -81,6 +85,8 @@ class Model(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decoder(self) -> Decoder: ...
+
+    def token_text(self, token: int) -> str: ...
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
               guidance: Guidance | None = None) -> Generator: ...
@@ -133,6 +139,11 @@ class Batch:
     def live(self) -> list[Job]:
         return [j for j in self.rows if not j.finished]
 
+    @property
+    def scored(self) -> bool:
+        """A live row asked for logprobs: this batch's steps read the logits."""
+        return any(j.options.logprobs is not None and not j.finished for j in self.rows)
+
 
 def loads(jobs: list[Job]) -> list[costs.RowLoad]:
     return [j.load for j in jobs]
@@ -165,6 +176,7 @@ class Scheduler:
         self.batches: list[Batch] = []
         self.jobs: dict[int, Job] = {}
         self.deltas: list[tuple[int, str]] = []
+        self.scores: list[Scored] = []
         # The budget in KV tokens: sized from the memory available by the inference process
         # (engine/memory.py); two full contexts when not given (the scheduler's own tests).
         self.prefixes: PrefixCache[Generator] = PrefixCache(
@@ -353,6 +365,8 @@ class Scheduler:
     def step(self) -> None:
         for batch in list(self.batches):
             try:
+                # Read before the step, which then samples from these very logits.
+                logits = batch.generator.logits() if batch.scored else None
                 tokens = batch.generator.step()
             except Exception as exc:  # a failed step ends this batch's generations, not the process
                 log.exception("a decode step failed")
@@ -361,18 +375,23 @@ class Scheduler:
                 self.batches.remove(batch)
                 continue
             exhausted = batch.generator.done()
-            for job, token in zip(batch.rows, tokens, strict=True):
+            for row, (job, token) in enumerate(zip(batch.rows, tokens, strict=True)):
                 if not job.finished:
-                    self._advance(job, token, exhausted)
+                    asked = logits is not None and job.options.logprobs is not None
+                    self._advance(job, token, exhausted, logits[row] if asked and logits is not None else None)
         self._flush_deltas()
         self.reap()
 
-    def _advance(self, job: Job, token: int, exhausted: bool) -> None:
+    def _advance(self, job: Job, token: int, exhausted: bool, logits: np.ndarray | None = None) -> None:
         if token in self.model.eos_ids:
-            self._finish(job, "end_turn")
+            self._finish(job, "end_turn")  # the end token is no part of the reply: no score either
             return
         job.generated.append(token)
-        text, stop = job.stops.feed(job.decoder.decode(token))
+        piece = job.decoder.decode(token)
+        if logits is not None:
+            top = job.options.logprobs or 0
+            self.scores.append(Scored(job.rid, logprobs.score(logits, token, piece, top, self.model.token_text)))
+        text, stop = job.stops.feed(piece)
         if text:
             self.deltas.append((job.rid, text))
         if stop is not None:
@@ -391,7 +410,8 @@ class Scheduler:
         self.out.send(Finished(job.rid, Completion(reason, stop, len(job.generated), job.cached_tokens)))
 
     def _flush_deltas(self) -> None:
-        if self.deltas:
-            self.out.send(Deltas(tuple(self.deltas)))
+        if self.deltas or self.scores:
+            self.out.send(Deltas(tuple(self.deltas), tuple(self.scores)))
             self.deltas = []
+            self.scores = []
 
