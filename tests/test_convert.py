@@ -32,7 +32,7 @@ GREEDY = {
     "What is the capital of France?":
         "The capital of France is Paris, capital of the French language, culture, and culture. It's a city that's",
     "Write a Python function that adds two numbers.":
-        '```python\ndef add_numbers(num1, num2):\n    """\n    Function to add two numbers.\n\n   ',
+        '```python\ndef add_numbers(num1, num2):\n    """\n    Function to add two numbers.\n   ',
     "Name three colours.": "The three colours are:\n\n1. Red\n2. Blue\n3. Green",
 }
 
