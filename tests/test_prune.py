@@ -22,6 +22,7 @@ PROMPTS = ("What is the capital of France?", "Write a short poem about the sea a
 def unpruned_copy(source: Path, dest: Path) -> Path:
     """The model as the builder wrote it: the pass's nodes taken out again, the head fed as before."""
     shutil.copytree(source, dest)
+    (dest / "spec.onnx").unlink(missing_ok=True)  # build 3's second graph (models/spec_graph.py)
     model = onnx.load(str(dest / GRAPH_FILE), load_external_data=False)
     graph = model.graph
     ours = [n for n in graph.node if n.name.startswith(PREFIX)]

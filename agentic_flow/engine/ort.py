@@ -20,27 +20,31 @@ from .base import GrammarRefused, Prompt
 from .search import SearchKey
 from .sizing import HUGE_PROMPT_CHARS, pieces, prompt_chars, skeleton, splice
 
+SPEC_FILE = "spec.onnx"  # written by models/spec_graph.py (not imported here: it needs the onnx package)
+
 COUNT_PIECE_CHARS = 1 << 16  # count(): a huge prompt is encoded in pieces of about this many characters
+# A speculative generator reads its prompt in pieces of at most this many tokens: its graph's logits
+# buffer is [1, tokens, vocab] float32 (models/spec_graph.py), 311 MB for 512 tokens of Qwen's vocabulary.
+SPEC_PREFILL_CHUNK = 512
+# N-gram lookup over the conversation itself; 2 changed greedy output and was slower on prose.
+NGRAM_SIZE = 3
 
 
 class OrtModel:
-    def __init__(self, path: Path, providers: tuple[str, ...], threads: int) -> None:
+    def __init__(self, path: Path, providers: tuple[str, ...], threads: int, draft_tokens: int = 0) -> None:
         self.path = path
-        config = og.Config(str(path))
         threads = threads or os.cpu_count() or 1
-        # The library defaults intra_op_num_threads to half the cores, measured 35% slower here.
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
-        config.clear_providers()
-        for provider in providers:
-            if provider == "cpu":
-                continue
-            if provider == "cuda" and not og.is_cuda_available():
-                raise EngineError(
-                    "ONNX_EXECUTION_PROVIDERS asks for cuda, but this onnxruntime-genai build has no CUDA "
-                    "support: install onnxruntime-genai-cuda (and uninstall onnxruntime-genai) or use cpu"
-                )
-            config.append_provider(provider)
-        self.model = og.Model(config)
+        self.model = og.Model(_config(path, providers, threads))
+        # Speculative decoding (n-gram lookup, batch 1 only): a second model over spec.onnx, which shares
+        # model.onnx.data (models/spec_graph.py); None when off or when the folder has no such graph.
+        self.draft_tokens = draft_tokens
+        self.spec_model: og.Model | None = None
+        if draft_tokens and (path / SPEC_FILE).is_file():
+            self.spec_model = og.Model(_config(path, providers, threads, SPEC_FILE))
+        self.speculation = (f"n-gram {NGRAM_SIZE}, up to {draft_tokens} draft tokens, one request at a time"
+                            if self.spec_model is not None else
+                            "off" if not draft_tokens else f"off: the model folder has no {SPEC_FILE} "
+                            "(agentic-flow models pull brings a catalog model to build 3)")
         self.tokenizer = og.Tokenizer(self.model)
         self.eos_ids = frozenset(int(t) for t in self.tokenizer.eos_token_ids)
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -51,6 +55,10 @@ class OrtModel:
         # Qwen2.5's template lists tools and renders tool_calls / the tool role itself; SmolLM2's has
         # no tools format, so tooluse.render writes the same Hermes-style markup into the turns.
         self.native_tools = self._template is not None and template_has_tools(self._template)
+
+    @property
+    def can_speculate(self) -> bool:
+        return self.spec_model is not None
 
     def render(self, prompt: Prompt) -> str:
         """The prompt text, tools included, exactly as generation and count_tokens read it."""
@@ -85,16 +93,44 @@ class OrtModel:
         return sum(len(self.tokenizer.encode(piece)) for piece in pieces(text, COUNT_PIECE_CHARS))
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
-              guidance: Guidance | None = None) -> Generator:
+              guidance: Guidance | None = None, speculate: bool = False) -> Generator:
+        if speculate and len(rows) == 1 and self.spec_model is not None:
+            return Generator(self, rows, key, max_length, guidance, self.draft_tokens)
         return Generator(self, rows, key, max_length, guidance)
 
 
+def _config(path: Path, providers: tuple[str, ...], threads: int, graph: str | None = None) -> og.Config:
+    config = og.Config(str(path))
+    decoder: dict[str, object] = {"session_options": {"intra_op_num_threads": threads}}
+    if graph is not None:
+        decoder["filename"] = graph
+    # The library defaults intra_op_num_threads to half the cores, measured 35% slower here.
+    config.overlay(json.dumps({"model": {"decoder": decoder}}))
+    config.clear_providers()
+    for provider in providers:
+        if provider == "cpu":
+            continue
+        if provider == "cuda" and not og.is_cuda_available():
+            raise EngineError(
+                "ONNX_EXECUTION_PROVIDERS asks for cuda, but this onnxruntime-genai build has no CUDA "
+                "support: install onnxruntime-genai-cuda (and uninstall onnxruntime-genai) or use cpu"
+            )
+        config.append_provider(provider)
+    return config
+
+
 class Generator:
-    """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded)."""
+    """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded).
+
+    With `draft_tokens` it is a speculative one-row generator on the model's second graph: the runtime
+    drafts up to that many tokens from n-grams of the sequence so far, verifies them in one forward pass
+    and hands the accepted ones out one per `step()`, as a plain generator does."""
 
     def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int,
-                 guidance: Guidance | None = None) -> None:
-        params = og.GeneratorParams(owner.model)
+                 guidance: Guidance | None = None, draft_tokens: int = 0) -> None:
+        model = owner.spec_model if draft_tokens and owner.spec_model is not None else owner.model
+        self.speculative = model is not owner.model
+        params = og.GeneratorParams(model)
         options: dict[str, object] = {
             "max_length": max_length,
             "batch_size": len(rows),
@@ -107,12 +143,16 @@ class Generator:
         params.set_search_options(**options)
         if guidance is not None:
             params.set_guidance(guidance.kind, guidance.text)
-        self._generator = _create(owner.model, params, guidance is not None)
+        if self.speculative:
+            # cooldown: after rejected drafts the runtime steps plainly for a while (measured on prose:
+            # a rejected round costs a verification and a re-anchor pass for one token).
+            params.set_speculative_options(ngram_size=NGRAM_SIZE, max_draft_tokens=draft_tokens, cooldown=True)
+        self._generator = _create(model, params, guidance is not None)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), owner.pad_id, dtype=np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
-        self._generator.append_tokens(ids)
+        self._append(ids)
         self.max_length = max_length
         # Counted here rather than asked of the generator: is_done() is one more native call per token.
         self.length = width
@@ -131,8 +171,22 @@ class Generator:
         """Continue a one-row generator with a new prompt that shares its first `keep` tokens: the KV
         cache of those is kept (measured: 0.04 s instead of 4.7 s for a 1,800-token shared prefix)."""
         self._generator.rewind_to(keep)
-        self._generator.append_tokens(np.asarray([tokens[keep:]], dtype=np.int32))
+        self._append(np.asarray([tokens[keep:]], dtype=np.int32))
         self.length = len(tokens)
+
+    def _append(self, ids: np.ndarray) -> None:
+        if not self.speculative:
+            self._generator.append_tokens(ids)
+            return
+        for start in range(0, ids.shape[1], SPEC_PREFILL_CHUNK):
+            self._generator.append_tokens(ids[:, start: start + SPEC_PREFILL_CHUNK])
+
+    def draft_stats(self) -> tuple[int, int]:
+        """(draft tokens verified, accepted) so far; (0, 0) for a plain generator."""
+        if not self.speculative:
+            return 0, 0
+        stats = self._generator.get_speculative_stats()
+        return int(stats.get("draft_tokens_evaluated", 0)), int(stats.get("draft_tokens_accepted", 0))
 
     def close(self) -> None:
         # Dropping the generator frees its KV cache now rather than at the next GC.

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ModelError
 from .prune import prune_lm_head
+from .spec_graph import write_spec_graph
 
 if TYPE_CHECKING:
     from .catalog import CatalogEntry
@@ -93,6 +94,8 @@ def build_from_gguf(
     work_dir.mkdir()
     step("computing logits for the last token only (models/prune.py)")
     prune_lm_head(out_dir)
+    step("writing the speculative decoding graph (models/spec_graph.py)")
+    write_spec_graph(out_dir)
 
 
 def _require_convert_modules() -> None:

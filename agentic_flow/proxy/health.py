@@ -41,12 +41,15 @@ class Health:
     service: str = SERVICE
     provider: str = "onnx"  # or the upstream provider (openai, openrouter, gemini)
     upstream: str | None = None  # the upstream's base URL in upstream mode (never its key)
+    # The local engine's speculative decoding, in words ("n-gram 3, up to 8 draft tokens, one request at a
+    # time" or "off..."); None in upstream mode and while loading.
+    speculation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["status"] = self.status.value
         body["providers"] = list(self.providers)
-        for optional in ("error", "upstream"):
+        for optional in ("error", "upstream", "speculation"):
             if body[optional] is None:
                 del body[optional]
         return body
@@ -65,7 +68,7 @@ class Health:
                 requests_in_flight=int(data["requests_in_flight"]),
                 requests_waiting=int(data["requests_waiting"]), pid=int(data["pid"]),
                 error=data.get("error"), provider=str(data.get("provider", "onnx")),
-                upstream=data.get("upstream"),
+                upstream=data.get("upstream"), speculation=data.get("speculation"),
             )
         except (KeyError, TypeError, ValueError):
             return None

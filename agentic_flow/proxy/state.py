@@ -40,7 +40,7 @@ class ProxyState:
             status=b.status, version=__version__, model=b.model, model_path=b.model_path, providers=b.providers,
             loaded=b.loaded, uptime_seconds=round(time.monotonic() - self.started, 3),
             requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting, pid=self.pid,
-            error=b.error, provider=b.provider, upstream=b.upstream,
+            error=b.error, provider=b.provider, upstream=b.upstream, speculation=b.speculation,
         )
 
 
