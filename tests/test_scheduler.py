@@ -67,8 +67,9 @@ class FakeModel:
     context_length = 1000
     eos_ids = frozenset({EOS})
 
-    def __init__(self, can_speculate: bool = False) -> None:
+    def __init__(self, can_speculate: bool = False, batch_prefill_tokens: int | None = None) -> None:
         self.can_speculate = can_speculate
+        self.batch_prefill_tokens = batch_prefill_tokens
         self.speculated: list[bool] = []  # per start: whether it was asked to speculate
         self.steps = 0
         self.starts = 0

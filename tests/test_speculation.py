@@ -11,9 +11,9 @@ from agentic_flow.engine.scheduler import Scheduler
 from tests.test_scheduler import FakeBatch, FakeModel, Pipe, greedy, guided, run_until_idle, submit
 
 
-def make(can_speculate: bool = True) -> tuple[Scheduler, FakeModel, Pipe]:
+def make(can_speculate: bool = True, greedy_too: bool = True) -> tuple[Scheduler, FakeModel, Pipe]:
     model, pipe = FakeModel(can_speculate), Pipe()
-    return Scheduler(model, pipe, 4), model, pipe
+    return Scheduler(model, pipe, 4, speculate_greedy=greedy_too), model, pipe
 
 
 def speculating(scheduler: Scheduler) -> list[bool]:
@@ -21,7 +21,7 @@ def speculating(scheduler: Scheduler) -> list[bool]:
 
 
 def test_a_request_alone_speculates_and_its_drafts_are_counted() -> None:
-    scheduler, model, pipe = make()
+    scheduler, _, pipe = make()
     submit(scheduler, 1, "a b c", greedy(5))
     scheduler.admit()
     assert speculating(scheduler) == [True] and scheduler.stats().speculating == 1
@@ -33,7 +33,7 @@ def test_a_request_alone_speculates_and_its_drafts_are_counted() -> None:
 
 
 def test_requests_that_arrive_together_batch_instead() -> None:
-    scheduler, model, _ = make()
+    scheduler, _, _ = make()
     submit(scheduler, 1, "a b c", greedy(5))
     submit(scheduler, 2, "d e", greedy(5))
     scheduler.admit()
@@ -61,7 +61,7 @@ def test_a_newcomer_turns_the_speculating_row_into_a_batch_and_back_when_alone_a
 
 
 def test_a_newcomer_that_does_not_pay_to_merge_runs_beside_it_each_alone_in_its_batch() -> None:
-    scheduler, model, _ = make()
+    scheduler, _, _ = make()
     submit(scheduler, 1, "a b c", greedy(60))
     scheduler.admit()
     scheduler.step()
@@ -69,6 +69,16 @@ def test_a_newcomer_that_does_not_pay_to_merge_runs_beside_it_each_alone_in_its_
     scheduler.admit()
     assert [[j.rid for j in b.rows] for b in scheduler.batches] == [[1], [2]]
     assert speculating(scheduler) == [True, True]
+
+
+def test_by_default_only_unseeded_samples_speculate() -> None:
+    """Greedy output must stay the plain decoder's token for token unless asked (--speculate-greedy)."""
+    scheduler, model, _ = make(greedy_too=False)
+    submit(scheduler, 1, "a b c", greedy(3))
+    run_until_idle(scheduler)
+    submit(scheduler, 2, "d e f", SamplingOptions(max_tokens=3, temperature=0.7, top_p=0.8, top_k=20))
+    run_until_idle(scheduler)
+    assert model.speculated == [False, True]
 
 
 def test_a_seeded_sample_never_speculates() -> None:
@@ -100,8 +110,22 @@ def test_without_the_speculative_graph_nothing_speculates() -> None:
 
 def test_the_spare_is_built_as_a_request_alone_would_run() -> None:
     for can in (True, False):
-        scheduler, model, _ = make(can)
+        scheduler, _, _ = make(can)
         scheduler.spare.tokens, scheduler.spare.wanted = [1] * 10, True
         scheduler.idle()
         assert isinstance(scheduler.spare.generator, FakeBatch)
         assert scheduler.spare.generator.speculative is can
+
+
+def test_a_batch_reads_at_most_the_logits_bound_at_once() -> None:
+    """On a graph with a logits row per token, several rows are read in one go (one append per batch):
+    the scheduler batches only what fits the bound; a row alone always may (it is read in pieces)."""
+    model, pipe = FakeModel(True, batch_prefill_tokens=12), Pipe()
+    scheduler = Scheduler(model, pipe, 4, speculate_greedy=True)
+    for rid in (1, 2, 3):
+        submit(scheduler, rid, "a b c d e", greedy(2))  # 5 tokens each: two rows fit 12, three do not
+    submit(scheduler, 4, " ".join(["w"] * 40), greedy(2))  # alone beyond the bound
+    scheduler.admit()
+    assert [[j.rid for j in b.rows] for b in scheduler.batches] == [[1, 2], [3]]
+    run_until_idle(scheduler)
+    assert sorted(m.rid for m in pipe.finished()) == [1, 2, 3, 4]

@@ -29,6 +29,9 @@ def start(
     draft_tokens: int | None = typer.Option(None, parser=count(0), metavar="N", help="Speculative decoding: the "
                                             "largest n-gram draft verified in one pass, for a request that runs "
                                             "alone (0: off; at most 16; default 8) [env: AGENTIC_FLOW_DRAFT_TOKENS]."),
+    speculate_greedy: str | None = typer.Option(None, metavar="on|off", help="Speculate greedy requests too "
+                                                "(their output can differ where two tokens nearly tie; default "
+                                                "off) [env: AGENTIC_FLOW_SPECULATE_GREEDY]."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
     provider: str | None = typer.Option(None, help="onnx (default), or an OpenAI-compatible upstream to front: "
                                         "openai, openrouter, gemini (then --model names the upstream's model)."),
@@ -47,7 +50,8 @@ def start(
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
                                   provider=provider, upstream=upstream, tool_policy=tool_policy,
-                                  prefix_cache_mb=prefix_cache_mb, draft_tokens=draft_tokens)
+                                  prefix_cache_mb=prefix_cache_mb, draft_tokens=draft_tokens,
+                                  speculate_greedy=speculate_greedy)
         url = supervisor.base_url(settings)
         name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
         if supervisor.probe(url) is not None:

@@ -15,17 +15,20 @@ import numpy as np
 import onnxruntime_genai as og
 
 from ..errors import EngineError
+from ..models.onnx_graph import declared_dim
 from ..tooluse import Guidance, ToolChoice, render_chat, template_has_tools
 from .base import GrammarRefused, Prompt
 from .search import SearchKey
 from .sizing import HUGE_PROMPT_CHARS, pieces, prompt_chars, skeleton, splice
 
-SPEC_FILE = "spec.onnx"  # written by models/spec_graph.py (not imported here: it needs the onnx package)
-
 COUNT_PIECE_CHARS = 1 << 16  # count(): a huge prompt is encoded in pieces of about this many characters
-# A speculative generator reads its prompt in pieces of at most this many tokens: its graph's logits
-# buffer is [1, tokens, vocab] float32 (models/spec_graph.py), 311 MB for 512 tokens of Qwen's vocabulary.
-SPEC_PREFILL_CHUNK = 512
+# On a graph with one logits row per input token (convert build 3, models/tail_logits.py), a one-row
+# generator reads its prompt in pieces of at most this many tokens: the runtime's logits buffer is
+# [1, tokens, vocab] float32, 155 MB for 256 tokens of Qwen's vocabulary.  A batch of several rows cannot
+# (onnxruntime-genai allows one append per batch): the scheduler bounds it (batch_prefill_tokens).
+PREFILL_CHUNK = 256
+# What a several-row batch may read at once on such a graph: rows x longest row x vocab x 4 bytes.
+BATCH_LOGITS_BYTES = 512 * 2**20
 # N-gram lookup over the conversation itself; 2 changed greedy output and was slower on prose.
 NGRAM_SIZE = 3
 
@@ -35,16 +38,6 @@ class OrtModel:
         self.path = path
         threads = threads or os.cpu_count() or 1
         self.model = og.Model(_config(path, providers, threads))
-        # Speculative decoding (n-gram lookup, batch 1 only): a second model over spec.onnx, which shares
-        # model.onnx.data (models/spec_graph.py); None when off or when the folder has no such graph.
-        self.draft_tokens = draft_tokens
-        self.spec_model: og.Model | None = None
-        if draft_tokens and (path / SPEC_FILE).is_file():
-            self.spec_model = og.Model(_config(path, providers, threads, SPEC_FILE))
-        self.speculation = (f"n-gram {NGRAM_SIZE}, up to {draft_tokens} draft tokens, one request at a time"
-                            if self.spec_model is not None else
-                            "off" if not draft_tokens else f"off: the model folder has no {SPEC_FILE} "
-                            "(agentic-flow models pull brings a catalog model to build 3)")
         self.tokenizer = og.Tokenizer(self.model)
         self.eos_ids = frozenset(int(t) for t in self.tokenizer.eos_token_ids)
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -55,10 +48,20 @@ class OrtModel:
         # Qwen2.5's template lists tools and renders tool_calls / the tool role itself; SmolLM2's has
         # no tools format, so tooluse.render writes the same Hermes-style markup into the turns.
         self.native_tools = self._template is not None and template_has_tools(self._template)
+        # Whether the graph gives a logits row per input token (build 3) rather than the last only (2).
+        self.full_logits = _declares_full_logits(path / str(genai["model"]["decoder"].get("filename", "model.onnx")))
+        vocab = int(genai["model"].get("vocab_size", 0))
+        self.batch_prefill_tokens = BATCH_LOGITS_BYTES // (4 * vocab) if self.full_logits and vocab else None
+        # Speculative decoding (n-gram lookup over the sequence so far, one-row generators only).
+        self.draft_tokens = draft_tokens if self.full_logits else 0
+        self.speculation = (f"n-gram {NGRAM_SIZE}, up to {draft_tokens} draft tokens, for a request that runs alone"
+                            if self.draft_tokens else "off" if not draft_tokens else
+                            "off: the model's graph gives logits for the last token only (convert build 2 or "
+                            "another builder's pruned head); `agentic-flow models pull` updates a catalog model")
 
     @property
     def can_speculate(self) -> bool:
-        return self.spec_model is not None
+        return self.draft_tokens > 0
 
     def render(self, prompt: Prompt) -> str:
         """The prompt text, tools included, exactly as generation and count_tokens read it."""
@@ -94,18 +97,20 @@ class OrtModel:
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
               guidance: Guidance | None = None, speculate: bool = False) -> Generator:
-        if speculate and len(rows) == 1 and self.spec_model is not None:
-            return Generator(self, rows, key, max_length, guidance, self.draft_tokens)
-        return Generator(self, rows, key, max_length, guidance)
+        draft = self.draft_tokens if speculate and len(rows) == 1 else 0
+        return Generator(self, rows, key, max_length, guidance, draft)
 
 
-def _config(path: Path, providers: tuple[str, ...], threads: int, graph: str | None = None) -> og.Config:
+def _declares_full_logits(graph: Path) -> bool:
+    """The logits output's second dimension is not a fixed 1 (read from the graph's protobuf without
+    loading it: the `onnx` package belongs to the convert extra only)."""
+    return declared_dim(graph, "logits", 1) != 1
+
+
+def _config(path: Path, providers: tuple[str, ...], threads: int) -> og.Config:
     config = og.Config(str(path))
-    decoder: dict[str, object] = {"session_options": {"intra_op_num_threads": threads}}
-    if graph is not None:
-        decoder["filename"] = graph
     # The library defaults intra_op_num_threads to half the cores, measured 35% slower here.
-    config.overlay(json.dumps({"model": {"decoder": decoder}}))
+    config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
     config.clear_providers()
     for provider in providers:
         if provider == "cpu":
@@ -122,14 +127,15 @@ def _config(path: Path, providers: tuple[str, ...], threads: int, graph: str | N
 class Generator:
     """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded).
 
-    With `draft_tokens` it is a speculative one-row generator on the model's second graph: the runtime
-    drafts up to that many tokens from n-grams of the sequence so far, verifies them in one forward pass
-    and hands the accepted ones out one per `step()`, as a plain generator does."""
+    With `draft_tokens` it is a speculative one-row generator: the runtime drafts up to that many tokens
+    from n-grams of the sequence so far, verifies them in one forward pass and hands the accepted ones out
+    one per `step()`, as a plain generator does."""
 
     def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int,
                  guidance: Guidance | None = None, draft_tokens: int = 0) -> None:
-        model = owner.spec_model if draft_tokens and owner.spec_model is not None else owner.model
-        self.speculative = model is not owner.model
+        self.speculative = draft_tokens > 0
+        self._chunked = owner.full_logits and len(rows) == 1
+        model = owner.model
         params = og.GeneratorParams(model)
         options: dict[str, object] = {
             "max_length": max_length,
@@ -175,11 +181,11 @@ class Generator:
         self.length = len(tokens)
 
     def _append(self, ids: np.ndarray) -> None:
-        if not self.speculative:
+        if not self._chunked:
             self._generator.append_tokens(ids)
             return
-        for start in range(0, ids.shape[1], SPEC_PREFILL_CHUNK):
-            self._generator.append_tokens(ids[:, start: start + SPEC_PREFILL_CHUNK])
+        for start in range(0, ids.shape[1], PREFILL_CHUNK):
+            self._generator.append_tokens(ids[:, start: start + PREFILL_CHUNK])
 
     def draft_stats(self) -> tuple[int, int]:
         """(draft tokens verified, accepted) so far; (0, 0) for a plain generator."""

@@ -25,6 +25,7 @@ class LaunchSpec:
     log_level: str = "info"
     prefix_cache_mb: int | None = None  # None: sized from the memory available (engine/memory.py)
     draft_tokens: int = 0  # speculative decoding's largest draft (engine/ort.py); 0: off
+    speculate_greedy: bool = False  # greedy requests too (engine/scheduler.py Job.speculable)
 
 
 class InferenceProcess:
@@ -46,7 +47,7 @@ class InferenceProcess:
         process = ctx.Process(
             target=worker.main,
             args=(theirs, count_theirs, str(spec.model_path), spec.providers, spec.threads, spec.max_batch,
-                  spec.log_level, spec.prefix_cache_mb, spec.draft_tokens),
+                  spec.log_level, spec.prefix_cache_mb, spec.draft_tokens, spec.speculate_greedy),
             name="agentic-flow-inference", daemon=True,
         )
         process.start()

@@ -87,6 +87,8 @@ class Model(Protocol):
 
     context_length: int
     eos_ids: frozenset[int]
+    # Rows x longest row a batch of several rows may read at once (costs.prefill_fits); None: no bound.
+    batch_prefill_tokens: int | None
 
     @property
     def can_speculate(self) -> bool: ...
@@ -138,11 +140,13 @@ class Job:
     def load(self) -> costs.RowLoad:
         return costs.RowLoad(len(self.prompt_ids) + len(self.generated), self.remaining)
 
-    @property
-    def speculable(self) -> bool:
-        """May run on a speculative generator when alone: not a seeded sample, whose exact tokens must be
-        reproducible (verification draws its random numbers differently)."""
-        return self.key.seed is None
+    def speculable(self, greedy_too: bool) -> bool:
+        """May run on a speculative generator when alone.  Not a seeded sample, whose exact tokens must be
+        reproducible (verification draws its random numbers differently).  A greedy request only when
+        `greedy_too`: verifying several tokens in one pass rounds differently from one-token steps, and
+        where two tokens' logits nearly tie the argmax can flip (docs/benchmarks.md); an unseeded sample
+        keeps its distribution either way."""
+        return self.key.seed is None and (self.key.do_sample or greedy_too)
 
 
 @dataclass
@@ -181,8 +185,10 @@ def read_prompt(model: Model, prompt: Prompt) -> list[int]:
 
 
 class Scheduler:
-    def __init__(self, model: Model, out: EventSink, max_batch: int, prefix_budget: int | None = None) -> None:
+    def __init__(self, model: Model, out: EventSink, max_batch: int, prefix_budget: int | None = None,
+                 speculate_greedy: bool = False) -> None:
         self.model = model
+        self.speculate_greedy = speculate_greedy
         self.out = out
         self.max_batch = max_batch
         self.pending: deque[Job] = deque()
@@ -212,7 +218,9 @@ class Scheduler:
     def idle(self) -> None:
         """Nothing runs or waits: prepare the spare generator for the next request (engine/spare.py)."""
         try:
-            self.spare.build(self.model, GREEDY, speculate=self.model.can_speculate)
+            key = self.spare.key or GREEDY
+            speculate = self.model.can_speculate and (key.do_sample or self.speculate_greedy)
+            self.spare.build(self.model, key, speculate=speculate)
         except Exception:  # the runtime's errors (out of memory, ...): serve without a spare
             log.exception("building the spare generator failed")
             self.spare.wanted = False
@@ -260,7 +268,7 @@ class Scheduler:
         while self.pending:
             job = self.pending[0]
             guided = job.guidance is not None
-            mates = [job] if guided else [j for j in self.pending if j.group == job.group][: self.max_batch]
+            mates = [job] if guided else self._mates(job)
             batch = None if guided else next((b for b in self.batches if b.rows[0].group == job.group), None)
             room = len(self.batches) < MAX_BATCHES
             merge = batch is not None and self._fits(batch.live + mates) and (
@@ -274,6 +282,16 @@ class Scheduler:
                 self._guarded(batch, merged, partial(self._rebuild, batch, merged))
             else:
                 self._guarded(None, mates, partial(self._add, mates))
+
+    def _mates(self, job: Job) -> list[Job]:
+        """The pending jobs that start a batch with `job`: its group, oldest first, as many as fit."""
+        mates: list[Job] = []
+        for other in (j for j in self.pending if j.group == job.group):
+            if len(mates) == self.max_batch or not costs.prefill_fits(loads([*mates, other]),
+                                                                       self.model.batch_prefill_tokens):
+                break
+            mates.append(other)
+        return mates
 
     def _add(self, jobs: list[Job]) -> None:
         self.batches.append(self._start(jobs))
@@ -289,7 +307,8 @@ class Scheduler:
                 self.batches.remove(batch)
 
     def _fits(self, jobs: list[Job]) -> bool:
-        return len(jobs) <= self.max_batch and costs.kv_length(loads(jobs)) <= self.model.context_length
+        return (len(jobs) <= self.max_batch and costs.kv_length(loads(jobs)) <= self.model.context_length
+                and costs.prefill_fits(loads(jobs), self.model.batch_prefill_tokens))
 
     def _start(self, jobs: list[Job]) -> Batch:
         if len(jobs) == 1:
@@ -320,7 +339,7 @@ class Scheduler:
 
     def _speculates(self, jobs: list[Job]) -> bool:
         """The runtime speculates on one row only: a batch of one speculable request does."""
-        return self.model.can_speculate and len(jobs) == 1 and jobs[0].speculable
+        return self.model.can_speculate and len(jobs) == 1 and jobs[0].speculable(self.speculate_greedy)
 
     @staticmethod
     def _batch(generator: Generator, jobs: list[Job]) -> Batch:

@@ -67,8 +67,8 @@ class Spare:
             self.key = key
 
     def build(self, model: Model, key: SearchKey, speculate: bool = False) -> None:
-        """Allocate the spare and read the preamble (called only while idle).  `speculate`: on the
-        speculative graph, as a request that runs alone would be (engine/scheduler.py)."""
+        """Allocate the spare and read the preamble (called only while idle).  `speculate`: as a
+        speculative generator, as a request that runs alone would be (engine/scheduler.py)."""
         if self.generator is not None or not self.wanted:
             return
         self.key = self.key or key

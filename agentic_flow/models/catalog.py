@@ -93,8 +93,8 @@ class CatalogEntry:
     agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
-    # 2 with logits for each row's last token only (models/prune.py), 3 with a second graph for
-    # speculative decoding beside it, sharing the weights file (models/spec_graph.py).
+    # 2 with logits for each row's last token only (models/prune.py), 3 for each row's last 17 tokens
+    # (models/tail_logits.py: the same prefill, and speculative decoding can verify drafts).
     build: int = 1
 
 

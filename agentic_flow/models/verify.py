@@ -21,8 +21,6 @@ CONFIG_FILE = "genai_config.json"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
-# The second decoder graph a convert build 3 writes (models/spec_graph.py), checked when present.
-SPEC_GRAPH_FILE = "spec.onnx"
 # Written by the store after a successful install: file names and sizes, so later damage shows.
 MANIFEST_FILE = ".agentic-flow-manifest.json"
 
@@ -114,8 +112,6 @@ def _model_files(folder: Path, config: Any, problems: list[str]) -> list[tuple[s
     ]
     if not any(where.endswith("model.decoder.filename") for _, where in found):
         problems.append(f"{CONFIG_FILE} has no model.decoder.filename")
-    if (folder / SPEC_GRAPH_FILE).is_file():  # the speculative graph (models/spec_graph.py) shares the weights
-        found.append((SPEC_GRAPH_FILE, "the speculative decoding graph"))
     return found
 
 

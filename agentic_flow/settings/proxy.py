@@ -32,6 +32,7 @@ from .core import (
 
 PREFIX_CACHE_VARIABLE = "AGENTIC_FLOW_PREFIX_CACHE_MB"
 DRAFT_TOKENS_VARIABLE = "AGENTIC_FLOW_DRAFT_TOKENS"
+SPECULATE_GREEDY_VARIABLE = "AGENTIC_FLOW_SPECULATE_GREEDY"
 # Speculative decoding's largest draft (n-gram lookup, engine/ort.py): onnxruntime-genai takes 1-16;
 # 0 turns it off.  Measured in docs/benchmarks.md.
 DEFAULT_DRAFT_TOKENS = 8
@@ -161,6 +162,10 @@ class ProxySettings:
     draft_tokens: int = field(default=DEFAULT_DRAFT_TOKENS, metadata=_option(
         "--draft-tokens", "speculative decoding: the largest n-gram draft verified in one pass, for a request "
         f"that runs alone (0: off; at most {MAX_DRAFT_TOKENS}) [env: {DRAFT_TOKENS_VARIABLE}]", parse_draft_tokens))
+    speculate_greedy: bool = field(default=False, metadata=_option(
+        "--speculate-greedy", "speculate greedy requests too (temperature 0): on or off; their output can "
+        "differ from plain decoding where two tokens nearly tie (docs/benchmarks.md) "
+        f"[env: {SPECULATE_GREEDY_VARIABLE}]", _on_off, lambda v: "on" if v else "off"))
     grace_seconds: float = field(default=10.0, metadata=_option(
         "--grace", "seconds in-flight streams get to finish on shutdown", _seconds("--grace")))
     idle_timeout: float = field(default=15.0, metadata=_option(
@@ -224,6 +229,8 @@ class ProxySettings:
             values["prefix_cache_mb"] = _count(f"env {PREFIX_CACHE_VARIABLE}", 0)(raw)
         if "draft_tokens" not in values and (raw := env.get(DRAFT_TOKENS_VARIABLE, "").strip()):
             values["draft_tokens"] = parse_draft_tokens(raw, f"env {DRAFT_TOKENS_VARIABLE}")
+        if "speculate_greedy" not in values and (raw := env.get(SPECULATE_GREEDY_VARIABLE, "").strip()):
+            values["speculate_greedy"] = _on_off(raw)
         settings = with_upstream(cls(**values), env)
         check_bind(settings.host, settings.api_key)
         return settings
@@ -268,6 +275,7 @@ def resolve_proxy(
     tool_policy: str | None = None,
     prefix_cache_mb: int | None = None,
     draft_tokens: int | None = None,
+    speculate_greedy: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
     """The proxy's settings from flags, then variables, then defaults; each with its source."""
@@ -279,6 +287,7 @@ def resolve_proxy(
     tools_r = pick(tool_policy, "--tool-policy", env, TOOL_POLICY_VARIABLE, TOOL_POLICY_AUTO)
     cache_r: Resolved[int | str | None] = pick(prefix_cache_mb, "--prefix-cache-mb", env, PREFIX_CACHE_VARIABLE, None)
     draft_r = pick(draft_tokens, "--draft-tokens", env, DRAFT_TOKENS_VARIABLE, DEFAULT_DRAFT_TOKENS)
+    greedy_r = pick(speculate_greedy, "--speculate-greedy", env, SPECULATE_GREEDY_VARIABLE, "off")
     syntax_r = pick(None, "--tool-syntax", env, "AGENTIC_FLOW_TOOL_SYNTAX", "auto")
     guard_r = pick(None, "--repetition-guard", env, "AGENTIC_FLOW_REPETITION_GUARD", "on")
     mode = _proxy_provider(provider or Provider.ONNX.value)
@@ -298,6 +307,7 @@ def resolve_proxy(
         tool_policy=parse_tool_policy(str(tools_r.value), tools_r.source),
         prefix_cache_mb=None if cache_r.value is None else _count(cache_r.source, 0)(str(cache_r.value)),
         draft_tokens=parse_draft_tokens(str(draft_r.value), draft_r.source),
+        speculate_greedy=_on_off(str(greedy_r.value)),
         tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
     )
     settings = with_upstream(settings, env)
@@ -306,7 +316,7 @@ def resolve_proxy(
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
         "tool_policy": tools_r.source,
         "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
-        "prefix_cache_mb": cache_r.source, "draft_tokens": draft_r.source,
+        "prefix_cache_mb": cache_r.source, "draft_tokens": draft_r.source, "speculate_greedy": greedy_r.source,
         "tool_syntax": syntax_r.source, "repetition_guard": guard_r.source,
     }
     return ResolvedProxy(settings, sources)
