@@ -7,7 +7,11 @@ of this repository, returned as Claude Code returns it (`cat -n` numbering), the
   edit     one method changed (Edit, forced: old_string echoes the file)
   explain  a plain explanation of the file (no tools): prose with some echoed names
   story    a story from a one-line prompt: nothing to echo
-Every body is streamed; `temperature` 0 (greedy) unless the caller passes another.
+Every body is streamed; `temperature` 0 (greedy) unless the caller passes another.  A Write or Edit call
+in the code-block syntax (the Qwen models') reaches the client only once complete, so decode speed is
+not read from the stream: `measure` first sends the turn with max_tokens 1 (the prefill, kept by the
+prefix cache), then the turn itself, whose prompt is then read in two tokens, and divides its output
+tokens by its wall time.
 """
 
 from __future__ import annotations
@@ -73,6 +77,20 @@ def body(turn: str, max_tokens: int, temperature: float | None = 0.0) -> dict[st
     return out
 
 
+async def measure(session: aiohttp.ClientSession, base: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Prefill first (max_tokens 1), then the turn: its output tokens over its wall time."""
+    primed = await stream(session, base, {**request, "max_tokens": 1})
+    t0 = time.perf_counter()
+    result = await stream(session, base, request)
+    wall = time.perf_counter() - t0
+    if "error" in result and result["error"] != "no tokens":
+        return result
+    result.pop("error", None)
+    result["prefill_s"] = primed.get("ttft")
+    result["decode"] = result.get("out", 0) / max(wall, 1e-9)
+    return result
+
+
 async def stream(session: aiohttp.ClientSession, base: str, request: dict[str, Any]) -> dict[str, Any]:
     """One streamed request: TTFT, output tokens, decode tok/s, and everything it streamed (for identity)."""
     t0 = time.perf_counter()
@@ -99,5 +117,5 @@ async def stream(session: aiohttp.ClientSession, base: str, request: dict[str, A
                 return {"error": json.dumps(event)[:200]}
     t1 = time.perf_counter()
     if first is None:
-        return {"error": "no tokens"}
+        return {"error": "no tokens", "out": out, "text": "".join(pieces)}
     return {"ttft": first - t0, "out": out, "decode": (out - 1) / max(t1 - first, 1e-9), "text": "".join(pieces)}

@@ -32,7 +32,16 @@ sys.path.insert(0, str(ROOT))
 from agentic_flow.launcher.supervisor import ProxyProcess, free_port, launch  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import ProxySettings, environ  # noqa: E402
-from bench.spec_workloads import TURNS, body, stream  # noqa: E402
+from bench.spec_workloads import TURNS, body, measure, stream  # noqa: E402
+
+
+def tree_cpu_s(proxy: ProxyProcess) -> float:
+    """CPU seconds used so far by the proxy and its inference process: on a shared machine, a turn's CPU
+    time moves far less with the load than its wall time."""
+    if proxy.pid is None:
+        return 0.0
+    root = psutil.Process(proxy.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
 
 
 def tree_rss_mb(proxy: ProxyProcess) -> float:
@@ -43,8 +52,9 @@ def tree_rss_mb(proxy: ProxyProcess) -> float:
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
 
-async def run(urls: dict[str, str], turns: list[str], rounds: int, max_tokens: int,
+async def run(proxies: dict[str, ProxyProcess], turns: list[str], rounds: int, max_tokens: int,
               temperature: float | None) -> dict[str, Any]:
+    urls = {name: p.url for name, p in proxies.items()}
     results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {name: [] for name in urls} for t in turns}
     timeout = aiohttp.ClientTimeout(total=3600)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -54,7 +64,9 @@ async def run(urls: dict[str, str], turns: list[str], rounds: int, max_tokens: i
             for turn in turns:
                 order = list(urls) if r % 2 == 0 else list(reversed(urls))
                 for name in order:
-                    res = await stream(session, urls[name], body(turn, max_tokens, temperature))
+                    cpu = tree_cpu_s(proxies[name])
+                    res = await measure(session, urls[name], body(turn, max_tokens, temperature))
+                    res["tok_per_cpu_s"] = res.get("out", 0) / max(tree_cpu_s(proxies[name]) - cpu, 1e-9)
                     res["load"] = round(os.getloadavg()[0], 1)
                     results[turn][name].append(res)
                     shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in res.items() if k != "text"}
@@ -69,9 +81,12 @@ def summary(results: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
         for name in names:
             ok = [r for r in by_name[name] if "error" not in r]
             row[f"{name}_tok_s"] = round(statistics.median(r["decode"] for r in ok), 1) if ok else None
+            row[f"{name}_tok_cpu_s"] = round(statistics.median(r["tok_per_cpu_s"] for r in ok), 1) if ok else None
             row[f"{name}_out"] = [r.get("out") for r in by_name[name]]
         a, b = (row[f"{n}_tok_s"] for n in names)
         row["ratio"] = round(b / a, 2) if a and b else None
+        a, b = (row[f"{n}_tok_cpu_s"] for n in names)
+        row["cpu_ratio"] = round(b / a, 2) if a and b else None
         pairs = zip(by_name[names[0]], by_name[names[1]], strict=True)
         row["identical"] = [x.get("text") == y.get("text") for x, y in pairs]
         row["load"] = [r.get("load") for r in by_name[names[1]]]
@@ -94,13 +109,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home, ExitStack() as stack:
         env = {**environ(), "HOME": home}
         proxies = {
-            name: stack.enter_context(launch(ProxySettings(port=free_port(), model=str(model_path), draft_tokens=n),
+            name: stack.enter_context(launch(ProxySettings(port=free_port(), model=str(model_path), draft_tokens=n,
+                                                           speculate_greedy=True),
                                              deadline_s=300, env=env))
             for name, n in (("off", 0), ("spec", args.draft_tokens))
         }
         rss_before = {name: round(tree_rss_mb(p)) for name, p in proxies.items()}
-        results = asyncio.run(run({n: p.url for n, p in proxies.items()}, turns, args.rounds, args.max_tokens,
-                                  None if args.sampled else 0.0))
+        results = asyncio.run(run(proxies, turns, args.rounds, args.max_tokens, None if args.sampled else 0.0))
         rss_after = {name: round(tree_rss_mb(p)) for name, p in proxies.items()}
     rows = summary(results, ["off", "spec"])
     print(f"\nmodel {args.model}, draft tokens {args.draft_tokens}, {'sampled' if args.sampled else 'greedy'}; "
