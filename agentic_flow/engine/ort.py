@@ -22,13 +22,13 @@ from .search import SearchKey
 from .sizing import HUGE_PROMPT_CHARS, pieces, prompt_chars, skeleton, splice
 
 COUNT_PIECE_CHARS = 1 << 16  # count(): a huge prompt is encoded in pieces of about this many characters
-# On a graph with one logits row per input token (convert build 3, models/tail_logits.py), a one-row
-# generator reads its prompt in pieces of at most this many tokens: the runtime's logits buffer is
-# [1, tokens, vocab] float32, 155 MB for 256 tokens of Qwen's vocabulary.  A batch of several rows cannot
-# (onnxruntime-genai allows one append per batch): the scheduler bounds it (batch_prefill_tokens).
-PREFILL_CHUNK = 256
-# What a several-row batch may read at once on such a graph: rows x longest row x vocab x 4 bytes.
-BATCH_LOGITS_BYTES = 512 * 2**20
+# On a graph with one logits row per input token (convert build 3, models/tail_logits.py) the runtime's
+# logits buffer for a read of T tokens is [rows, T, vocab] float32, zeros but for the last rows.  One read
+# writes at most this much: a one-row generator reads its prompt in pieces of that many tokens (883 on
+# Qwen's vocabulary, 2,730 on SmolLM2's; pieces of 256 cost the 135M's prefill +20% CPU), and a batch of
+# several rows, which onnxruntime-genai lets append only once, is bounded by the scheduler
+# (batch_prefill_tokens).
+READ_LOGITS_BYTES = 512 * 2**20
 # N-gram lookup over the conversation itself; 2 changed greedy output and was slower on prose.
 NGRAM_SIZE = 3
 
@@ -51,7 +51,7 @@ class OrtModel:
         # Whether the graph gives a logits row per input token (build 3) rather than the last only (2).
         self.full_logits = _declares_full_logits(path / str(genai["model"]["decoder"].get("filename", "model.onnx")))
         vocab = int(genai["model"].get("vocab_size", 0))
-        self.batch_prefill_tokens = BATCH_LOGITS_BYTES // (4 * vocab) if self.full_logits and vocab else None
+        self.batch_prefill_tokens = READ_LOGITS_BYTES // (4 * vocab) if self.full_logits and vocab else None
         # Speculative decoding (n-gram lookup over the sequence so far, one-row generators only).
         self.draft_tokens = draft_tokens if self.full_logits else 0
         self.speculation = (f"n-gram {NGRAM_SIZE}, up to {draft_tokens} draft tokens, for a request that runs alone"
@@ -134,7 +134,7 @@ class Generator:
     def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int,
                  guidance: Guidance | None = None, draft_tokens: int = 0) -> None:
         self.speculative = draft_tokens > 0
-        self._chunked = owner.full_logits and len(rows) == 1
+        self._chunk = owner.batch_prefill_tokens if len(rows) == 1 else None
         model = owner.model
         params = og.GeneratorParams(model)
         options: dict[str, object] = {
@@ -181,11 +181,11 @@ class Generator:
         self.length = len(tokens)
 
     def _append(self, ids: np.ndarray) -> None:
-        if not self._chunked:
+        if self._chunk is None:
             self._generator.append_tokens(ids)
             return
-        for start in range(0, ids.shape[1], PREFILL_CHUNK):
-            self._generator.append_tokens(ids[:, start: start + PREFILL_CHUNK])
+        for start in range(0, ids.shape[1], self._chunk):
+            self._generator.append_tokens(ids[:, start: start + self._chunk])
 
     def draft_stats(self) -> tuple[int, int]:
         """(draft tokens verified, accepted) so far; (0, 0) for a plain generator."""
