@@ -41,8 +41,8 @@ class Health:
     service: str = SERVICE
     provider: str = "onnx"  # or the upstream provider (openai, openrouter, gemini)
     upstream: str | None = None  # the upstream's base URL in upstream mode (never its key)
-    # The local engine's speculative decoding, in words ("n-gram 3, up to 8 draft tokens, one request at a
-    # time" or "off..."); None in upstream mode and while loading.
+    # The local engine's speculative decoding, in words ("n-gram 3, up to 4 draft tokens, for a request that
+    # runs alone" or "off..."); None in upstream mode and while loading.
     speculation: str | None = None
 
     def to_json(self) -> dict[str, Any]:

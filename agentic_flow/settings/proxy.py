@@ -35,7 +35,7 @@ DRAFT_TOKENS_VARIABLE = "AGENTIC_FLOW_DRAFT_TOKENS"
 SPECULATE_GREEDY_VARIABLE = "AGENTIC_FLOW_SPECULATE_GREEDY"
 # Speculative decoding's largest draft (n-gram lookup, engine/ort.py): onnxruntime-genai takes 1-16;
 # 0 turns it off.  Measured in docs/benchmarks.md.
-DEFAULT_DRAFT_TOKENS = 8
+DEFAULT_DRAFT_TOKENS = 4
 MAX_DRAFT_TOKENS = 16
 
 
