@@ -149,6 +149,10 @@ def run_command(argv: list[str], cwd: Path, timeout_s: float,
         kill_tree(proc)
         out, err = proc.communicate()
         return None, out, err
+    except BaseException:  # Ctrl-C or the runner's SIGTERM: the task's process tree goes with it
+        kill_tree(proc)
+        proc.communicate()
+        raise
     return proc.returncode, out, err
 
 

@@ -66,6 +66,15 @@ def ws(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture()
+def local_model(real_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The CLI will start its own proxy for the real model on a free port; returns the port."""
+    port = supervisor.free_port()
+    monkeypatch.setenv("ONNX_MODEL_PATH", str(real_model_dir))
+    monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
+    return port
+
+
 ProxyFactory = Callable[..., AbstractContextManager[supervisor.ProxyProcess]]
 
 

@@ -209,3 +209,44 @@ def test_extra_flags_after_the_separator_reach_agentic_flow(tmp_path: Path) -> N
     assert argv[argv.index("--permission-mode") + 1] == "bypassPermissions"
     assert argv[argv.index("--temperature") + 1] == "0" and "--json" in argv
     assert "--max-turns" not in argv  # the agent's own default unless asked
+
+
+def test_the_runner_stopped_mid_task_leaves_nothing_running(real_model_dir: Path) -> None:
+    """SIGTERM to `scripts/agent_tasks.py` while a task runs: the task's agent and the suite's proxy (with
+    its inference process) all end."""
+    import signal
+    import subprocess
+
+    import psutil
+
+    script = Path(__file__).parents[1] / "scripts" / "agent_tasks.py"
+    proc = subprocess.Popen([sys.executable, str(script), "--model", str(real_model_dir), "--tasks", "hello-py",
+                             "--cap", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen: dict[int, psutil.Process] = {}
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                seen.setdefault(child.pid, child)
+            if any("--agent" in _cmdline(p) for p in seen.values()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the task's agent never started (exit {proc.poll()})")
+        agents = [p for p in seen.values() if "--agent" in _cmdline(p)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) != 0
+        # The task's agent was killed (and reaped) before the runner exited, not left to finish on its own.
+        assert not [p for p in agents if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        _, alive = psutil.wait_procs(list(seen.values()), timeout=30)
+        assert not alive, [_cmdline(p) for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _cmdline(process: object) -> str:
+    try:
+        return " ".join(process.cmdline())  # type: ignore[attr-defined]
+    except Exception:  # it ended meanwhile
+        return ""

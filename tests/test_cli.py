@@ -65,15 +65,6 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-@pytest.fixture()
-def local_model(real_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> int:
-    """The CLI will start its own proxy for the real model on a free port; returns the port."""
-    port = supervisor.free_port()
-    monkeypatch.setenv("ONNX_MODEL_PATH", str(real_model_dir))
-    monkeypatch.setenv("ONNX_PROXY_PORT", str(port))
-    return port
-
-
 @pytest.fixture(scope="module")
 def keyed_proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
     """One real proxy that requires KEY, shared by the tests that only need a running proxy."""

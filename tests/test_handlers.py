@@ -235,7 +235,9 @@ def test_app_has_the_documented_routes() -> None:
     routes = {(r.method, r.resource.canonical) for r in app.router.routes()}  # type: ignore[union-attr]
     assert {("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("GET", "/v1/models"),
             ("GET", "/v1/models/{model_id}"), ("GET", "/health")} <= routes
-    assert list(app.middlewares) == [errors_middleware, auth_middleware]  # errors wrap auth: 401s are envelopes
+    # The idle clock outermost (it sees every request), then errors wrapping auth: 401s are envelopes.
+    assert list(app.middlewares)[1:] == [errors_middleware, auth_middleware]
+    assert app.middlewares[0].__name__ == "count_requests"
     assert app[STATE].backend.model_entry()["id"] == "fake-model" and app[API_KEY] == ""
 
 

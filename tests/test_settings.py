@@ -274,7 +274,7 @@ def test_the_proxy_process_takes_an_api_key_flag() -> None:
 
 def test_argv_follows_the_fields() -> None:
     settings = cfg.ProxySettings(parent_pid=1, provider="openai", upstream="http://gpu:8000/v1",
-                                 upstream_model="m", upstream_key="up-secret", prefix_cache_mb=64)
+                                 upstream_model="m", upstream_key="up-secret", prefix_cache_mb=64, idle_exit=90.0)
     flags = [arg for arg in settings.to_argv() if arg.startswith("--")]
     assert len(flags) == len(dataclasses.fields(cfg.ProxySettings)) - 2  # all but the two keys
     assert "--api-key" not in flags and "--upstream-key" not in flags and "up-secret" not in settings.to_argv()

@@ -26,7 +26,17 @@ from agentic_flow.agents.loop import (
 )
 from agentic_flow.agents.tools import Permissions, Workspace, build_tools
 from agentic_flow.agents.verify import CheckCommand, Verification, find_check, summarize
-from agentic_flow.agents.workflow import FINISH, GUIDED_NOTE, lost_names, opening
+from agentic_flow.agents.workflow import (
+    FINISH,
+    GUIDED_NOTE,
+    ImportFix,
+    asks_for_change,
+    fix_imports,
+    lost_names,
+    named_files,
+    opening,
+    unbound_names,
+)
 from agentic_flow.cli.main import app
 from agentic_flow.errors import AgentError
 
@@ -299,7 +309,7 @@ def test_a_read_only_workspace_is_named_up_front_and_writes_fail_cleanly(tmp_pat
             args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace",
                     str(root), "--permission-mode", "acceptEdits", "--workflow", "guided", "--json"]
             done = runner.invoke(app, args, env=env)
-        assert "is read-only: Write and Edit will fail" in done.stderr
+        assert "is read-only: Write and Edit will fail" in " ".join(done.stderr.split())  # wrapped to the width
         body = json.loads(done.stdout.strip().splitlines()[-1])
         assert body["tool_calls"][0]["is_error"] and body["files_changed"] == []
         assert "Read-only file system" in body["tool_calls"][0]["summary"] or "ermission" in \
@@ -361,3 +371,113 @@ def test_writes_forced_after_failing_checks_are_bounded(tmp_path: Path) -> None:
     choices = [r["tool_choice"]["type"] for r in api.requests]
     assert choices == ["any", "tool", "tool", "any", "any"]  # two forced fixes, then the model chooses
     assert result.outcome == VERIFIED
+
+
+def test_a_finish_with_files_the_task_asked_for_missing_is_answered_once(tmp_path: Path) -> None:
+    task = "Create calc.py with double(n), and calc_test.py that tests it with unittest."
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD)),
+              turn(tool(FINISH, summary="Created both; the tests pass.")),
+              turn(tool("Write", file_path="calc_test.py", content=TEST)), turn(tool(FINISH, summary="Both.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, tmp_path, None, task=task)
+    answer = api.requests[2]["messages"][-1]["content"][0]
+    assert answer["is_error"] and "the task names calc_test.py, which the folder does not hold" in answer["content"]
+    assert api.requests[2]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    # The tests found once written are not run without consent (Bash is not allowed here): Finish ends it.
+    assert result.outcome == FINISHED and result.text == "Both."
+    assert result.files_changed == ("calc.py", "calc_test.py") and result.verifications[0].refused
+
+
+def test_the_missing_files_answer_is_given_once_and_not_for_files_that_existed(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    task = "Rename calc.py to maths.py and add docs.md."
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="done")),
+              turn(tool(FINISH, summary="done, really")), turn(tool(FINISH, summary="done, really!")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task=task)
+    answer = api.requests[2]["messages"][-1]["content"][0]["content"]
+    assert "maths.py, docs.md" in answer and "calc.py" not in answer.split("which")[0]
+    # Then the one answer to a Finish with nothing changed on a task that asks for a change.
+    assert "no file has changed" in api.requests[3]["messages"][-1]["content"][0]["content"]
+    assert result.outcome == FINISHED and result.text == "done, really!"
+    assert named_files("Edit src/app.ts and calc.py, not foo.pyc; see notes.md.") == ["src/app.ts", "calc.py",
+                                                                                   "notes.md"]
+
+
+def test_a_missing_import_of_a_folder_module_s_name_is_added_and_said(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    no_import = TEST.replace("from calc import double\n", "") + "\n\nprint(triple(3))\n"
+    script = (turn(tool("Write", file_path="calc_test.py", content=no_import)), turn(tool(FINISH, summary="ok")))
+    with ScriptedApi(*script) as api:
+        guided(api, root, None)
+    said = api.requests[1]["messages"][-1]["content"][0]["content"]
+    assert "I added `from calc import double` at the top of calc_test.py" in said
+    assert "calc_test.py uses triple, which it neither defines nor imports" in said
+    written = (root / "calc_test.py").read_text()
+    assert written.startswith("import unittest\nfrom calc import double\n\n")
+    assert written == no_import.replace("import unittest\n", "import unittest\nfrom calc import double\n", 1)
+
+
+def test_import_fixes_respect_docstrings_star_imports_and_ambiguity(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def f():\n    pass\n\n\ndef g():\n    pass\n")
+    (tmp_path / "b.py").write_text("def g():\n    pass\n")
+    fix = fix_imports("t.py", '"""Doc."""\nimport os\nprint(f(), g(), os)', tmp_path)
+    assert fix.source == '"""Doc."""\nimport os\nfrom a import f\nprint(f(), g(), os)'
+    assert "uses g, which it neither" in fix.note  # two modules define g: not guessed
+    assert fix_imports("t.py", "print(f())", tmp_path).source == "from a import f\nprint(f())"
+    assert fix_imports("t.py", "from m import *\nprint(f())", tmp_path) == ImportFix(None, "")
+    assert fix_imports("t.txt", "print(f())", tmp_path) == ImportFix(None, "")
+    source = ("import os.path\ndef f(x, *a, k=1, **kw):\n    y = [i for i in range(x)]\n    try:\n        pass\n"
+              "    except OSError as e:\n        print(e)\n    return os.path, y, z, __name__\n")
+    assert unbound_names(source) == ["z"] and unbound_names("def f(:\n") is None
+
+
+def test_a_write_of_identical_content_says_so_and_is_not_a_change(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=STUB)),
+              *(turn(tool(FINISH, summary=f"ok {i}")) for i in range(3)))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, check_for(root))
+    said = api.requests[1]["messages"][-1]["content"][0]["content"]
+    assert "already held exactly this content, so nothing changed" in said
+    assert result.files_changed == () and len(result.verifications) == 1  # only the first Finish's check
+    assert "You have not changed any file yet" in api.requests[2]["messages"][-1]["content"][0]["content"]
+
+
+def test_without_json_a_guided_run_s_summary_is_on_stdout(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD)),)
+    with ScriptedApi(*script) as api:
+        env = {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": "k"}
+        args = ["--agent", "coder", "--task", "Fix calc.py", "--provider", "anthropic", "--workspace", str(root),
+                "--permission-mode", "acceptEdits", "--workflow", "guided",
+                "--verify", f"{PY} -m unittest discover -s . -p '*_test.py'"]
+        done = runner.invoke(app, args, env=env)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.strip() == "Changed calc.py; the tests pass (ran 1 tests: OK)."
+    assert "● Write calc.py" in done.stderr and "tests pass" in done.stderr
+
+
+def test_a_finish_with_nothing_changed_on_a_change_task_is_answered_once(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    task = "Add a function triple(n) to calc.py. Keep double."
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="Added it.")),
+              turn(tool(FINISH, summary="Added it, really.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task=task)
+    answer = api.requests[2]["messages"][-1]["content"][0]
+    assert answer["is_error"] and "no file has changed, and the task asks for a change" in answer["content"]
+    assert api.requests[2]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert result.outcome == FINISHED and result.text == "Added it, really." and len(api.requests) == 3
+
+
+def test_a_question_may_finish_without_a_change(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Read", file_path="calc.py")), turn(tool(FINISH, summary="It returns None.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task="What does double in calc.py return? Explain in one sentence.")
+    assert result.outcome == FINISHED and len(api.requests) == 2
+    assert asks_for_change("The tests fail. Find the bug in stats.py and fix it.")
+    assert asks_for_change("In README.md, change the version from 1.0 to 2.0.")
+    assert not asks_for_change("In which file is parse_config defined? Answer with the file's path.")
+    assert not asks_for_change("List the Python files in this folder.")

@@ -126,6 +126,6 @@ def run_claude_code(args: Sequence[str], settings: RunSettings, hooks: Hooks, mo
     cc = setup(settings, model)
     hooks.notice(f"Claude Code on {cc.model} ({cc.source}): context {cc.context_tokens}, "
                  f"output limit {cc.output_tokens} tokens")
-    with local_proxy(replace(settings.proxy, model=cc.model), hooks) as url:
+    with local_proxy(replace(settings.proxy, model=cc.model, idle_exit=settings.keep_warm.value), hooks) as url:
         env = claude_env(base, url, settings.proxy.api_key or LOCAL_PLACEHOLDER_KEY, cc)
         return subprocess.call([claude, *claude_args(args)], env=env)

@@ -89,11 +89,13 @@ class AgentRun:
 
 @dataclass(frozen=True)
 class Usage:
-    input_tokens: int = 0
+    input_tokens: int = 0  # as Anthropic counts them: the prompt tokens not read from a cache
     output_tokens: int = 0
+    cache_read_input_tokens: int = 0  # the prompt tokens read from the server's (prefix) cache
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cache_read_input_tokens + other.cache_read_input_tokens)
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ class _Reply:
     stop_reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read: int = 0
     blocks: dict[int, _BlockParts] = field(default_factory=dict)  # by the stream's content index
 
 
@@ -242,7 +245,7 @@ async def send(
     delivery = _Delivery(on_text, started)
     reply, attempts = await _with_retries(http, request, delivery)
     timings = Timings(delivery.first_token_s, time.monotonic() - started)
-    usage = Usage(reply.input_tokens, reply.output_tokens)
+    usage = Usage(reply.input_tokens, reply.output_tokens, reply.cache_read)
     content = tuple(b for _, parts in sorted(reply.blocks.items()) if (b := parts.block()) is not None)
     return AgentResult(
         "".join(delivery.parts), reply.stop_reason, usage, reply.model, timings, reply.request_id, attempts,
@@ -368,7 +371,8 @@ async def _read_json(resp: aiohttp.ClientResponse, reply: _Reply, deliver: _Deli
         raise AgentError("the server's answer is not an Anthropic message") from None
     reply.model = message.model or reply.model
     reply.stop_reason = message.stop_reason
-    _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
+    usage = message.usage
+    _apply_usage(reply, usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens)
     for index, block in enumerate(message.content):
         if isinstance(block, TextContent):
             reply.blocks[index] = _BlockParts("text", [block.text])
@@ -394,7 +398,8 @@ def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool
     match event:
         case MessageStartEvent(message=message):
             reply.model = message.model or reply.model
-            _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens)
+            _apply_usage(reply, message.usage.input_tokens, message.usage.output_tokens,
+                         message.usage.cache_read_input_tokens)
         case ContentBlockStartEvent(index=index, content_block=TextContent(text=text)):
             reply.blocks[index] = _BlockParts("text", [text])
             deliver(text)
@@ -410,7 +415,7 @@ def _apply_event(sse_event: SSEEvent, reply: _Reply, deliver: _Delivery) -> bool
             pass
         case MessageDeltaEvent(delta=delta, usage=usage):
             reply.stop_reason = delta.stop_reason or reply.stop_reason
-            _apply_usage(reply, usage.input_tokens, usage.output_tokens)
+            _apply_usage(reply, usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens)
         case ErrorEvent(error=error):
             _raise_stream_error(error.type, error.message)
     return isinstance(event, MessageStopEvent)
@@ -423,7 +428,10 @@ def _raise_stream_error(error_type: str, message: str) -> NoReturn:
     raise AgentError(text)
 
 
-def _apply_usage(reply: _Reply, input_tokens: int | None, output_tokens: int | None) -> None:
+def _apply_usage(reply: _Reply, input_tokens: int | None, output_tokens: int | None,
+                 cache_read: int | None = None) -> None:
     # message_delta's counts are cumulative, so the last value seen is the total.
     reply.input_tokens = input_tokens or reply.input_tokens
     reply.output_tokens = output_tokens or reply.output_tokens
+    # A count sent again (message_delta: the reuse turned out other than announced) replaces, 0 included.
+    reply.cache_read = reply.cache_read if cache_read is None else cache_read

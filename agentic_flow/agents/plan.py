@@ -19,7 +19,16 @@ from ..errors import ConfigError
 from ..launcher import supervisor
 from ..models import catalog, store
 from ..proxy.health import Health
-from ..settings import DEFAULT_MODEL, LoopSettings, Origin, Provider, ProxySettings, Resolved, RunSettings
+from ..settings import (
+    DEFAULT_MODEL,
+    LoopSettings,
+    Origin,
+    Provider,
+    ProxySettings,
+    Resolved,
+    RunSettings,
+    show_duration,
+)
 from . import optimizer
 from .client import AgentRun
 from .loader import AgentSpec, default_search_dirs, discover
@@ -164,7 +173,8 @@ def plan(opts: TaskOptions, settings: RunSettings, agent: AgentSpec, *, needs_to
                   else "flag --model" if settings.model.value else f"the {agent.name} agent's file")
     else:  # the optimizer has chosen already: its pick stands
         model, source, notice = default_local_model(settings, needs_tools and choice is None)
-    local = None if settings.proxy_url.value else replace(settings.proxy, model=model)
+    local = None if settings.proxy_url.value else replace(settings.proxy, model=model,
+                                                          idle_exit=settings.keep_warm.value)
     return Plan(agent, provider, model, choice, local, model_source=source, model_notice=notice)
 
 
@@ -200,7 +210,7 @@ def _upstream_plan(agent: AgentSpec, provider: Resolved[Provider], settings: Run
     name = settings.proxy.upstream_model or model
     if not name:
         raise ConfigError(f"--provider {provider.value} needs --model: the upstream's model name")
-    local = None if settings.proxy_url.value else settings.proxy
+    local = None if settings.proxy_url.value else replace(settings.proxy, idle_exit=settings.keep_warm.value)
     return Plan(agent, provider, name, choice, local)
 
 
@@ -286,11 +296,21 @@ def make_guide(the_plan: Plan, loop: LoopSettings | None, tools: dict[str, Tool]
 
 @contextmanager
 def local_proxy(proxy: ProxySettings, hooks: Hooks) -> Iterator[str]:
-    """Reuse a healthy proxy on the port or start one; stop only the one we started."""
+    """Reuse a healthy proxy on the port or start one; stop only the one we started, unless it is kept
+    warm (`proxy.idle_exit`): then say, once the run is over, where it runs and how to stop it."""
     with ExitStack() as stack:
         what = f"the proxy for {proxy.provider}" if proxy.upstream_mode else f"the local model ({proxy.model})"
         with hooks.loading(f"starting {what} ...") as on_status:
             running = stack.enter_context(supervisor.reuse_or_launch(proxy, on_status=on_status))
+        stack.enter_context(supervisor.held(running))  # a proxy with an idle exit stays while we use it
         if running.reused:
             hooks.notice(f"using the proxy already running at {running.url}")
+        elif proxy.idle_exit is not None:
+            stack.callback(hooks.notice, warm_notice(running, proxy))
         yield running.url
+
+
+def warm_notice(running: supervisor.ProxyProcess, proxy: ProxySettings) -> str:
+    return (f"the proxy stays warm at {running.url} (pid {running.pid}) and exits after "
+            f"{show_duration(proxy.idle_exit or 0)} without a request; stop it now with "
+            f"`agentic-flow proxy stop --port {proxy.port}`")

@@ -23,6 +23,8 @@ the Anthropic API and upstream servers, whose models act well on their own.
 from __future__ import annotations
 
 import ast
+import builtins
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -99,6 +101,23 @@ class Opening:
     shown: tuple[str, ...]  # the files shown whole
     listed_all: bool  # every file is named in it: searching for files tells the model nothing new
     empty: bool = False  # the workspace holds no file: the task can only be to create some
+    to_create: tuple[str, ...] = ()  # files the task names that the folder does not hold
+    asks_change: bool = False  # the task reads as a request to change files, not a question
+
+
+# A file name in a task: a word with one of the code fences' extensions (calc.py, src/app.ts, notes.md).
+_EXTENSIONS = "|".join(re.escape(ext) for ext in sorted(LANGUAGES, key=len, reverse=True))
+_FILE_NAME = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+(?:" + _EXTENSIONS + r"))(?![\w/-])")
+
+
+def named_files(task: str) -> list[str]:
+    """The file names a task mentions, in order, each once."""
+    found: list[str] = []
+    for match in _FILE_NAME.finditer(task):
+        name = match.group(1)
+        if name not in found:
+            found.append(name)
+    return found
 
 
 def opening(task: str, root: Path) -> Opening:
@@ -119,7 +138,38 @@ def opening(task: str, root: Path) -> Opening:
         shown.append(name)
         fence = fence_for(text)
         parts.append(f"{name}\n{fence}{LANGUAGES.get(Path(name).suffix.lower(), '')}\n{text.rstrip()}\n{fence}")
-    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files)
+    present = set(files)
+    to_create = tuple(f for f in named_files(task) if f not in present and not (root / f).exists())
+    return Opening("\n\n".join(parts), tuple(shown), len(files) <= LISTED_FILES, not files, to_create,
+                   asks_for_change(task))
+
+
+# A sentence (not a question) with one of these asks for a change to the files ("Add an option --limit N
+# ...", "Find the bug in stats.py and fix it", "In README.md, change the version"); a task without one (a
+# question, "Explain what fib.py computes", "List the Python files") may end with no change.
+CHANGE_VERBS = frozenset({"add", "change", "convert", "create", "delete", "edit", "extend", "fix", "implement",
+                          "modify", "move", "refactor", "remove", "rename", "replace", "rewrite", "update",
+                          "write"})
+
+
+def asks_for_change(task: str) -> bool:
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n+", task):
+        if sentence.rstrip().endswith("?"):
+            continue
+        if any(word.lower() in CHANGE_VERBS for word in re.findall(r"[A-Za-z]+", sentence)):
+            return True
+    return False
+
+
+def still_missing(first: Opening, root: Path) -> list[str]:
+    """The files the task named that were not there at the start and are still not there."""
+    return [f for f in first.to_create if not (root / f).exists()]
+
+
+def missing_note(missing: list[str]) -> str:
+    names = ", ".join(missing)
+    return (f"Not finished: the task names {names}, which the folder does not hold yet. Create "
+            f"{'it' if len(missing) == 1 else 'them'} with Write now (then I run the tests, if any).")
 
 
 def guided_tools(names: tuple[str, ...], first: Opening) -> tuple[str, ...]:
@@ -182,3 +232,111 @@ def lost_names(path: str, before: str | None, after: str | None) -> str:
         return ""
     return (f"\nWarning: {path} no longer defines {', '.join(lost)}, which it defined before; other code and "
             "the tests use those names. Keep the existing names.")
+
+
+_MODULE_NAMES = frozenset(dir(builtins)) | {"__file__", "__name__", "__doc__", "__builtins__", "__spec__",
+                                              "__loader__", "__package__", "__path__", "__annotations__"}
+
+
+def unbound_names(source: str) -> list[str] | None:
+    """Names a Python module reads but never binds (defines, assigns, imports, takes as an argument), in
+    order of first use; None when it does not parse or star-imports (then nothing can be said)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    bound: set[str] = set()
+    used: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                if node.id not in used:
+                    used.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                bound.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            bound.update(node.names)
+    return [name for name in used if name not in bound and name not in _MODULE_NAMES]
+
+
+@dataclass(frozen=True)
+class ImportFix:
+    """What the loop does about the names a Python file it just wrote uses but never binds."""
+
+    source: str | None  # the file with the missing imports added (None: nothing to add)
+    note: str  # what the model is told
+
+
+def fix_imports(path: str, after: str | None, root: Path) -> ImportFix:
+    """Names a Python file uses but never defines or imports: one that exactly one other module of the
+    folder defines at its top level gets its import added (measured: the 1.5B wrote test_calc.py calling
+    add() without `from calc import add`, and rewrote it unchanged twice when told so); the others are
+    reported."""
+    if not path.endswith(".py") or after is None:
+        return ImportFix(None, "")
+    names = unbound_names(after)
+    if not names:
+        return ImportFix(None, "")
+    definers = _top_level_definers(root, exclude=path)
+    imports: dict[str, list[str]] = {}
+    unknown: list[str] = []
+    for name in names:
+        modules = definers.get(name, [])
+        if len(modules) == 1:
+            imports.setdefault(modules[0], []).append(name)
+        else:
+            unknown.append(name)
+    notes: list[str] = []
+    source = None
+    if imports:
+        lines = [f"from {module} import {', '.join(found)}" for module, found in imports.items()]
+        source = _insert_imports(after, lines)
+        notes.append(f"\nI added {' and '.join(f'`{line}`' for line in lines)} at the top of {path}: it used "
+                     f"{'those names' if sum(map(len, imports.values())) > 1 else 'that name'} without importing it.")
+    if unknown:
+        notes.append(f"\nWarning: {path} uses {', '.join(unknown[:5])}, which it neither defines nor imports: "
+                     "running it raises NameError. Fix it.")
+    return ImportFix(source, "".join(notes))
+
+
+def _insert_imports(source: str, lines: list[str]) -> str:
+    """The source with `lines` after its leading docstring and imports (before any other statement)."""
+    tree = ast.parse(source)
+    at = 0
+    for index, node in enumerate(tree.body):
+        docstring = index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+            and isinstance(node.value.value, str)
+        if not (docstring or isinstance(node, ast.Import | ast.ImportFrom)):
+            break
+        at = node.end_lineno or at
+    body = source.splitlines(keepends=True)
+    if at and not body[at - 1].endswith("\n"):
+        body[at - 1] += "\n"
+    return "".join(body[:at]) + "".join(line + "\n" for line in lines) + "".join(body[at:])
+
+
+def _top_level_definers(root: Path, exclude: str) -> dict[str, list[str]]:
+    """Top-level function/class name -> the importable modules (the folder's own .py files) defining it."""
+    found: dict[str, list[str]] = {}
+    for relative in _files(root)[:LISTED_FILES]:
+        if not relative.endswith(".py") or relative == exclude:
+            continue
+        text = _text(root / relative)
+        names = top_level_names(text) if text is not None else None
+        module = relative[:-3].replace("/", ".")
+        for name in sorted(names or ()):
+            found.setdefault(name, []).append(module)
+    return found

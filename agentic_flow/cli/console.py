@@ -30,6 +30,7 @@ class ConsoleHooks(Hooks):
         self.tty = sys.stdout.isatty()
         self.status: Status | None = None
         self.mid_line = False  # the answer's last text did not end a line
+        self.text_last = False  # the last thing shown was the model's text (not a tool's line)
 
     def text(self, delta: str) -> None:
         if not self.show_text or not delta:
@@ -40,6 +41,7 @@ class ConsoleHooks(Hooks):
             sys.stdout.write(delta)
             sys.stdout.flush()
         self.mid_line = not delta.endswith("\n")
+        self.text_last = True
 
     def notice(self, message: str) -> None:
         err.print(message, highlight=False, markup=False)
@@ -96,6 +98,10 @@ class ConsoleHooks(Hooks):
                                                          f"{verification.duration_s:.1f} s)", "dim"))
         err.print(line, highlight=False, soft_wrap=True)
 
+    def note(self, line: str) -> None:
+        self._end_text_line()
+        err.print(Text.assemble(("+ ", "cyan"), line), highlight=False, soft_wrap=True)
+
     def retrying(self, error: TransientAgentError, delay_s: float) -> None:
         self._end_text_line()
         shown = " (its partial answer is dropped)" if error.shown else ""
@@ -103,6 +109,7 @@ class ConsoleHooks(Hooks):
                   highlight=False, markup=False)
 
     def _end_text_line(self) -> None:
+        self.text_last = False
         # On one terminal, stdout and stderr share the screen: start the tool's line on a line of its own.
         if self.mid_line and self.tty and self.show_text:
             out.print()

@@ -16,7 +16,14 @@ from ..agents.optimizer import Priority
 from ..agents.plan import Plan, TaskOptions, prepare, run_task
 from ..agents.tools import PERMISSION_MODES
 from ..errors import ConfigError
-from ..settings import LoopSettings, Provider, RunSettings, loop_settings, run_settings
+from ..settings import (
+    KEEP_WARM_VARIABLE,
+    LoopSettings,
+    Provider,
+    RunSettings,
+    loop_settings,
+    run_settings,
+)
 from . import agents_cmd, models_cmd, proxy_cmd
 from .common import EXIT_INTERRUPTED, EXIT_MAX_TURNS, EXIT_TESTS_FAILING, choice, cli_errors, count, err, metavar, out
 from .console import ConsoleHooks
@@ -77,6 +84,10 @@ def main(
                                              "the local model [env: AGENTIC_FLOW_WORKFLOW]."),
     verify: str | None = typer.Option(None, metavar="CMD", help="The command that checks the work (guided "
                                       "runs; default: the workspace's tests) [env: AGENTIC_FLOW_VERIFY]."),
+    keep_warm: str | None = typer.Option(
+        None, "--keep-warm", metavar="DURATION",
+        help=f"Leave the local proxy this run starts running until it has had no request for DURATION "
+             f"(300, 90s, 5m, 1h; 0: stop it after the run), so the next run starts warm [env: {KEEP_WARM_VARIABLE}]."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show resolved settings, choices and timings."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object (text, tool calls, usage)."),
     optimize: bool = typer.Option(False, "--optimize", help="Choose provider and model by --priority."),
@@ -96,6 +107,7 @@ def main(
       agentic-flow --agent coder --task "Write a function that reverses a string" --provider onnx
       agentic-flow --agent coder --task "Create hello.py that prints hello world" --permission-mode acceptEdits
       git diff | agentic-flow --agent reviewer --json
+      agentic-flow --agent coder --task "Add a docstring to main.py" --keep-warm 5m   # the next run starts warm
 
     Exit codes: 0 done, 1 agent or API error (or --timeout), 2 usage, 3 model, 5 proxy, 6 port in use,
     7 stopped at --max-turns, 8 done but the tests fail, 130 interrupted.
@@ -115,7 +127,8 @@ def main(
             err.print("error: --agent and --task are required (or pipe the task on stdin)")
             raise typer.Exit(2)
         opts = TaskOptions(agent, text, stream, max_tokens, temperature, timeout, optimize, priority, max_cost)
-        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream)
+        settings = run_settings(provider=provider, model=model, agents_dir=agents_dir, upstream=upstream,
+                                keep_warm=keep_warm)
         loop = loop_settings(workspace=workspace, permission_mode=permission_mode, allow_tools=allow_tools,
                              tools=tools, max_turns=max_turns, tool_choice=tool_choice, workflow=workflow,
                              verify=verify)
@@ -143,12 +156,17 @@ def main(
 def _report(result: LoopResult, the_plan: Plan, hooks: ConsoleHooks, *, json_out: bool, verbose: bool) -> None:
     if json_out:
         print(json.dumps(_result_json(result, the_plan), ensure_ascii=False))
+    elif not hooks.text_last and result.text.strip():
+        # The run ended on a tool's line: a guided run's Finish summary, or the loop's own "the tests
+        # pass", was never streamed as text.  The summary still belongs on stdout.
+        print(result.text.strip())
     elif hooks.tty or not result.text.endswith("\n"):
         print()
     if verbose:
         t = result.timings
         first = t.first_token_s if t.first_token_s is not None else "-"
-        err.print(f"{result.usage.input_tokens} input tokens, {result.usage.output_tokens} output tokens, "
+        err.print(f"{result.usage.input_tokens} input tokens (and {result.usage.cache_read_input_tokens} read "
+                  f"from the cache), {result.usage.output_tokens} output tokens, "
                   f"first token {first} s, total {t.total_s:.2f} s, {result.turns} turns, "
                   f"{len(result.tool_calls)} tool calls, stop reason {result.stop_reason}", highlight=False)
 
@@ -185,7 +203,8 @@ def _result_json(result: LoopResult, the_plan: Plan) -> dict[str, Any]:
              "duration_s": round(call.duration_s, 3)}
             for call in result.tool_calls
         ],
-        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens},
+        "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens,
+                  "cache_read_input_tokens": result.usage.cache_read_input_tokens},
         "timings": {"first_token_s": result.timings.first_token_s, "total_s": result.timings.total_s},
         "request_id": result.request_id,
     }
@@ -196,6 +215,10 @@ def claude_code(
     ctx: typer.Context,
     model: str | None = typer.Option(None, help="Local model (catalog name or folder); default: ONNX_MODEL_PATH, "
                                                 "else the best installed tool-capable model."),
+    keep_warm: str | None = typer.Option(
+        None, "--keep-warm", metavar="DURATION",
+        help=f"Leave the proxy running until it has had no request for DURATION (5m, 1h) "
+             f"[env: {KEEP_WARM_VARIABLE}]."),
 ) -> None:
     """Run Claude Code (the `claude` CLI) on the local model: start or reuse the proxy, point Claude Code
     at it (model names, context and output limits), pass every other argument through, and stop the
@@ -206,7 +229,7 @@ def claude_code(
     with cli_errors():
         from ..agents.claude_code import run_claude_code
 
-        settings = run_settings(provider=Provider.ONNX)
+        settings = run_settings(provider=Provider.ONNX, keep_warm=keep_warm)
         code = run_claude_code(ctx.args, settings, ConsoleHooks(show_text=False), model)
         raise typer.Exit(code)
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..errors import ProxyError
 from ..launcher import records, supervisor
-from ..settings import proxy_settings
+from ..settings import proxy_settings, show_duration
 from .common import cli_errors, count, err, out
 
 app = typer.Typer(help="Run the local Anthropic-compatible proxy.", no_args_is_help=True)
@@ -39,33 +39,36 @@ def start(
                                         "OPENROUTER_BASE_URL, GEMINI_BASE_URL]."),
     tool_policy: str | None = typer.Option(None, help="The tools a model is offered: auto (its catalog entry's "
                                            "list), all, or names: Read,Write,Edit [env: AGENTIC_FLOW_TOOL_POLICY]."),
+    idle_exit: str | None = typer.Option(None, metavar="DURATION", help="Exit by itself after this long without "
+                                         "a request: seconds, or 90s, 5m, 1h (default: never)."),
 ) -> None:
     """Start the proxy: verify and load the model, then serve the Anthropic Messages API (and OpenAI's
     Chat Completions).  With an upstream provider, serve the Messages API from that server instead.
 
     \b
     Example: agentic-flow proxy start --port 3001 --detach
+    Example: agentic-flow proxy start --detach --idle-exit 30m
     Example: agentic-flow proxy start --provider openai --upstream http://gpu:8000 --model Qwen/Qwen2.5-7B-Instruct
     """
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
                                   provider=provider, upstream=upstream, tool_policy=tool_policy,
-                                  prefix_cache_mb=prefix_cache_mb, draft_tokens=draft_tokens,
+                                  prefix_cache_mb=prefix_cache_mb, idle_exit=idle_exit, draft_tokens=draft_tokens,
                                   speculate_greedy=speculate_greedy)
         url = supervisor.base_url(settings)
-        name = f"{settings.upstream_model or '*'} via {settings.provider}" if settings.upstream_mode else settings.model
+        name = supervisor.describe(settings)
         if supervisor.probe(url) is not None:
             raise ProxyError(f"a proxy is already running at {url}; stop it with `agentic-flow proxy stop`")
         supervisor.check_port_free(settings)
         if detach:
             with err.status(f"loading {name} ..."):
-                proxy = supervisor.start(settings, detach=True, deadline_s=300)
-            records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, url, name, True))
+                supervisor.start_detached(settings, deadline_s=300)
             out.print(url)
             return
         from ..proxy.server import run
 
-        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, name, False))
+        records.write(records.ProxyRecord(os.getpid(), settings.host, settings.port, url, name, False,
+                                          settings.idle_exit))
         try:
             code = run(settings)
         finally:
@@ -86,14 +89,15 @@ def status() -> None:
         if not live:
             err.print("no proxy is running")
             raise typer.Exit(1)
-        table = Table("pid", "url", "model", "status", "in flight", "uptime (s)")
+        table = Table("pid", "url", "model", "status", "in flight", "uptime (s)", "idle exit")
         for rec in live:
             health = supervisor.probe(rec.url)
             if health is None:
-                table.add_row(str(rec.pid), rec.url, rec.model, "not answering", "-", "-")
+                table.add_row(str(rec.pid), rec.url, rec.model, "not answering", "-", "-", "-")
             else:
+                idle = show_duration(health.idle_exit_s) if health.idle_exit_s else "never"
                 table.add_row(str(rec.pid), rec.url, rec.model, health.status.value,
-                              str(health.requests_in_flight), str(health.uptime_seconds))
+                              str(health.requests_in_flight), str(health.uptime_seconds), idle)
         out.print(table)
 
 

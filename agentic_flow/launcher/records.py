@@ -23,6 +23,7 @@ class ProxyRecord:
     url: str
     model: str
     detached: bool
+    idle_exit: float | None = None  # it exits by itself after this many seconds without a request
 
 
 def _folder() -> Path:
@@ -41,6 +42,17 @@ def write(record: ProxyRecord) -> Path:
 
 def remove(port: int) -> None:
     (_folder() / f"{port}.json").unlink(missing_ok=True)
+
+
+def remove_own(port: int, pid: int) -> None:
+    """Remove the port's record if it is the record of `pid`: a proxy that exits by itself (its idle
+    exit) cleans up after itself, and never removes the record of another proxy on its port."""
+    path = _folder() / f"{port}.json"
+    try:
+        if json.loads(path.read_text()).get("pid") == pid:
+            path.unlink(missing_ok=True)
+    except (OSError, ValueError, AttributeError):
+        pass  # no record, or not one of ours: nothing to remove
 
 
 def is_our_proxy(pid: int) -> bool:

@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,8 +28,11 @@ import psutil
 from ..errors import PortInUse, ProxyError
 from ..proxy.health import Health, HealthStatus
 from ..settings import UPSTREAM_KEY_VARIABLE, ProxySettings, environ, state_dir
+from . import records
 
-POLL_SECONDS = 0.1
+# /health is polled this often while the proxy starts: half of it is, on average, added to a cold start,
+# and each poll costs both processes a connection (~1 ms) while the model loads on the same cores.
+POLL_SECONDS = 0.05
 KEY_VARIABLE = "AGENTIC_FLOW_API_KEY"
 
 OnStatus = Callable[[Health], None]
@@ -43,6 +47,7 @@ class ProxyProcess:
     reused: bool = False
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    idle_exit: float | None = None  # it exits by itself after this many seconds without a request
 
 
 def client_host(host: str) -> str:
@@ -160,24 +165,79 @@ def launch(settings: ProxySettings, *, deadline_s: float = 180.0, on_status: OnS
         stop(proxy)
 
 
+def start_detached(settings: ProxySettings, *, deadline_s: float = 300.0,
+                   on_status: OnStatus | None = None) -> ProxyProcess:
+    """Start a proxy that outlives us (`proxy start --detach`, `--keep-warm`), healthy, with its record
+    written for `proxy status` and `proxy stop`; it removes the record itself when it exits."""
+    proxy = replace(start(settings, detach=True, deadline_s=deadline_s, on_status=on_status),
+                    idle_exit=settings.idle_exit)
+    records.write(records.ProxyRecord(proxy.pid or 0, settings.host, settings.port, proxy.url, describe(settings),
+                                      True, settings.idle_exit))
+    return proxy
+
+
+def describe(settings: ProxySettings) -> str:
+    """What a proxy with these settings serves, in a few words (records, messages)."""
+    if settings.upstream_mode:
+        return f"{settings.upstream_model or '*'} via {settings.provider}"
+    return settings.model
+
+
 @contextmanager
 def reuse_or_launch(settings: ProxySettings, *, deadline_s: float = 180.0,
                     on_status: OnStatus | None = None) -> Iterator[ProxyProcess]:
     """A healthy proxy on the configured port: the one already running there (left running), or one
-    launched for the block."""
+    launched for the block.  With `settings.idle_exit` (`--keep-warm`) the one launched is detached
+    instead: it is left running after the block, and exits by itself once idle that long."""
     url = base_url(settings)
     health = probe(url)
     if health is not None:
-        if health.provider != settings.provider:
-            raise ProxyError(f"the proxy at {url} serves {health.provider}, not {settings.provider}; stop it "
-                             "with `agentic-flow proxy stop` or choose another port (ONNX_PROXY_PORT)")
-        proxy = ProxyProcess(url, health.pid, reused=True)
+        check_serves(health, settings, url)
+        proxy = ProxyProcess(url, health.pid, reused=True, idle_exit=health.idle_exit_s)
         wait_healthy(proxy, deadline_s, on_status)
         yield proxy
         return
     check_port_free(settings)
+    if settings.idle_exit is not None:
+        yield start_detached(settings, deadline_s=deadline_s, on_status=on_status)
+        return
     with launch(settings, deadline_s=deadline_s, on_status=on_status) as proxy:
         yield proxy
+
+
+@contextmanager
+def held(proxy: ProxyProcess) -> Iterator[None]:
+    """Keep a proxy with an idle exit from leaving while the block uses it: an agent's tool call (a long
+    Bash command) or a Claude Code session waiting for its user can outlast the idle time between two
+    requests.  A thread sends /health, which counts as a request, three times per idle period."""
+    if proxy.idle_exit is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(max(0.1, min(proxy.idle_exit or 0, 180.0) / 3)):
+            probe(proxy.url)
+
+    thread = threading.Thread(target=beat, name="proxy-held", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def check_serves(health: Health, settings: ProxySettings, url: str) -> None:
+    """A running proxy is reused only for what it serves: a request for another model would be refused
+    (404) or, for a name it does not know, answered by the model it has loaded."""
+    if health.provider != settings.provider:
+        raise ProxyError(f"the proxy at {url} serves {health.provider}, not {settings.provider}; stop it "
+                         "with `agentic-flow proxy stop` or choose another port (ONNX_PROXY_PORT)")
+    if not settings.upstream_mode and health.model != settings.served_model:
+        raise ProxyError(f"the proxy at {url} serves {health.model}, not {settings.served_model}: run with "
+                         f"--model {health.model}, stop it with `agentic-flow proxy stop --port {settings.port}`, "
+                         "or choose another port (ONNX_PROXY_PORT)")
 
 
 def check_port_free(settings: ProxySettings) -> None:

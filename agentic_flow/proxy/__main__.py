@@ -21,9 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = parse_args(argv)
         # Imported here, not at the top: the inference process (multiprocessing "spawn") re-imports this
         # module as its __main__, and it needs none of the server.
+        from ..launcher import records
         from .server import run
 
-        return run(settings)
+        try:
+            return run(settings)
+        finally:
+            records.remove_own(settings.port, os.getpid())  # written by whoever detached us
     except AgenticFlowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -10,7 +10,9 @@ from .state import STATE, ProxyState
 
 
 def create_app(state: ProxyState, *, api_key: str | None, max_body: int) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=max_body)
+    # The idle clock sees every request, a refused one too (proxy/idle.py).
+    app = web.Application(middlewares=[state.idle.middleware(), errors_middleware, auth_middleware],
+                          client_max_size=max_body)
     app[STATE] = state
     app[API_KEY] = api_key or ""
     # Query strings (Claude Code sends ?beta=true) do not take part in routing.

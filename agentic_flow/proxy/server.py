@@ -14,8 +14,8 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
-from pathlib import Path
 
 import psutil
 from aiohttp import web
@@ -28,6 +28,7 @@ from .admission import Admission
 from .app import create_app
 from .backend import Backend
 from .connections import ProxyRunner
+from .idle import watch_idle
 from .local_backend import LocalBackend
 from .logs import configure_logging
 from .state import ProxyState
@@ -71,13 +72,13 @@ def initial_state(settings: ProxySettings) -> ProxyState:
         backend = local_backend(settings)
     # As many generations run as the backend serves at once; the rest wait here, and beyond max_queue get 529.
     admission = Admission(backend.capacity, settings.max_queue)
-    return ProxyState(backend, admission, body_timeout=settings.body_timeout)
+    return ProxyState(backend, admission, body_timeout=settings.body_timeout, idle_exit=settings.idle_exit)
 
 
 def local_backend(settings: ProxySettings) -> LocalBackend:
     from ..models import store
 
-    name = Path(settings.model).name if os.sep in settings.model else settings.model
+    name = settings.served_model
     installed = (row.name for row in store.list_models(store=settings.model_dir) if row.installed)
     others = frozenset(n for n in installed if n != name)
     return LocalBackend(name, settings.model, settings.providers, settings.max_batch, other_models=others)
@@ -86,8 +87,9 @@ def local_backend(settings: ProxySettings) -> LocalBackend:
 class ProxyServer:
     """One run of the proxy, in three steps as uvicorn's Server: `startup` binds the port and starts
     loading the model (so /health answers "loading" at once), `main_loop` waits for a signal, a dead
-    parent or a failed load, and `shutdown` stops accepting, drains in-flight requests within the grace
-    period, cuts what remains with an `error` event, and stops the inference process."""
+    parent, a failed load or the idle exit (proxy/idle.py), and `shutdown` stops accepting, drains
+    in-flight requests within the grace period, cuts what remains with an `error` event, and stops the
+    inference process."""
 
     def __init__(self, settings: ProxySettings) -> None:
         self.settings = settings
@@ -133,6 +135,7 @@ class ProxyServer:
         if isinstance(backend, UpstreamBackend):  # nothing to load: serve at once, through the pooled client
             await backend.start()
             log.info("upstream mode: %s at %s", s.provider, backend.client.config.base_url)
+            self._watch_idle()
         elif isinstance(backend, LocalBackend):
             self._tasks.append(asyncio.create_task(self._load(backend)))
 
@@ -147,6 +150,13 @@ class ProxyServer:
             await self._runner.cleanup()
         await self.state.backend.close()
 
+    def _watch_idle(self) -> None:
+        """With --idle-exit, start the clock once the proxy can serve: a slow model load is not idleness."""
+        if self.settings.idle_exit is not None:
+            self.state.idle.last_request = time.monotonic()
+            self._tasks.append(asyncio.create_task(watch_idle(self.state.idle, self.settings.idle_exit,
+                                                              self.should_exit)))
+
     def _engine_gave_up(self, reason: str) -> None:
         # The inference process keeps dying: exit non-zero so the supervisor above (the CLI, systemd) sees it.
         print(f"error: {reason}", file=sys.stderr, flush=True)
@@ -157,6 +167,7 @@ class ProxyServer:
         try:
             backend.engine = await load_engine(self.settings, backend, on_fatal=self._engine_gave_up)
             log.info("model loaded; ready")
+            self._watch_idle()
         except AgenticFlowError as exc:
             backend.load_error = str(exc)
             print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -36,10 +36,12 @@ from .core import (
     local_model,
     model_dir,
     parse_bool,
+    parse_duration,
     parse_int,
     parse_port,
     parse_url,
     pick,
+    show_duration,
     state_dir,
 )
 from .loop import (
@@ -63,6 +65,7 @@ from .proxy import (
     with_upstream,
 )
 from .run import (
+    KEEP_WARM_VARIABLE,
     RunSettings,
     resolve_provider,
     run_settings,
@@ -77,6 +80,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_PORT",
     "FALSE_WORDS",
+    "KEEP_WARM_VARIABLE",
     "LOG_LEVELS",
     "LOOPBACK",
     "PROVIDERS",
@@ -101,6 +105,7 @@ __all__ = [
     "loop_settings",
     "model_dir",
     "parse_bool",
+    "parse_duration",
     "parse_int",
     "parse_port",
     "parse_providers",
@@ -111,6 +116,7 @@ __all__ = [
     "resolve_provider",
     "resolve_proxy",
     "run_settings",
+    "show_duration",
     "split_names",
     "state_dir",
     "with_upstream",

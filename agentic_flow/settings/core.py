@@ -4,6 +4,7 @@ the parsers every setting shares, and the user's folders.  `environ()` is the on
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
@@ -106,6 +107,31 @@ def parse_port(raw: object, source: str) -> int:
     if not 1 <= port <= 65535:
         raise ConfigError(f"port {port} ({source}) is outside 1..65535")
     return port
+
+
+DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+OFF_WORDS = {"0", "off", "no", "false"}
+
+
+def parse_duration(raw: str, what: str) -> float | None:
+    """Seconds from `300`, `90s`, `5m`, `1.5h`; `0` or `off` is None (off).  Anything else, a negative
+    or endless one included, is a ConfigError naming `what`."""
+    text = raw.strip().lower()
+    if text in OFF_WORDS:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", text)
+    seconds = float(match.group(1)) * DURATION_UNITS[match.group(2)] if match and text.isascii() else 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{what} {raw!r}: give a duration such as 300, 90s, 5m or 1h (0 or off: none)")
+    return seconds
+
+
+def show_duration(seconds: float) -> str:
+    """The shortest of `1h`, `5m`, `90s` that reads `seconds` back exactly."""
+    for unit in ("h", "m"):
+        if seconds % DURATION_UNITS[unit] == 0:
+            return f"{seconds / DURATION_UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def parse_url(raw: str, source: str) -> str:

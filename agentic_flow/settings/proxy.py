@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from .core import (
     clean_key,
     environ,
     model_dir,
+    parse_duration,
     parse_int,
     parse_port,
     pick,
@@ -197,6 +199,10 @@ class ProxySettings:
     tool_policy: str = field(default=TOOL_POLICY_AUTO, metadata=_option(
         "--tool-policy", "the tools a model is offered: auto (its catalog entry's), all, or names separated by "
         f"commas [env: {TOOL_POLICY_VARIABLE}]", parse_tool_policy))
+    # Exit after this long without a request (a proxy kept warm for the next run: `--keep-warm`).
+    idle_exit: float | None = field(default=None, metadata=_option(
+        "--idle-exit", "exit after this many seconds without a request (also 90s, 5m, 1h; default: never)",
+        lambda raw: parse_duration(raw, "--idle-exit"), lambda v: f"{v:g}"))
     # Exit when this process dies (the CLI that started us).
     parent_pid: int | None = field(default=None, metadata=_option(
         "--parent-pid", "exit when this process dies", _count("--parent-pid", 1)))
@@ -234,6 +240,11 @@ class ProxySettings:
         settings = with_upstream(cls(**values), env)
         check_bind(settings.host, settings.api_key)
         return settings
+
+    @property
+    def served_model(self) -> str:
+        """The model's name as the proxy serves it (/health, /v1/models): a folder by its name."""
+        return Path(self.model).name if os.sep in self.model else self.model
 
     @property
     def upstream_mode(self) -> bool:
@@ -276,6 +287,7 @@ def resolve_proxy(
     prefix_cache_mb: int | None = None,
     draft_tokens: int | None = None,
     speculate_greedy: str | None = None,
+    idle_exit: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
     """The proxy's settings from flags, then variables, then defaults; each with its source."""
@@ -309,6 +321,7 @@ def resolve_proxy(
         draft_tokens=parse_draft_tokens(str(draft_r.value), draft_r.source),
         speculate_greedy=_on_off(str(greedy_r.value)),
         tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
+        idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit"),
     )
     settings = with_upstream(settings, env)
     check_bind(settings.host, settings.api_key)

@@ -15,10 +15,14 @@ from .core import (
     Resolved,
     environ,
     parse_bool,
+    parse_duration,
     parse_url,
     pick,
+    show_duration,
 )
 from .proxy import ProxySettings, resolve_proxy
+
+KEEP_WARM_VARIABLE = "AGENTIC_FLOW_KEEP_WARM"
 
 
 def resolve_provider(flag: str | None, env: Mapping[str, str]) -> Resolved[Provider]:
@@ -52,6 +56,8 @@ class RunSettings:
     agents_dir: Resolved[str | None]
     proxy_sources: Mapping[str, str] = field(default_factory=dict)  # ProxySettings field -> source
     agents_env_dir: str | None = None  # AGENTS_DIR, searched after --agents-dir (agents_dir shows the first)
+    # --keep-warm: seconds the proxy the run starts stays up after its last request (None: stopped at the end)
+    keep_warm: Resolved[float | None] = field(default_factory=lambda: Resolved(None, "default"))
 
     def explain(self) -> list[tuple[str, str, str]]:
         """(setting, value, source) rows for --verbose; secrets are masked."""
@@ -68,6 +74,8 @@ class RunSettings:
             ("model store", str(self.proxy.model_dir), src.get("model_dir", "default")),
             ("execution providers", ",".join(self.proxy.providers), src.get("providers", "default")),
             ("agents dir", str(self.agents_dir.value or "(search order)"), self.agents_dir.source),
+            ("keep warm", show_duration(self.keep_warm.value) if self.keep_warm.value else "no (stopped after "
+             "the run)", self.keep_warm.source),
         ]
 
 
@@ -77,6 +85,7 @@ def run_settings(
     model: str | None = None,
     agents_dir: str | None = None,
     upstream: str | None = None,
+    keep_warm: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RunSettings:
     env = environ() if env is None else env
@@ -90,6 +99,7 @@ def run_settings(
     proxy_url: Resolved[str | None] = pick(None, "", env, "ONNX_PROXY_URL", None)
     base_url = pick(None, "", env, "ANTHROPIC_BASE_URL", ANTHROPIC_API_URL)
     env_agents = pick(None, "", env, "AGENTS_DIR", None)
+    warm = pick(keep_warm, "--keep-warm", env, KEEP_WARM_VARIABLE, "off")
     return RunSettings(
         provider=prov,
         model=Resolved(model, "flag --model", Origin.FLAG) if model is not None else Resolved(None, "default"),
@@ -102,4 +112,5 @@ def run_settings(
         agents_dir=pick(agents_dir, "--agents-dir", env, "AGENTS_DIR", None),
         proxy_sources=local.sources,
         agents_env_dir=env_agents.value,
+        keep_warm=Resolved(parse_duration(warm.value, warm.source), warm.source, warm.origin),
     )

@@ -196,6 +196,11 @@ class Write(Tool):
             return ToolResult(
                 f"Created {shown} ({lines} lines)", summary=shorten(f"Write {shown} ({lines} lines, new)")
             )
+        if before == content:
+            return ToolResult(
+                f"Wrote {shown}: it already held exactly this content, so nothing changed",
+                summary=shorten(f"Write {shown} ({lines} lines, unchanged)"),
+            )
         diff = unified_diff(before, content, shown)
         added, removed = diff_counts(diff)
         return ToolResult(
