@@ -135,8 +135,7 @@ class Generator:
                  guidance: Guidance | None = None, draft_tokens: int = 0) -> None:
         self.speculative = draft_tokens > 0
         self._chunk = owner.batch_prefill_tokens if len(rows) == 1 else None
-        model = owner.model
-        params = og.GeneratorParams(model)
+        params = og.GeneratorParams(owner.model)
         options: dict[str, object] = {
             "max_length": max_length,
             "batch_size": len(rows),
@@ -153,7 +152,7 @@ class Generator:
             # cooldown: after rejected drafts the runtime steps plainly for a while (measured on prose:
             # a rejected round costs a verification and a re-anchor pass for one token).
             params.set_speculative_options(ngram_size=NGRAM_SIZE, max_draft_tokens=draft_tokens, cooldown=True)
-        self._generator = _create(model, params, guidance is not None)
+        self._generator = _create(owner.model, params, guidance is not None)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), owner.pad_id, dtype=np.int32)
         for i, row in enumerate(rows):

@@ -12,13 +12,13 @@ live row's tokens so far (prompt + generated) plus the newcomer, when the cost m
 otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
 
 Speculative decoding (n-gram drafts verified in one pass, engine/ort.py) works on one-row generators
-only, so it is decided each time a batch is made: a batch of one row speculates (when the model has the
-speculative graph and the request allows it, `speculable`), a batch of several does not.  A request that
+only, so it is decided each time a batch is made: a batch of one row speculates (when the model's graph
+allows it, convert build 3, and the request does, `speculable`), a batch of several does not.  A request that
 runs alone speculates; one that arrives while it runs is merged with it into a plain batch when the
 cost model says so (or when there is no room for another batch), exactly as into any batch; when the
 batch shrinks back to one row it speculates again.
 
-Over 350 lines on purpose: admission, stepping and the rebuild decisions act on the same batches; the
+Over 450 lines on purpose: admission, stepping, the rebuild and speculation decisions act on the same batches; the
 pure parts already live apart (costs, prefix_cache, spare).
 """
 
