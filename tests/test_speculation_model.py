@@ -114,3 +114,21 @@ async def test_cancelled_mid_way_the_next_answer_is_still_the_plain_one(
     text, completion = await collect(spec, ECHO, greedy(120))
     assert text == expected and completion == done
     assert (await spec.worker_stats())["prefix_hits"] >= 1
+
+
+async def test_by_default_a_sampled_tool_call_speculates_and_a_greedy_request_does_not(build3: Path) -> None:
+    """The default policy (no --speculate-greedy): Qwen's own sampling, which agents get, speculates."""
+    engine = await WorkerEngine.start(build3, "smollm2-135m", ("cpu",), 0, 4, draft_tokens=4)
+    try:
+        strict, fallback = guidance((WRITE,), ToolChoice("any"))
+        prompt = Prompt((Turn("user", f"Here is stops.py:\n```python\n{CODE}```\nCall the Write tool to write "
+                                      "stops.py again."),), (WRITE,), ToolChoice("any"))
+        sampled = SamplingOptions(max_tokens=60, temperature=0.7, top_p=0.8, top_k=20, guidance=strict,
+                                  fallback=fallback)
+        text, _ = await collect(engine, prompt, sampled)
+        assert '"name": "Write"' in text.replace("\n", "")
+        assert (await engine.worker_stats())["speculated"] == 1
+        await collect(engine, ECHO, greedy(10))
+        assert (await engine.worker_stats())["speculated"] == 1  # the greedy one ran plainly
+    finally:
+        await engine.close()
