@@ -5,7 +5,7 @@ Two proxies on the same model, started by the product's launcher; the turns of b
 round after round, so each ratio comes from one run.  Prints decode tok/s per turn and server, the
 ratio, whether the two answers were identical, and the inference process's RSS for each.
 
-Usage: python scripts/bench_speculation.py [--model NAME_OR_PATH] [--rounds 2] [--draft-tokens 8]
+Usage: python scripts/bench_speculation.py [--model NAME_OR_PATH] [--rounds 2] [--draft-tokens 4]
        [--turns write,edit,explain,story] [--max-tokens 400] [--sampled] [--json out.json]
 Numbers drift on a shared machine: compare the ratios of one run, and report the load with them.
 """
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from agentic_flow.launcher.supervisor import ProxyProcess, free_port, launch  # noqa: E402
 from agentic_flow.models import store  # noqa: E402
 from agentic_flow.settings import ProxySettings, environ  # noqa: E402
+from agentic_flow.settings.proxy import RECOMMENDED_DRAFT_TOKENS  # noqa: E402
 from bench.spec_workloads import TURNS, body, measure, stream  # noqa: E402
 
 
@@ -98,7 +99,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--draft-tokens", type=int, default=8)
+    parser.add_argument("--draft-tokens", type=int, default=RECOMMENDED_DRAFT_TOKENS)
     parser.add_argument("--turns", default=",".join(TURNS))
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--sampled", action="store_true", help="send no temperature (the model's own sampling)")

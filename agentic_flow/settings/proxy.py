@@ -36,8 +36,10 @@ PREFIX_CACHE_VARIABLE = "AGENTIC_FLOW_PREFIX_CACHE_MB"
 DRAFT_TOKENS_VARIABLE = "AGENTIC_FLOW_DRAFT_TOKENS"
 SPECULATE_GREEDY_VARIABLE = "AGENTIC_FLOW_SPECULATE_GREEDY"
 # Speculative decoding's largest draft (n-gram lookup, engine/ort.py): onnxruntime-genai takes 1-16;
-# 0 turns it off.  Measured in docs/benchmarks.md.
-DEFAULT_DRAFT_TOKENS = 4
+# 0 turns it off.  Off by default: on the 1.5B through the proxy it won 1.1-1.25x on Write/Edit turns but
+# lost on guided prose (0.68x with 4 draft tokens); 4 is the measured best length (docs/benchmarks.md).
+DEFAULT_DRAFT_TOKENS = 0
+RECOMMENDED_DRAFT_TOKENS = 4
 MAX_DRAFT_TOKENS = 16
 
 
