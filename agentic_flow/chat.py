@@ -9,6 +9,9 @@ A generation, as `serving.generation` yields it:
 
     Start, then Text / ToolCallStart, ToolInputDelta..., ToolCallDone / Ping in the order generated,
     then Stop (with the final usage) or Failure (the engine failed mid-stream; nothing follows).
+
+A request for several choices (OpenAI's `n`) runs one generation per choice; their events arrive
+interleaved, each wrapped in a `ChoiceEvent` that names its choice (serving.choices).
 """
 
 from __future__ import annotations
@@ -132,6 +135,10 @@ class Request:
     sampling: Sampling
     stream: bool = False
     output: OutputFormat | None = None  # None: free text
+    choices: int = 1  # independent replies to the same prompt (OpenAI's n)
+    # Log probabilities of the reply's tokens, with this many alternatives per token (OpenAI's
+    # top_logprobs, 0..20); None: not asked, and the engine computes none.
+    logprobs: int | None = None
 
 
 # ------------------------------------------------------------------ what a generation yields
@@ -156,8 +163,31 @@ class Start:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A token the model could have written at one step, with its log probability (natural log)."""
+
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One written token: its text, its log probability under the model's own distribution (before
+    temperature, top_p/top_k and any grammar mask), and the `top` most likely tokens of that step,
+    most likely first.  `token` is the text this token added to the reply, so that the tokens of a
+    reply join to its text exactly: a token that ends inside a multi-byte character has "" and the
+    character is the text of the token that completes it."""
+
+    token: str
+    logprob: float
+    top: tuple[Candidate, ...] = ()
+
+
+@dataclass(frozen=True)
 class Text:
     text: str
+    # The tokens whose text this event completes (only when the request asked for logprobs).
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +233,15 @@ class Answer:
 
     content: tuple[str | ToolCall, ...]
     stop: Stop
+    logprobs: tuple[TokenLogprob, ...] = ()  # the text's tokens, when the request asked
 
 
 Event = Start | Text | ToolCallStart | ToolInputDelta | ToolCallDone | Ping | Stop | Failure
+
+
+@dataclass(frozen=True)
+class ChoiceEvent:
+    """An event of choice `index` (0..n-1) of a request for several choices."""
+
+    index: int
+    event: Event

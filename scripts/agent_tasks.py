@@ -215,8 +215,8 @@ def main(argv: list[str]) -> int:
                     outcome = run_task(task, proxy.url, model, run, args, extra)
                     outcomes.append(outcome)
                     print_outcome(outcome)
-        if args.json_out:  # after each model, so a long run keeps what it has
-            args.json_out.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
+                    if args.json_out:  # after each task, so a long run stopped midway keeps what it has
+                        args.json_out.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
     for model in models:
         print("\n".join(summarize(model, [o for o in outcomes if o.model == model])))
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from agentic_flow.chat import TokenLogprob
 from agentic_flow.engine.base import Completion, EngineInfo, EngineStats, GenerationRequest, Prompt
 
 
@@ -17,6 +18,7 @@ class FakeGeneration:
         self.input_tokens = input_tokens
         self.expected_cached_tokens = final.cached_tokens
         self.completion = Completion()
+        self.logprobs: list[TokenLogprob] = []
         self.closed = False
         self._deltas = deltas
         self._final = final

@@ -231,3 +231,36 @@ def bodies(draw: st.DrawFn) -> bytes:
         return draw(RAW_BYTES)
     value = draw(mutated_body() if kind == "mutated" else valid_body() if kind == "valid" else JSON)
     return encode(value, draw(pick(["ascii", "ascii", "utf8"])))
+
+
+# --- Chat Completions: n, logprobs and top_logprobs with everything they combine with ---------------
+
+CHAT_TOOL = {"type": "function", "function": {"name": "read_file", "description": "Read a file.", "parameters": {
+    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}
+CHAT_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "n": st.integers(-1, 10) | HUGE_INTS,
+    "logprobs": st.booleans() | st.none(),
+    "top_logprobs": st.integers(-1, 22) | HUGE_INTS,
+    "stream": st.booleans(),
+    "stream_options": pick([{"include_usage": True}, {"include_usage": False}, {}]),
+    "tools": st.just([CHAT_TOOL]),
+    "tool_choice": pick(["auto", "none", "required", {"type": "function", "function": {"name": "read_file"}}]),
+    "response_format": pick([{"type": "json_object"}, {"type": "text"}, {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}]),
+    "stop": st.lists(pick(["\n", "Paris", "the", " "]), max_size=4) | pick(["\n", ""]),
+    "seed": st.integers(-(2**63), 2**63 - 1),
+    "temperature": st.floats(0, 2),
+}
+
+
+@st.composite
+def chat_bodies(draw: st.DrawFn) -> bytes:
+    """A Chat Completions request of a few tokens with some of CHAT_FIELDS set, and one of them
+    (or of n, logprobs, top_logprobs) sometimes given any odd value."""
+    body: dict[str, Any] = {"model": "m", "max_tokens": draw(st.integers(1, 3)),
+                            "messages": [{"role": "user", "content": draw(pick(["Hi", "What is 2+2?", "Say yes."]))}]}
+    for key in draw(st.lists(pick(sorted(CHAT_FIELDS)), max_size=6, unique=True)):
+        body[key] = draw(CHAT_FIELDS[key])
+    if draw(st.integers(0, 3)) == 0:
+        body[draw(pick(["n", "logprobs", "top_logprobs", *sorted(CHAT_FIELDS)]))] = draw(ODD_VALUES)
+    return json.dumps(body).encode()

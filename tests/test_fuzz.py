@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from agentic_flow.anthropic.errors import error_type_for
 from agentic_flow.launcher import supervisor
 from tests.conftest import ProxyFactory
-from tests.fuzz_bodies import HOSTILE_SCHEMAS, bodies
+from tests.fuzz_bodies import HOSTILE_SCHEMAS, bodies, chat_bodies
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 KEY = "fuzz-key"
@@ -195,5 +195,39 @@ def test_fuzzed_bodies_never_get_a_5xx_and_the_proxy_survives(fuzzed_proxy: supe
     print(f"\nfuzz: {len(sent)} bodies to 2 endpoints in {elapsed:.1f} s")
     assert len(sent) >= EXAMPLES
     assert psutil.Process(fuzzed_proxy.pid).is_running()
+    health = supervisor.probe(fuzzed_proxy.url)
+    assert health is not None and health.status.http_status == 200, health
+
+
+def check_chat_answer(status: int, headers: http.client.HTTPMessage, data: bytes, body: bytes) -> None:
+    assert status < 500, (status, body[:500], data[:500])
+    if status >= 400:
+        error = json.loads(data)["error"]
+        assert isinstance(error["message"], str) and error["message"] and "param" in error, error
+    elif headers.get_content_type() == "text/event-stream":
+        assert data.startswith(b"data: {"), data[:300]
+        assert b'"error"' not in data, (body[:500], data[-500:])
+    else:
+        answer = json.loads(data)
+        asked = json.loads(body).get("n") or 1
+        assert answer["object"] == "chat.completion" and len(answer["choices"]) == asked, answer
+
+
+def test_fuzzed_chat_completions_with_n_and_logprobs_never_get_a_5xx(fuzzed_proxy: supervisor.ProxyProcess) -> None:
+    client = Client(fuzzed_proxy.url)
+    sent: list[int] = []
+
+    @settings(max_examples=max(EXAMPLES // 10, 50), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(body=chat_bodies())
+    def one(body: bytes) -> None:
+        check_chat_answer(*client.post("/v1/chat/completions", body, {"authorization": f"Bearer {KEY}"}), body)
+        sent.append(1)
+
+    try:
+        one()
+    finally:
+        client.conn.close()
+    assert len(sent) >= max(EXAMPLES // 10, 50)
     health = supervisor.probe(fuzzed_proxy.url)
     assert health is not None and health.status.http_status == 200, health

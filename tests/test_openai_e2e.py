@@ -111,7 +111,7 @@ def test_same_seed_same_sample(oai: openai.OpenAI) -> None:
 
 def test_errors_come_in_openai_shape(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        oai.chat.completions.create(model="m", messages=FRANCE, max_tokens=8, n=2)
+        oai.chat.completions.create(model="m", messages=FRANCE, max_tokens=8, n=9)
     body: Any = info.value.body
     assert body["type"] == "invalid_request_error" and body["param"] == "n"
     with pytest.raises(openai.BadRequestError) as info:

@@ -108,15 +108,22 @@ def test_defaults_and_images() -> None:
         assert info.value.param == "messages.0.content.1" and "images" in str(info.value)
 
 
+FUNCTIONS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+
 @pytest.mark.parametrize(
     ("patch", "param"),
     [
-        ({"n": 2}, "n"),
+        ({"n": 9}, "n"),
+        ({"n": 0}, "n"),
         ({"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
          "response_format.json_schema.schema"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
-        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": True, "tools": FUNCTIONS}, "logprobs"),
+        ({"logprobs": True, "tools": FUNCTIONS, "tool_choice": "auto"}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
+        ({"logprobs": False, "top_logprobs": 3}, "top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
         (
             {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "messages.0.content.0",

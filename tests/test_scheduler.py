@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from agentic_flow.engine.base import GrammarRefused, Prompt, SamplingOptions, Turn
-from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate
+from agentic_flow.engine.messages import Deltas, Event, Failed, Finished, Generate, Scored
 from agentic_flow.engine.scheduler import Scheduler
 from agentic_flow.engine.search import SearchKey
 from agentic_flow.errors import EngineError, InvalidRequestError
@@ -15,6 +17,7 @@ from agentic_flow.serving.planning import guidance
 from agentic_flow.tooluse import ToolChoice, ToolSpec
 
 EOS = 0
+VOCAB = 16
 
 
 class FakeDecoder:
@@ -52,6 +55,13 @@ class FakeBatch:
     def draft_stats(self) -> tuple[int, int]:
         return self.drafts
 
+    def logits(self) -> np.ndarray:
+        """Token 7 the most likely (as step() then chooses), token 3 next."""
+        self.model.logit_reads += 1
+        row = np.zeros(VOCAB, dtype=np.float32)
+        row[7], row[3] = 5.0, 4.0
+        return np.tile(row, (self.rows, 1))
+
     def done(self) -> bool:
         return self.length >= self.max_length
 
@@ -78,6 +88,10 @@ class FakeModel:
         self.guidances: list[object] = []
         self.refused: list[object] = []
         self.reused: list[int] = []
+        self.logit_reads = 0
+
+    def token_text(self, token: int) -> str:
+        return f"<{token}>"
 
     def render(self, prompt: Prompt) -> str:
         text = " ".join(t.content for t in prompt.turns)
@@ -287,3 +301,30 @@ def test_a_refused_grammar_without_a_fallback_fails_only_that_request() -> None:
     run_until_idle(scheduler)
     assert [m.rid for m in pipe.failed()] == [1] and not pipe.finished()
     assert model.guidances == [options.guidance]  # no second attempt with a grammar nobody planned
+
+
+def test_only_rows_that_asked_are_scored_and_only_their_batches_read_logits() -> None:
+    scheduler, model, pipe = make()
+    submit(scheduler, 1, "a b", greedy(2))
+    run_until_idle(scheduler)
+    assert model.logit_reads == 0  # no request asked: no logits read, no scores sent
+    assert all(m.scores == () for m in pipe.sent if isinstance(m, Deltas))
+    submit(scheduler, 2, "a b", replace(greedy(3), logprobs=2))
+    submit(scheduler, 3, "c d", greedy(3))  # shares the batch, asks for nothing
+    run_until_idle(scheduler)
+    assert model.logit_reads == 3
+    scores = [s for m in pipe.sent if isinstance(m, Deltas) for s in m.scores]
+    assert {s.rid for s in scores} == {2} and len(scores) == 3
+    first: Scored = scores[0]
+    assert first.score.token == "<7>"  # the text this token added
+    assert [c.token for c in first.score.top] == ["<7>", "<3>"]
+    assert first.score.logprob == first.score.top[0].logprob < 0
+    assert pipe.text(2) == pipe.text(3) == "<7><7><7>"
+
+
+def test_a_seed_beyond_the_runtimes_range_is_folded_into_it() -> None:
+    """onnxruntime-genai takes a 32-bit seed (-1: a random one); OpenAI clients send any 64-bit one."""
+    from agentic_flow.engine.search import SEED_RANGE, search_key
+    seeds = [search_key(1.0, None, None, s).seed for s in (2**31, 2**63 - 1, -1, -(2**63), 7)]
+    assert all(s is not None and 0 <= s < SEED_RANGE for s in seeds)
+    assert seeds[-1] == 7 and search_key(1.0, None, None, 2**31 + 7).seed == 7

@@ -129,3 +129,11 @@ def test_a_batch_reads_at_most_the_logits_bound_at_once() -> None:
     assert [[j.rid for j in b.rows] for b in scheduler.batches] == [[1, 2], [3]]
     run_until_idle(scheduler)
     assert sorted(m.rid for m in pipe.finished()) == [1, 2, 3, 4]
+
+
+def test_a_request_for_logprobs_never_speculates() -> None:
+    """Its scores come from the logits of each one-token step."""
+    scheduler, model, pipe = make()
+    submit(scheduler, 1, "a b c", SamplingOptions(max_tokens=3, temperature=0, logprobs=2))
+    run_until_idle(scheduler)
+    assert model.speculated == [False] and [m.rid for m in pipe.finished()] == [1]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from ..chat import Prompt, Role, Turn
+from ..chat import Prompt, Role, TokenLogprob, Turn
 from ..errors import EngineError
 from ..tooluse import Guidance
 
@@ -63,6 +63,9 @@ class SamplingOptions:
     # The looser grammar (any JSON object per tool) the worker takes when llguidance refuses `guidance`
     # (engine.ort raises GrammarRefused); planned with it, in the proxy (serving.planning).
     fallback: Guidance | None = None
+    # Score every generated token (its log probability and this many alternatives, engine.logprobs);
+    # None: no scores, and no logits are read for this request.
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class Generation(Protocol):
     # message_start); `completion.cached_tokens` is what was actually reused.
     expected_cached_tokens: int
     completion: Completion
+    # Every generated token's score so far, in order (SamplingOptions.logprobs; empty otherwise): a
+    # token's score arrives before the text it adds is yielded.
+    logprobs: list[TokenLogprob]
 
     def __aiter__(self) -> AsyncIterator[str]: ...
 

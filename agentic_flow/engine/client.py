@@ -29,6 +29,7 @@ from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from ..chat import TokenLogprob
 from ..errors import AgenticFlowError, EngineError, InferenceDied, Overloaded
 from .base import Completion, EngineInfo, EngineState, EngineStats, GenerationRequest, Prompt
 from .messages import (
@@ -53,7 +54,7 @@ MAX_DEATHS = 5  # deaths within DEATH_WINDOW_S before the engine gives up
 DEATH_WINDOW_S = 60.0
 BACKOFF_S = (0.0, 0.5, 1.0, 2.0, 4.0)  # wait before the n-th restart within the window
 
-Item = Started | str | Completion | Exception  # what a generation's queue carries
+Item = Started | str | TokenLogprob | Completion | Exception  # what a generation's queue carries
 
 
 class WorkerGeneration:
@@ -68,6 +69,7 @@ class WorkerGeneration:
         self.input_tokens = started.input_tokens
         self.expected_cached_tokens = started.cached_tokens
         self.completion = Completion()
+        self.logprobs: list[TokenLogprob] = []
         self._finished = False
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -81,7 +83,9 @@ class WorkerGeneration:
         try:
             while True:
                 item = await self._queue.get()
-                if isinstance(item, str):
+                if isinstance(item, TokenLogprob):
+                    self.logprobs.append(item)
+                elif isinstance(item, str):
                     if self._request.buffered:
                         held.append(item)
                     else:
@@ -99,6 +103,7 @@ class WorkerGeneration:
                 elif isinstance(item, InferenceDied) and not self._rerun and not self._passed_on:
                     self._rerun = True
                     held.clear()
+                    self.logprobs.clear()
                     self._rid, self._queue = await self._engine._rerun(self._request)
                 else:
                     self._finished = True
@@ -284,6 +289,9 @@ class WorkerEngine:
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, Deltas):
+            for scored in event.scores:  # before the text: a token's score comes before what it adds
+                if (queue := self._routes.get(scored.rid)) is not None:
+                    queue.put_nowait(scored.score)
             for rid, text in event.items:
                 queue = self._routes.get(rid)
                 if queue is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..chat import TokenLogprob
 from ..errors import AgenticFlowError
 from .base import Completion, Prompt, SamplingOptions
 
@@ -80,10 +81,20 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """A generated token's score, for a request that asked (SamplingOptions.logprobs)."""
+
+    rid: int
+    score: TokenLogprob
+
+
+@dataclass(frozen=True)
 class Deltas:
-    """The text every generation produced in one decode step, sent as one message per step."""
+    """The text every generation produced in one decode step, sent as one message per step, and the
+    scores of that step's tokens (empty unless a request asked: most steps carry none)."""
 
     items: tuple[tuple[int, str], ...]
+    scores: tuple[Scored, ...] = ()
 
 
 @dataclass(frozen=True)

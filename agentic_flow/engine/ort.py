@@ -58,6 +58,7 @@ class OrtModel:
                             if self.draft_tokens else "off" if not draft_tokens else
                             "off: the model's graph gives logits for the last token only (convert build 2 or "
                             "another builder's pruned head); `agentic-flow models pull` updates a catalog model")
+        self._token_texts: dict[int, str] = {}
 
     @property
     def can_speculate(self) -> bool:
@@ -78,6 +79,13 @@ class OrtModel:
 
     def decoder(self) -> og.TokenizerStream:
         return self.tokenizer.create_stream()
+
+    def token_text(self, token: int) -> str:
+        """One token decoded alone (a logprobs alternative); cached, at most one entry per vocabulary id."""
+        text = self._token_texts.get(token)
+        if text is None:
+            text = self._token_texts[token] = str(self.tokenizer.decode(np.asarray([token], dtype=np.int32)))
+        return text
 
     def count(self, prompt: Prompt) -> int:
         """Tokens in the rendered prompt, counted on the inference process's count thread.
@@ -167,6 +175,14 @@ class Generator:
         self._generator.generate_next_token()
         self.length += 1
         return [int(t) for t in self._generator.get_next_tokens()]
+
+    def logits(self) -> np.ndarray:
+        """The logits the next `step()` chooses from, [rows, vocabulary] float32; call it just before
+        that step (which then runs no forward pass of its own).  They are the model's own: under
+        guidance the grammar's mask is applied inside the step, after this.  Only a batch with a row
+        that asked for logprobs calls it (a copy of rows x vocabulary floats per step)."""
+        logits = np.asarray(self._generator.get_logits())
+        return logits.reshape(logits.shape[0], -1, logits.shape[-1])[:, -1, :]
 
     def done(self) -> bool:
         """True when the batch has reached its max_length (rows ending at EOS are tracked by the caller)."""

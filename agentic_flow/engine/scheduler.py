@@ -31,11 +31,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
 
+import numpy as np
+
 from ..errors import EngineError, InvalidRequestError, PromptTooLong
 from ..tooluse import Guidance
-from . import costs
+from . import costs, logprobs
 from .base import MAX_BATCHES, Completion, GrammarRefused, Prompt, SamplingOptions, StopReason
-from .messages import Deltas, Event, Failed, Finished, Generate, Started, WorkerStats
+from .messages import Deltas, Event, Failed, Finished, Generate, Scored, Started, WorkerStats
 from .prefix_cache import PrefixCache
 from .search import GREEDY, SearchKey, search_key
 from .spare import Spare, preamble
@@ -70,6 +72,8 @@ class Generator(Protocol):
 
     def step(self) -> list[int]: ...
 
+    def logits(self) -> np.ndarray: ...
+
     def done(self) -> bool: ...
 
     def reuse(self, keep: int, tokens: list[int]) -> None: ...
@@ -98,6 +102,8 @@ class Model(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decoder(self) -> Decoder: ...
+
+    def token_text(self, token: int) -> str: ...
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
               guidance: Guidance | None = None, speculate: bool = False) -> Generator: ...
@@ -142,11 +148,13 @@ class Job:
 
     def speculable(self, greedy_too: bool) -> bool:
         """May run on a speculative generator when alone.  Not a seeded sample, whose exact tokens must be
-        reproducible (verification draws its random numbers differently).  A greedy request only when
-        `greedy_too`: verifying several tokens in one pass rounds differently from one-token steps, and
-        where two tokens' logits nearly tie the argmax can flip (docs/benchmarks.md); an unseeded sample
-        keeps its distribution either way."""
-        return self.key.seed is None and (self.key.do_sample or greedy_too)
+        reproducible (verification draws its random numbers differently), nor one that asked for logprobs
+        (each step's scores are read from the logits of the one-token step before it).  A greedy request
+        only when `greedy_too`: verifying several tokens in one pass rounds differently from one-token
+        steps, and where two tokens' logits nearly tie the argmax can flip (docs/benchmarks.md); an
+        unseeded sample keeps its distribution either way."""
+        return (self.key.seed is None and self.options.logprobs is None
+                and (self.key.do_sample or greedy_too))
 
 
 @dataclass
@@ -160,6 +168,11 @@ class Batch:
     @property
     def live(self) -> list[Job]:
         return [j for j in self.rows if not j.finished]
+
+    @property
+    def scored(self) -> bool:
+        """A live row asked for logprobs: this batch's steps read the logits."""
+        return any(j.options.logprobs is not None and not j.finished for j in self.rows)
 
 
 def loads(jobs: list[Job]) -> list[costs.RowLoad]:
@@ -195,6 +208,7 @@ class Scheduler:
         self.batches: list[Batch] = []
         self.jobs: dict[int, Job] = {}
         self.deltas: list[tuple[int, str]] = []
+        self.scores: list[Scored] = []
         # The budget in KV tokens: sized from the memory available by the inference process
         # (engine/memory.py); two full contexts when not given (the scheduler's own tests).
         self.prefixes: PrefixCache[Generator] = PrefixCache(
@@ -420,6 +434,8 @@ class Scheduler:
     def step(self) -> None:
         for batch in list(self.batches):
             try:
+                # Read before the step, which then samples from these very logits.
+                logits = batch.generator.logits() if batch.scored else None
                 tokens = batch.generator.step()
             except Exception as exc:  # a failed step ends this batch's generations, not the process
                 log.exception("a decode step failed")
@@ -428,18 +444,23 @@ class Scheduler:
                 self.batches.remove(batch)
                 continue
             exhausted = batch.generator.done()
-            for job, token in zip(batch.rows, tokens, strict=True):
+            for row, (job, token) in enumerate(zip(batch.rows, tokens, strict=True)):
                 if not job.finished:
-                    self._advance(job, token, exhausted)
+                    asked = logits is not None and job.options.logprobs is not None
+                    self._advance(job, token, exhausted, logits[row] if asked and logits is not None else None)
         self._flush_deltas()
         self.reap()
 
-    def _advance(self, job: Job, token: int, exhausted: bool) -> None:
+    def _advance(self, job: Job, token: int, exhausted: bool, logits: np.ndarray | None = None) -> None:
         if token in self.model.eos_ids:
-            self._finish(job, "end_turn")
+            self._finish(job, "end_turn")  # the end token is no part of the reply: no score either
             return
         job.generated.append(token)
-        text, stop = job.stops.feed(job.decoder.decode(token))
+        piece = job.decoder.decode(token)
+        if logits is not None:
+            top = job.options.logprobs or 0
+            self.scores.append(Scored(job.rid, logprobs.score(logits, token, piece, top, self.model.token_text)))
+        text, stop = job.stops.feed(piece)
         if text:
             self.deltas.append((job.rid, text))
         if stop is not None:
@@ -458,7 +479,8 @@ class Scheduler:
         self.out.send(Finished(job.rid, Completion(reason, stop, len(job.generated), job.cached_tokens)))
 
     def _flush_deltas(self) -> None:
-        if self.deltas:
-            self.out.send(Deltas(tuple(self.deltas)))
+        if self.deltas or self.scores:
+            self.out.send(Deltas(tuple(self.deltas), tuple(self.scores)))
             self.deltas = []
+            self.scores = []
 

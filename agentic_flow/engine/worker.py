@@ -81,7 +81,9 @@ def run(scheduler: Scheduler, conn: Connection) -> None:
             # Quiet for a while: pay for the next request's spare generator now.  Not at once: a
             # request (or Shutdown) that follows the last one closely would wait for the build.
             scheduler.idle()
-        if poller.poll(0 if busy else None):
+        # Requests still waiting when the last batch ended (more search options than MAX_BATCHES at
+        # once) are admitted below: do not block for a command first.
+        if poller.poll(0 if busy or scheduler.pending else None):
             # From idle, wait a moment longer for company: clients that start together arrive a
             # few ms apart, and one batch for all of them beats starting one and rebuilding.
             linger = 0 if busy else GATHER_MS

@@ -12,8 +12,13 @@ Mapping decisions (each one where the neutral request, in Anthropic's terms, has
 - `seed` is passed on to the engine; `stop` takes up to 4 sequences, as OpenAI;
 - `response_format`: `text` is free text, `json_object` any JSON object, `json_schema` its schema
   (strict or not: serving.planning refuses a schema it cannot enforce either way);
-- `n > 1`, `logprobs` / `top_logprobs`, images, audio and file parts are refused with a 400: silently
-  dropping them would return something the client did not ask for.
+- `n` (1..MAX_CHOICES) becomes `choices`: one generation per choice, tools, response_format and
+  streaming included;
+- `logprobs: true` with `top_logprobs` (0..20) becomes `logprobs`; `top_logprobs` without
+  `logprobs: true`, and logprobs together with tools that may be called, are a 400: a tool call's tokens
+  are no part of `content`, and there is no place in OpenAI's answer for theirs;
+- images, audio and file parts are refused with a 400: silently dropping them would return something
+  the client did not ask for.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from .types import (
 
 DEFAULT_MAX_TOKENS = 4096
 MAX_STOP = 4  # OpenAI's limit on stop sequences
+# OpenAI allows up to 128; here each choice is a generation of its own, and eight already take two
+# batches of the default four rows.
+MAX_CHOICES = 8
 TURN_SEPARATOR = "\n\n"  # as the Messages route joins the text blocks of one turn
 _CHOICES = {"auto": "auto", "required": "any", "none": "none", None: "auto"}
 
@@ -61,15 +69,26 @@ def to_chat_request(req: ChatCompletionRequest, *, default_max_tokens: int = DEF
         temperature=None if req.temperature is None else min(req.temperature, 1.0),
         top_p=req.top_p, stop_sequences=stops, seed=req.seed,
     )
-    return Request(req.model, Prompt(_turns(req), tools, choice), sampling, bool(req.stream), _output(req))
+    return Request(req.model, Prompt(_turns(req), tools, choice), sampling, bool(req.stream), _output(req),
+                   choices=req.n or 1, logprobs=_logprobs(req, choice))
 
 
 def _refuse_unsupported(req: ChatCompletionRequest) -> None:
-    if req.n is not None and req.n > 1:
-        raise InvalidChatRequest("n: only one choice per request is supported (n=1)", "n")
-    if req.logprobs or req.top_logprobs:
-        param = "logprobs" if req.logprobs else "top_logprobs"
-        raise InvalidChatRequest(f"{param}: log probabilities are not supported by this server", param)
+    if req.n is not None and req.n > MAX_CHOICES:
+        raise InvalidChatRequest(f"n: at most {MAX_CHOICES} choices per request here (got {req.n})", "n")
+
+
+def _logprobs(req: ChatCompletionRequest, choice: ToolChoice | None) -> int | None:
+    """How many alternatives per token the reply's log probabilities list; None: none asked."""
+    if not req.logprobs:
+        if req.top_logprobs is not None:
+            raise InvalidChatRequest("top_logprobs: requires logprobs: true", "top_logprobs")
+        return None
+    if req.tools and (choice is None or choice.mode != "none"):
+        raise InvalidChatRequest("logprobs: not supported together with tools the model may call (a tool "
+                                 "call's tokens are no part of content); send tool_choice none or no tools",
+                                 "logprobs")
+    return req.top_logprobs or 0
 
 
 def _output(req: ChatCompletionRequest) -> OutputFormat | None:

@@ -166,7 +166,7 @@ class ChatCompletionRequest(_Wire):
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop: str | list[str] | None = None  # up to MAX_STOP (OpenAI's limit), checked in serve_request
     seed: int | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1)  # at most serve_request.MAX_CHOICES
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[ToolDefinition] | None = None
@@ -174,7 +174,7 @@ class ChatCompletionRequest(_Wire):
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
-    logprobs: bool | None = None  # refused when true (serve_request): the engine returns no logits
+    logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     @property

@@ -3,13 +3,14 @@
 Both APIs take one path: the request is decoded into the neutral `chat.Request` (anthropic.convert,
 openai.serve_request), planned (serving.planning: sampling and the tool-use grammars), generated, and
 read as neutral events (serving.generation); only the last step, the encoder, belongs to the route's
-API (anthropic.sse, openai.serve_response).
+API (anthropic.sse, openai.serve_response).  A request for several choices (OpenAI's n) runs one
+generation per choice (serving.choices); the Messages API always asks for one.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,39 +26,45 @@ from ..openai import serve_request, serve_response
 from ..openai import types as oai
 from ..openai.errors import openai_error_body, openai_error_from_anthropic
 from ..openai.sse import data_frame
-from ..serving.generation import PING_INTERVAL_S, GenerationStream, collect, engine_options, peeked
+from ..serving.choices import choice_request, collected, merged, started
+from ..serving.generation import PING_INTERVAL_S, GenerationStream, engine_options, peeked
 from ..serving.planning import generation_request, tool_syntax
 from .backend import Answer, BackendHealth, Job, Stream, TokenCount
 from .health import HealthStatus
 from .tool_policy import OFF, ToolPolicy
 
+Events = AsyncGenerator[chat.Event, None]
+
 
 @dataclass(frozen=True)
 class Encoder:
-    """One API's last step: a whole answer as its body, events as its frames, an in-stream error."""
+    """One API's last step: whole answers (one per choice) as its body, the choices' events as its
+    frames, an in-stream error."""
 
-    message: Callable[[chat.Answer], dict[str, Any]]
-    frames: Callable[[AsyncGenerator[chat.Event, None]], AsyncGenerator[bytes, None]]
+    message: Callable[[Sequence[chat.Answer]], dict[str, Any]]
+    frames: Callable[[Sequence[Events]], AsyncGenerator[bytes, None]]
     error_frame: Callable[[str, str], bytes]
 
 
 def anthropic_encoder(model: str) -> Encoder:
+    """The Messages API has one choice per request (to_request never asks for more)."""
     message_id = sse.new_message_id()
-    return Encoder(message=lambda answer: sse.message_json(message_id, model, answer),
-                   frames=lambda events: sse.message_events(message_id, model, events),
+    return Encoder(message=lambda answers: sse.message_json(message_id, model, answers[0]),
+                   frames=lambda streams: sse.message_events(message_id, model, streams[0]),
                    error_frame=sse.error_event)
 
 
 def openai_encoder(req: oai.ChatCompletionRequest, fingerprint: str | None = None) -> Encoder:
     completion_id = serve_response.new_completion_id()
 
-    def message(answer: chat.Answer) -> dict[str, Any]:
-        return serve_response.to_chat_completion(answer, completion_id=completion_id, model=req.model,
-                                                 system_fingerprint=fingerprint)
+    def message(answers: Sequence[chat.Answer]) -> dict[str, Any]:
+        return serve_response.to_chat_completion(answers, completion_id=completion_id, model=req.model,
+                                                 system_fingerprint=fingerprint, logprobs=bool(req.logprobs))
 
-    def frames(events: AsyncGenerator[chat.Event, None]) -> AsyncGenerator[bytes, None]:
-        return serve_response.chat_stream(events, model=req.model, include_usage=req.include_usage,
-                                          completion_id=completion_id, system_fingerprint=fingerprint)
+    def frames(streams: Sequence[Events]) -> AsyncGenerator[bytes, None]:
+        return serve_response.chat_stream(merged(streams), model=req.model, include_usage=req.include_usage,
+                                          completion_id=completion_id, system_fingerprint=fingerprint,
+                                          choices=len(streams))
 
     def error_frame(error_type: str, text: str) -> bytes:
         return data_frame(openai_error_body(text, openai_error_from_anthropic(error_type)))
@@ -140,25 +147,34 @@ class LocalBackend:
         engine = self.ready()
 
         async def run() -> Answer:
-            generation: Generation = await engine.generate(replace(planned, options=engine_options(planned.options)))
-            if req.output is not None:
-                try:
-                    generation = await peeked(generation)
-                except GrammarRefused as exc:
-                    # No looser grammar for a structured reply: free text would be passed off as conforming.
-                    raise InvalidRequestError(f"{req.output.path}: the grammar engine (llguidance) refused "
-                                              f"this schema: {str(exc)[:500]}") from None
-            reply = GenerationStream(generation, req.prompt.tools, planned.options, self.ping_interval,
-                                     self.repetition_guard)
-            if req.stream:
-                # Closing the frames closes the events, which cancels the generation.
-                return Stream(encoder.frames(reply.events()), encoder.error_frame)
+            first = replace(planned, options=engine_options(planned.options))
+            generations = await started(engine, [choice_request(first, i) for i in range(req.choices)])
             try:
-                return encoder.message(await collect(reply.events(catch=False)))
+                if req.output is not None:
+                    generations = await self._peeked(generations, req.output)
+                replies = [GenerationStream(g, req.prompt.tools, planned.options, self.ping_interval,
+                                            self.repetition_guard) for g in generations]
+                if req.stream:
+                    # Closing the frames closes the events, which cancels the generations.
+                    return Stream(encoder.frames([r.events() for r in replies]), encoder.error_frame)
+                return encoder.message(await collected([r.events(catch=False) for r in replies]))
             finally:
-                await generation.aclose()
+                if not req.stream:
+                    for generation in generations:
+                        await generation.aclose()
 
         return run
+
+    @staticmethod
+    async def _peeked(generations: list[Generation], output: chat.OutputFormat) -> list[Generation]:
+        try:
+            return [await peeked(g) for g in generations]
+        except GrammarRefused as exc:
+            for generation in generations:
+                await generation.aclose()
+            # No looser grammar for a structured reply: free text would be passed off as conforming.
+            raise InvalidRequestError(f"{output.path}: the grammar engine (llguidance) refused "
+                                      f"this schema: {str(exc)[:500]}") from None
 
     async def count_tokens(self, body: Mapping[str, Any], req: CountTokensRequest) -> TokenCount:
         self.check_model_name(req.model)

@@ -1,7 +1,7 @@
 """A running generation read as `chat` events: text and tool calls, then a stop reason and the usage.
 
 The engine yields text; `GenerationStream` feeds it to one `tooluse.ToolCallParser` (a plain
-pass-through when the request has no tools to call) and yields its events as `chat` events, plus
+pass-through, `PlainText`, when the request has no tools to call) and yields its events as `chat` events, plus
 `chat.Ping` whenever the engine has been silent for `ping_interval` seconds (a long prefill: clients
 with a first-byte watchdog would give up).  Each API's encoder (anthropic.sse, openai.serve_response)
 writes these events; none of them re-parses the model's text.
@@ -13,7 +13,9 @@ character is text or part of a call:
 - a call longer than `MAX_CALL_CHARS` (a small model looping inside a string) ends the generation, and
   the reply's stop reason is `max_tokens`;
 - so does a reply that has started repeating itself (engine/repetition.py), text or call alike: greedy
-  decoding does not leave such a loop, and every further token would be wasted.
+  decoding does not leave such a loop, and every further token would be wasted;
+- a request that asked for logprobs gets each token's score on the `chat.Text` that completes the
+  token's text, cut where the reply's text was cut (serving.logprobs).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..engine.stops import StopMatcher
 from ..errors import EngineError
 from ..tooluse import ArgsDelta, CallEnd, CallStart, TextDelta, ToolCallParser
 from ..tooluse import Event as ParserEvent
+from .logprobs import Aligner
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,21 @@ class _Ping:
 
 _PING: Final = _Ping()
 PING_INTERVAL_S = 5.0
+
+
+class PlainText:
+    """The parser of a reply with no tools to call: its text exactly as generated."""
+
+    overflowed = False
+    max_call_chars = 0
+
+    def feed(self, delta: str) -> list[ParserEvent]:
+        return [TextDelta(delta)] if delta else []
+
+    def finish(self, engine_stop: str) -> tuple[list[ParserEvent], chat.StopReason]:
+        reason: chat.StopReason = "max_tokens" if engine_stop == "max_tokens" else (
+            "stop_sequence" if engine_stop == "stop_sequence" else "end_turn")
+        return [], reason
 
 
 def engine_options(options: SamplingOptions) -> SamplingOptions:
@@ -57,19 +75,21 @@ class GenerationStream:
     repetition_guard: bool = True
     stop_reason: chat.StopReason = "end_turn"
     stop_sequence: str | None = None
-    _parser: ToolCallParser = field(init=False)
+    _parser: ToolCallParser | PlainText = field(init=False)
     _stops: StopMatcher | None = field(init=False)
     _received: int = 0
     _finished: bool = False
     _guard: RepetitionGuard = field(init=False)
     _raw: list[str] = field(default_factory=list)  # what the model wrote, kept only for debug logging
+    _aligner: Aligner | None = field(init=False)
 
     def __post_init__(self) -> None:
         guided = self.options.guidance is not None
         # Every call is validated: the grammar enforces the schema (or, after a refused grammar, only
         # the JSON shape), and a call that breaks its schema is logged, never dropped silently.
-        self._parser = ToolCallParser(self.tools, frozenset(t.name for t in self.tools)) if guided \
-            else ToolCallParser(())
+        self._parser = ToolCallParser(self.tools, frozenset(t.name for t in self.tools)) if guided and self.tools \
+            else PlainText()
+        self._aligner = Aligner() if self.options.logprobs is not None else None
         self._stops = StopMatcher(self.options.stop_sequences) if guided else None
         self._guard = RepetitionGuard(self.repetition_guard)
 
@@ -124,7 +144,7 @@ class GenerationStream:
             repeating = self._guard.feed(delta)
             for event in self._parser.feed(delta):
                 for out in self._apply_stops(event):
-                    yield neutral(out)
+                    yield self._scored(neutral(out))
                 if self.stop_sequence is not None:
                     break
             if self.stop_sequence is not None or self._parser.overflowed or repeating:
@@ -136,11 +156,28 @@ class GenerationStream:
                                 self._guard.period)
                 await self.generation.aclose()
                 for event in self._finish("max_tokens" if self.stop_sequence is None else "stop_sequence"):
-                    yield neutral(event)
+                    yield self._scored(neutral(event))
+                if (rest := self._rest()) is not None:
+                    yield rest
                 return
         self._finished = True
         for event in self._finish(self.generation.completion.stop_reason):
-            yield neutral(event)
+            yield self._scored(neutral(event))
+        if (rest := self._rest()) is not None:
+            yield rest
+
+    def _scored(self, event: chat.Event) -> chat.Event:
+        """A text event with the scores of the tokens it completes (a request for logprobs)."""
+        if self._aligner is None or not isinstance(event, chat.Text):
+            return event
+        return chat.Text(event.text, self._aligner.text(event.text, self.generation.logprobs))
+
+    def _rest(self) -> chat.Text | None:
+        """The scores not yet released once the text has ended, on an empty text event."""
+        if self._aligner is None:
+            return None
+        rest = self._aligner.finish(self.generation.logprobs, cut=self.stop_reason == "stop_sequence")
+        return chat.Text("", rest) if rest else None
 
     async def _deltas(self) -> AsyncIterator[str | _Ping]:
         iterator = aiter(self.generation)
@@ -217,6 +254,7 @@ class Peeked:
         self._first = first
         self.input_tokens = generation.input_tokens
         self.expected_cached_tokens = generation.expected_cached_tokens
+        self.logprobs = generation.logprobs  # the same list, filled as the generation goes
 
     @property
     def completion(self) -> Completion:
@@ -258,10 +296,12 @@ async def collect(events: AsyncIterator[chat.Event]) -> chat.Answer:
     cut short (max_tokens) is left out: its input is unknown."""
     content: list[str | chat.ToolCall] = []
     text: list[str] = []
+    scores: list[chat.TokenLogprob] = []
     async for event in events:
         match event:
             case chat.Text():
                 text.append(event.text)
+                scores.extend(event.logprobs)
             case chat.ToolCallStart():
                 if text:
                     content.append("".join(text))
@@ -271,7 +311,7 @@ async def collect(events: AsyncIterator[chat.Event]) -> chat.Answer:
             case chat.Stop():
                 if text:
                     content.append("".join(text))
-                return chat.Answer(tuple(content), event)
+                return chat.Answer(tuple(content), event, tuple(scores))
             case chat.Failure():
                 raise EngineError(event.message)
     raise EngineError("the generation ended without a stop")

@@ -58,7 +58,7 @@ def generation_request(req: Request, default: ModelSampling | None = None) -> Ge
 
 
 def sampling_options(req: Request, default: ModelSampling | None = None) -> SamplingOptions:
-    options = _sampling(req.sampling, default)
+    options = replace(_sampling(req.sampling, default), logprobs=req.logprobs)
     choice = req.prompt.choice or ToolChoice()
     if req.output is not None:
         if req.prompt.tools and choice.mode != "none":
