@@ -46,6 +46,9 @@ ROWS = [
     ("  prefill rate", "cc_prefill_tok_s", "tok/s", "high"),
     ("the next turn of that conversation, time to first token", "cc_warm_ttft_ms", "ms", "low"),
     ("a second session (same system prompt and tools, another task), TTFT", "cc_second_ttft_ms", "ms", "low"),
+    ("agent turn: Write of a file just read (decode, bench/spec_workloads.py)", "echo_write_tok_s", "tok/s", "high"),
+    ("agent turn: Edit of a file just read (decode)", "echo_edit_tok_s", "tok/s", "high"),
+    ("agent turn: plain explanation of a file just read (decode)", "echo_explain_tok_s", "tok/s", "high"),
     ("memory, resident after the rounds", "rss_mb", "MB", "low"),
     ("memory, peak resident", "peak_rss_mb", "MB", "low"),
 ]

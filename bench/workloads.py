@@ -11,6 +11,8 @@ and greedy; both servers get byte-identical bodies.
   cc_cold  a real Claude Code first request (tools included), made unique so that no cache helps: TTFT
   cc_warm  the same conversation's next turn (one more exchange): TTFT, i.e. how well the prefix is reused
   cc_second  a second Claude Code session: the same system prompt and tools, another task: TTFT
+  echo_*   agent turns after a Read (bench/spec_workloads.py): a Write and an Edit that echo the file,
+           and a plain explanation; decode tok/s after a primed prefill (where speculation pays)
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from typing import Any
 import aiohttp
 
 from agentic_flow.anthropic.sse import iter_events
+
+try:
+    from . import spec_workloads
+except ImportError:  # bench/h2h.py run as a script puts bench/ on the path
+    import spec_workloads  # type: ignore[no-redef]
 
 PROMPTS = [
     "Write a long story about a lighthouse keeper who finds a message in a bottle.",
@@ -116,6 +123,11 @@ async def measure(base: str, cc_request: Path | None) -> Result:
         wall = time.perf_counter() - t0
         res["four_aggregate_tok_s"] = round(sum(r["out"] for r in four if "error" not in r) / wall, 1)
         errors += single + unique + list(four)
+        for turn in ("write", "edit", "explain"):
+            echo = await spec_workloads.measure(s, base, spec_workloads.body(turn, 300))
+            if "error" not in echo:
+                res[f"echo_{turn}_tok_s"] = round(echo["decode"], 1)
+            errors.append(echo)
         if cc_request is not None:
             errors += await _claude_code(s, base, json.loads(cc_request.read_text()), res)
     res["errors"] = [r["error"] for r in errors if "error" in r][:3]

@@ -15,6 +15,7 @@ from agentic_flow.engine.base import Prompt, Turn
 from agentic_flow.engine.ort import OrtModel
 from agentic_flow.engine.search import search_key
 from agentic_flow.models.prune import GRAPH_FILE, PREFIX, is_pruned, prune_lm_head
+from agentic_flow.models.tail_logits import TAIL_PREFIX
 
 PROMPTS = ("What is the capital of France?", "Write a short poem about the sea and the wind, with four lines.")
 
@@ -24,6 +25,17 @@ def unpruned_copy(source: Path, dest: Path) -> Path:
     shutil.copytree(source, dest)
     model = onnx.load(str(dest / GRAPH_FILE), load_external_data=False)
     graph = model.graph
+    tail = [n for n in graph.node if n.name.startswith(TAIL_PREFIX)]
+    if tail:  # build 3 (models/tail_logits.py): the head's own output is "logits" again
+        source_hidden = next(n for n in tail if n.op_type == "GatherElements").input[0]
+        for node in graph.node:
+            node.input[:] = [source_hidden if i == TAIL_PREFIX + "hidden" else i for i in node.input]
+            node.output[:] = ["logits" if o == TAIL_PREFIX + "tail_logits" else o for o in node.output]
+        for node in tail:
+            graph.node.remove(node)
+        for init in [i for i in graph.initializer if i.name.startswith(TAIL_PREFIX)]:
+            graph.initializer.remove(init)
+        onnx.save(model, str(dest / GRAPH_FILE))
     ours = [n for n in graph.node if n.name.startswith(PREFIX)]
     if ours:
         source_hidden = next(n for n in ours if n.op_type == "GatherElements").input[0]

@@ -26,9 +26,11 @@ class FakeDecoder:
 
 
 class FakeBatch:
-    def __init__(self, model: FakeModel, rows: list[list[int]], max_length: int, guidance: object = None) -> None:
+    def __init__(self, model: FakeModel, rows: list[list[int]], max_length: int, guidance: object = None,
+                 speculative: bool = False) -> None:
         model.starts += 1
         model.guidances.append(guidance)
+        model.speculated.append(speculative)
         if model.fail_start:
             raise RuntimeError("could not allocate the KV cache")
         if guidance is not None and guidance in model.refused:
@@ -38,13 +40,20 @@ class FakeBatch:
         self.max_length = max_length
         self.length = max(len(r) for r in rows)
         self.closed = False
+        self.speculative = speculative
+        self.drafts = (0, 0)  # (verified, accepted): a speculative fake verifies 2 and accepts 1 per step
 
     def step(self) -> list[int]:
         self.model.steps += 1
         if self.model.steps == self.model.fail_at_step:
             raise RuntimeError("bad allocation")
         self.length += 1
+        if self.speculative:
+            self.drafts = (self.drafts[0] + 2, self.drafts[1] + 1)
         return [7] * self.rows
+
+    def draft_stats(self) -> tuple[int, int]:
+        return self.drafts
 
     def logits(self) -> np.ndarray:
         """Token 7 the most likely (as step() then chooses), token 3 next."""
@@ -68,7 +77,10 @@ class FakeModel:
     context_length = 1000
     eos_ids = frozenset({EOS})
 
-    def __init__(self) -> None:
+    def __init__(self, can_speculate: bool = False, batch_prefill_tokens: int | None = None) -> None:
+        self.can_speculate = can_speculate
+        self.batch_prefill_tokens = batch_prefill_tokens
+        self.speculated: list[bool] = []  # per start: whether it was asked to speculate
         self.steps = 0
         self.starts = 0
         self.fail_at_step = -1
@@ -92,8 +104,9 @@ class FakeModel:
     def decoder(self) -> FakeDecoder:
         return FakeDecoder()
 
-    def start(self, rows: list[list[int]], key: SearchKey, max_length: int, guidance: object = None) -> FakeBatch:
-        return FakeBatch(self, rows, max_length, guidance)
+    def start(self, rows: list[list[int]], key: SearchKey, max_length: int, guidance: object = None,
+              speculate: bool = False) -> FakeBatch:
+        return FakeBatch(self, rows, max_length, guidance, speculate and len(rows) == 1 and self.can_speculate)
 
 
 class Pipe:

@@ -134,25 +134,35 @@ def test_install_verifies_writes_a_manifest_and_is_idempotent(root: Path, real_m
 
 def test_a_model_installed_by_an_older_recipe_is_brought_up_to_date_in_place(root: Path, real_model_dir: Path,
                                                                               tmp_path: Path) -> None:
-    from agentic_flow.models.prune import is_pruned
+    from agentic_flow.models.prune import prune_lm_head
+    from agentic_flow.models.tail_logits import has_tail_logits
+    from agentic_flow.models.verify import read_manifest, write_manifest
     from tests.test_prune import unpruned_copy
 
     builder = CopyBuilder(unpruned_copy(real_model_dir, tmp_path / "plain"))
     path = store.install(NAME, builder=builder, store=root).path
     manifest = json.loads((path / MANIFEST_FILE).read_text())
-    assert manifest["build"] == 2 and store.installed_build(path) == 2
+    assert manifest["build"] == 3 and store.installed_build(path) == 3
     # As an install of build 1 left it: the builder's graph, no "build" in the manifest.
     del manifest["build"]
     (path / MANIFEST_FILE).write_text(json.dumps(manifest))
-    assert store.installed_build(path) == 1 and not is_pruned(path)
+    assert store.installed_build(path) == 1 and not has_tail_logits(path)
     data = (path / "model.onnx.data").stat().st_ino
 
     updated = store.install(NAME, builder=builder, store=root)
     assert updated.changed and builder.calls == 1  # no rebuild
-    assert is_pruned(path) and store.installed_build(path) == 2 and store.check(NAME, store=root).ok
+    assert has_tail_logits(path)
+    assert store.installed_build(path) == 3 and store.check(NAME, store=root).ok
     assert (path / "model.onnx.data").stat().st_ino == data  # the weights were not rewritten
     assert not store.install(NAME, builder=builder, store=root).changed
     assert leftovers(root) == [] and not list(path.glob("*.tmp"))
+
+    # From build 2 (the last-token pass of models/prune.py) as well, still without a rebuild.
+    shutil.copytree(unpruned_copy(path, tmp_path / "again"), path, dirs_exist_ok=True)
+    assert prune_lm_head(path) and not has_tail_logits(path)
+    write_manifest(path, {**read_manifest(path), "build": 2})  # the sizes of build 2's graph
+    assert store.install(NAME, builder=builder, store=root).changed and builder.calls == 1
+    assert has_tail_logits(path) and store.installed_build(path) == 3 and store.check(NAME, store=root).ok
 
 
 def test_a_damaged_install_is_rebuilt_without_force(root: Path, real_model_dir: Path) -> None:

@@ -26,6 +26,13 @@ def start(
     prefix_cache_mb: int | None = typer.Option(None, parser=count(0), metavar="MB", help="KV cache the prefix cache "
                                                "may keep (default: a quarter of the available memory) "
                                                "[env: AGENTIC_FLOW_PREFIX_CACHE_MB]."),
+    draft_tokens: int | None = typer.Option(None, parser=count(0), metavar="N", help="Speculative decoding: the "
+                                            "largest n-gram draft verified in one pass, for a request that runs "
+                                            "alone (0: off, the default; 4 measured best; at most 16) "
+                                            "[env: AGENTIC_FLOW_DRAFT_TOKENS]."),
+    speculate_greedy: str | None = typer.Option(None, metavar="on|off", help="Speculate greedy requests too "
+                                                "(their output can differ where two tokens nearly tie; default "
+                                                "off) [env: AGENTIC_FLOW_SPECULATE_GREEDY]."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Run in the background and return."),
     provider: str | None = typer.Option(None, help="onnx (default), or an OpenAI-compatible upstream to front: "
                                         "openai, openrouter, gemini (then --model names the upstream's model)."),
@@ -47,7 +54,8 @@ def start(
     with cli_errors():
         settings = proxy_settings(host=host, port=port, model=model, api_key=api_key, max_queue=max_queue,
                                   provider=provider, upstream=upstream, tool_policy=tool_policy,
-                                  prefix_cache_mb=prefix_cache_mb, idle_exit=idle_exit)
+                                  prefix_cache_mb=prefix_cache_mb, idle_exit=idle_exit, draft_tokens=draft_tokens,
+                                  speculate_greedy=speculate_greedy)
         url = supervisor.base_url(settings)
         name = supervisor.describe(settings)
         if supervisor.probe(url) is not None:

@@ -116,6 +116,7 @@ class EngineInfo:
     providers: tuple[str, ...]
     context_length: int
     created_at: str = "2024-11-01T00:00:00Z"  # surfaces in /v1/models
+    speculation: str = "off"  # speculative decoding, in words (engine/ort.py), shown in /health
 
 
 @dataclass

@@ -147,10 +147,12 @@ class WorkerEngine:
     @classmethod
     async def start(cls, model_path: Path, name: str, providers: tuple[str, ...], threads: int,
                     max_batch: int, log_level: str = "info",
-                    on_fatal: Callable[[str], None] | None = None, prefix_cache_mb: int | None = None) -> WorkerEngine:
-        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level, prefix_cache_mb)
+                    on_fatal: Callable[[str], None] | None = None, prefix_cache_mb: int | None = None,
+                    draft_tokens: int = 0, speculate_greedy: bool = False) -> WorkerEngine:
+        spec = LaunchSpec(model_path, providers, threads, max_batch, log_level, prefix_cache_mb, draft_tokens,
+                          speculate_greedy)
         proc = await InferenceProcess.spawn(spec)
-        info = EngineInfo(name, str(model_path), providers, proc.context_length)
+        info = EngineInfo(name, str(model_path), providers, proc.context_length, speculation=proc.speculation)
         return cls(info, spec, proc, on_fatal)
 
     # ------------------------------------------------------------ Engine interface

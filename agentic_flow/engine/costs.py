@@ -44,6 +44,13 @@ def shrink_pays(rows: int, live: Sequence[RowLoad]) -> bool:
     return prefill_steps(live) < saved
 
 
+def prefill_fits(rows: Sequence[RowLoad], limit: int | None) -> bool:
+    """Whether a batch of these rows may read them in one go: on a graph with a logits row per input
+    token (models/tail_logits.py) the runtime's buffer is rows x longest row x vocabulary, and only a
+    one-row generator can read its prompt in pieces.  `limit`: rows x longest row at most (None: no bound)."""
+    return limit is None or len(rows) <= 1 or len(rows) * max(r.tokens for r in rows) <= limit
+
+
 def kv_length(rows: Sequence[RowLoad]) -> int:
     """The KV cache a batch needs (onnxruntime-genai allocates it up front to max_length): the
     longest row plus the largest remaining output, plus the sampled token never fed back."""

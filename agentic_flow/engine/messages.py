@@ -60,6 +60,7 @@ class Ready:
     """The model is loaded; the process serves from now on."""
 
     context_length: int
+    speculation: str = "off"  # engine/ort.py OrtModel.speculation
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,12 @@ class WorkerStats:
     prefix_hits: int
     prefix_tokens: int
     spare_hits: int = 0  # requests that continued the idle-built spare generator (engine/spare.py)
+    # Speculative decoding (engine/scheduler.py): batches speculating now, batches that did, and their
+    # draft tokens verified and accepted.
+    speculating: int = 0
+    speculated: int = 0
+    draft_tokens: int = 0
+    draft_accepted: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,32 +15,29 @@ import numpy as np
 import onnxruntime_genai as og
 
 from ..errors import EngineError
+from ..models.onnx_graph import declared_dim
 from ..tooluse import Guidance, ToolChoice, render_chat, template_has_tools
 from .base import GrammarRefused, Prompt
 from .search import SearchKey
 from .sizing import HUGE_PROMPT_CHARS, pieces, prompt_chars, skeleton, splice
 
 COUNT_PIECE_CHARS = 1 << 16  # count(): a huge prompt is encoded in pieces of about this many characters
+# On a graph with one logits row per input token (convert build 3, models/tail_logits.py) the runtime's
+# logits buffer for a read of T tokens is [rows, T, vocab] float32, zeros but for the last rows.  One read
+# writes at most this much: a one-row generator reads its prompt in pieces of that many tokens (883 on
+# Qwen's vocabulary, 2,730 on SmolLM2's; pieces of 256 cost the 135M's prefill +20% CPU), and a batch of
+# several rows, which onnxruntime-genai lets append only once, is bounded by the scheduler
+# (batch_prefill_tokens).
+READ_LOGITS_BYTES = 512 * 2**20
+# N-gram lookup over the conversation itself; 2 changed greedy output and was slower on prose.
+NGRAM_SIZE = 3
 
 
 class OrtModel:
-    def __init__(self, path: Path, providers: tuple[str, ...], threads: int) -> None:
+    def __init__(self, path: Path, providers: tuple[str, ...], threads: int, draft_tokens: int = 0) -> None:
         self.path = path
-        config = og.Config(str(path))
         threads = threads or os.cpu_count() or 1
-        # The library defaults intra_op_num_threads to half the cores, measured 35% slower here.
-        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
-        config.clear_providers()
-        for provider in providers:
-            if provider == "cpu":
-                continue
-            if provider == "cuda" and not og.is_cuda_available():
-                raise EngineError(
-                    "ONNX_EXECUTION_PROVIDERS asks for cuda, but this onnxruntime-genai build has no CUDA "
-                    "support: install onnxruntime-genai-cuda (and uninstall onnxruntime-genai) or use cpu"
-                )
-            config.append_provider(provider)
-        self.model = og.Model(config)
+        self.model = og.Model(_config(path, providers, threads))
         self.tokenizer = og.Tokenizer(self.model)
         self.eos_ids = frozenset(int(t) for t in self.tokenizer.eos_token_ids)
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -51,7 +48,21 @@ class OrtModel:
         # Qwen2.5's template lists tools and renders tool_calls / the tool role itself; SmolLM2's has
         # no tools format, so tooluse.render writes the same Hermes-style markup into the turns.
         self.native_tools = self._template is not None and template_has_tools(self._template)
+        # Whether the graph gives a logits row per input token (build 3) rather than the last only (2).
+        self.full_logits = _declares_full_logits(path / str(genai["model"]["decoder"].get("filename", "model.onnx")))
+        vocab = int(genai["model"].get("vocab_size", 0))
+        self.batch_prefill_tokens = READ_LOGITS_BYTES // (4 * vocab) if self.full_logits and vocab else None
+        # Speculative decoding (n-gram lookup over the sequence so far, one-row generators only).
+        self.draft_tokens = draft_tokens if self.full_logits else 0
+        self.speculation = (f"n-gram {NGRAM_SIZE}, up to {draft_tokens} draft tokens, for a request that runs alone"
+                            if self.draft_tokens else "off" if not draft_tokens else
+                            "off: the model's graph gives logits for the last token only (convert build 2 or "
+                            "another builder's pruned head); `agentic-flow models pull` updates a catalog model")
         self._token_texts: dict[int, str] = {}
+
+    @property
+    def can_speculate(self) -> bool:
+        return self.draft_tokens > 0
 
     def render(self, prompt: Prompt) -> str:
         """The prompt text, tools included, exactly as generation and count_tokens read it."""
@@ -93,15 +104,45 @@ class OrtModel:
         return sum(len(self.tokenizer.encode(piece)) for piece in pieces(text, COUNT_PIECE_CHARS))
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
-              guidance: Guidance | None = None) -> Generator:
-        return Generator(self, rows, key, max_length, guidance)
+              guidance: Guidance | None = None, speculate: bool = False) -> Generator:
+        draft = self.draft_tokens if speculate and len(rows) == 1 else 0
+        return Generator(self, rows, key, max_length, guidance, draft)
+
+
+def _declares_full_logits(graph: Path) -> bool:
+    """The logits output's second dimension is not a fixed 1 (read from the graph's protobuf without
+    loading it: the `onnx` package belongs to the convert extra only)."""
+    return declared_dim(graph, "logits", 1) != 1
+
+
+def _config(path: Path, providers: tuple[str, ...], threads: int) -> og.Config:
+    config = og.Config(str(path))
+    # The library defaults intra_op_num_threads to half the cores, measured 35% slower here.
+    config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
+    config.clear_providers()
+    for provider in providers:
+        if provider == "cpu":
+            continue
+        if provider == "cuda" and not og.is_cuda_available():
+            raise EngineError(
+                "ONNX_EXECUTION_PROVIDERS asks for cuda, but this onnxruntime-genai build has no CUDA "
+                "support: install onnxruntime-genai-cuda (and uninstall onnxruntime-genai) or use cpu"
+            )
+        config.append_provider(provider)
+    return config
 
 
 class Generator:
-    """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded)."""
+    """One onnxruntime-genai generator over the rows of a batch (a static batch, right-padded).
+
+    With `draft_tokens` it is a speculative one-row generator: the runtime drafts up to that many tokens
+    from n-grams of the sequence so far, verifies them in one forward pass and hands the accepted ones out
+    one per `step()`, as a plain generator does."""
 
     def __init__(self, owner: OrtModel, rows: list[list[int]], key: SearchKey, max_length: int,
-                 guidance: Guidance | None = None) -> None:
+                 guidance: Guidance | None = None, draft_tokens: int = 0) -> None:
+        self.speculative = draft_tokens > 0
+        self._chunk = owner.batch_prefill_tokens if len(rows) == 1 else None
         params = og.GeneratorParams(owner.model)
         options: dict[str, object] = {
             "max_length": max_length,
@@ -115,12 +156,16 @@ class Generator:
         params.set_search_options(**options)
         if guidance is not None:
             params.set_guidance(guidance.kind, guidance.text)
+        if self.speculative:
+            # cooldown: after rejected drafts the runtime steps plainly for a while (measured on prose:
+            # a rejected round costs a verification and a re-anchor pass for one token).
+            params.set_speculative_options(ngram_size=NGRAM_SIZE, max_draft_tokens=draft_tokens, cooldown=True)
         self._generator = _create(owner.model, params, guidance is not None)
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), owner.pad_id, dtype=np.int32)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
-        self._generator.append_tokens(ids)
+        self._append(ids)
         self.max_length = max_length
         # Counted here rather than asked of the generator: is_done() is one more native call per token.
         self.length = width
@@ -147,8 +192,22 @@ class Generator:
         """Continue a one-row generator with a new prompt that shares its first `keep` tokens: the KV
         cache of those is kept (measured: 0.04 s instead of 4.7 s for a 1,800-token shared prefix)."""
         self._generator.rewind_to(keep)
-        self._generator.append_tokens(np.asarray([tokens[keep:]], dtype=np.int32))
+        self._append(np.asarray([tokens[keep:]], dtype=np.int32))
         self.length = len(tokens)
+
+    def _append(self, ids: np.ndarray) -> None:
+        if self._chunk is None:
+            self._generator.append_tokens(ids)
+            return
+        for start in range(0, ids.shape[1], self._chunk):
+            self._generator.append_tokens(ids[:, start: start + self._chunk])
+
+    def draft_stats(self) -> tuple[int, int]:
+        """(draft tokens verified, accepted) so far; (0, 0) for a plain generator."""
+        if not self.speculative:
+            return 0, 0
+        stats = self._generator.get_speculative_stats()
+        return int(stats.get("draft_tokens_evaluated", 0)), int(stats.get("draft_tokens_accepted", 0))
 
     def close(self) -> None:
         # Dropping the generator frees its KV cache now rather than at the next GC.

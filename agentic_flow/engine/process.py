@@ -24,15 +24,18 @@ class LaunchSpec:
     max_batch: int
     log_level: str = "info"
     prefix_cache_mb: int | None = None  # None: sized from the memory available (engine/memory.py)
+    draft_tokens: int = 0  # speculative decoding's largest draft (engine/ort.py); 0: off
+    speculate_greedy: bool = False  # greedy requests too (engine/scheduler.py Job.speculable)
 
 
 class InferenceProcess:
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection,
-                 count_conn: Connection, context_length: int) -> None:
+                 count_conn: Connection, context_length: int, speculation: str = "off") -> None:
         self.process = process
         self.conn = conn  # generation pipe: commands to the scheduler, every event back
         self.count_conn = count_conn  # count pipe: CountTokens to the count thread, its answers back
         self.context_length = context_length
+        self.speculation = speculation
 
     @classmethod
     async def spawn(cls, spec: LaunchSpec) -> InferenceProcess:
@@ -44,7 +47,7 @@ class InferenceProcess:
         process = ctx.Process(
             target=worker.main,
             args=(theirs, count_theirs, str(spec.model_path), spec.providers, spec.threads, spec.max_batch,
-                  spec.log_level, spec.prefix_cache_mb),
+                  spec.log_level, spec.prefix_cache_mb, spec.draft_tokens, spec.speculate_greedy),
             name="agentic-flow-inference", daemon=True,
         )
         process.start()
@@ -60,7 +63,7 @@ class InferenceProcess:
             if isinstance(first, LoadFailed):
                 raise ModelError(first.message)
             raise ModelError(f"the inference process exited with code {process.exitcode} while loading")
-        return cls(process, ours, count_ours, first.context_length)
+        return cls(process, ours, count_ours, first.context_length, first.speculation)
 
     @property
     def pid(self) -> int | None:

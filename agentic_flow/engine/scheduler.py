@@ -11,7 +11,14 @@ batches statically, so when a request arrives while a batch runs we may rebuild 
 live row's tokens so far (prompt + generated) plus the newcomer, when the cost model says it pays;
 otherwise the newcomer starts a batch of its own (up to MAX_BATCHES, stepped in turn) or waits.
 
-Over 350 lines on purpose: admission, stepping and the rebuild decisions act on the same batches; the
+Speculative decoding (n-gram drafts verified in one pass, engine/ort.py) works on one-row generators
+only, so it is decided each time a batch is made: a batch of one row speculates (when the model's graph
+allows it, convert build 3, and the request does, `speculable`), a batch of several does not.  A request that
+runs alone speculates; one that arrives while it runs is merged with it into a plain batch when the
+cost model says so (or when there is no room for another batch), exactly as into any batch; when the
+batch shrinks back to one row it speculates again.
+
+Over 450 lines on purpose: admission, stepping, the rebuild and speculation decisions act on the same batches; the
 pure parts already live apart (costs, prefix_cache, spare).
 """
 
@@ -73,12 +80,22 @@ class Generator(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def speculative(self) -> bool: ...
+
+    def draft_stats(self) -> tuple[int, int]: ...
+
 
 class Model(Protocol):
     """What the scheduler needs of a loaded model (engine.ort.OrtModel)."""
 
     context_length: int
     eos_ids: frozenset[int]
+    # Rows x longest row a batch of several rows may read at once (costs.prefill_fits); None: no bound.
+    batch_prefill_tokens: int | None
+
+    @property
+    def can_speculate(self) -> bool: ...
 
     def render(self, prompt: Prompt) -> str: ...
 
@@ -89,7 +106,7 @@ class Model(Protocol):
     def token_text(self, token: int) -> str: ...
 
     def start(self, rows: list[list[int]], key: SearchKey, max_length: int,
-              guidance: Guidance | None = None) -> Generator: ...
+              guidance: Guidance | None = None, speculate: bool = False) -> Generator: ...
 
 
 class EventSink(Protocol):
@@ -129,11 +146,24 @@ class Job:
     def load(self) -> costs.RowLoad:
         return costs.RowLoad(len(self.prompt_ids) + len(self.generated), self.remaining)
 
+    def speculable(self, greedy_too: bool) -> bool:
+        """May run on a speculative generator when alone.  Not a seeded sample, whose exact tokens must be
+        reproducible (verification draws its random numbers differently), nor one that asked for logprobs
+        (each step's scores are read from the logits of the one-token step before it).  A greedy request
+        only when `greedy_too`: verifying several tokens in one pass rounds differently from one-token
+        steps, and where two tokens' logits nearly tie the argmax can flip (docs/benchmarks.md); an
+        unseeded sample keeps its distribution either way."""
+        return (self.key.seed is None and self.options.logprobs is None
+                and (self.key.do_sample or greedy_too))
+
 
 @dataclass
 class Batch:
     generator: Generator
     rows: list[Job]
+    # The generator's (verified, accepted) draft counts when this batch took it: the difference at the
+    # end is this batch's share (a kept generator carries its counts into the next request).
+    drafts_at_start: tuple[int, int] = (0, 0)
 
     @property
     def live(self) -> list[Job]:
@@ -168,8 +198,10 @@ def read_prompt(model: Model, prompt: Prompt) -> list[int]:
 
 
 class Scheduler:
-    def __init__(self, model: Model, out: EventSink, max_batch: int, prefix_budget: int | None = None) -> None:
+    def __init__(self, model: Model, out: EventSink, max_batch: int, prefix_budget: int | None = None,
+                 speculate_greedy: bool = False) -> None:
         self.model = model
+        self.speculate_greedy = speculate_greedy
         self.out = out
         self.max_batch = max_batch
         self.pending: deque[Job] = deque()
@@ -182,6 +214,8 @@ class Scheduler:
         self.prefixes: PrefixCache[Generator] = PrefixCache(
             REUSE_MIN_TOKENS, PREFIX_ENTRIES, 2 * model.context_length if prefix_budget is None else prefix_budget)
         self.spare = Spare(_preamble(model), model.context_length)
+        self.speculated = 0  # batches that ran on a speculative generator
+        self.drafted = self.accepted = 0  # their draft tokens verified / accepted
 
     @property
     def busy(self) -> bool:
@@ -191,12 +225,16 @@ class Scheduler:
         return WorkerStats(batches=len(self.batches), rows=sum(len(b.rows) for b in self.batches),
                            generations=len(self.jobs), pending=len(self.pending),
                            prefix_entries=len(self.prefixes), prefix_hits=self.prefixes.hits,
-                           prefix_tokens=self.prefixes.reused_tokens, spare_hits=self.spare.hits)
+                           prefix_tokens=self.prefixes.reused_tokens, spare_hits=self.spare.hits,
+                           speculating=sum(b.generator.speculative for b in self.batches),
+                           speculated=self.speculated, draft_tokens=self.drafted, draft_accepted=self.accepted)
 
     def idle(self) -> None:
         """Nothing runs or waits: prepare the spare generator for the next request (engine/spare.py)."""
         try:
-            self.spare.build(self.model, GREEDY)
+            key = self.spare.key or GREEDY
+            speculate = self.model.can_speculate and (key.do_sample or self.speculate_greedy)
+            self.spare.build(self.model, key, speculate=speculate)
         except Exception:  # the runtime's errors (out of memory, ...): serve without a spare
             log.exception("building the spare generator failed")
             self.spare.wanted = False
@@ -244,7 +282,7 @@ class Scheduler:
         while self.pending:
             job = self.pending[0]
             guided = job.guidance is not None
-            mates = [job] if guided else [j for j in self.pending if j.group == job.group][: self.max_batch]
+            mates = [job] if guided else self._mates(job)
             batch = None if guided else next((b for b in self.batches if b.rows[0].group == job.group), None)
             room = len(self.batches) < MAX_BATCHES
             merge = batch is not None and self._fits(batch.live + mates) and (
@@ -258,6 +296,16 @@ class Scheduler:
                 self._guarded(batch, merged, partial(self._rebuild, batch, merged))
             else:
                 self._guarded(None, mates, partial(self._add, mates))
+
+    def _mates(self, job: Job) -> list[Job]:
+        """The pending jobs that start a batch with `job`: its group, oldest first, as many as fit."""
+        mates: list[Job] = []
+        for other in (j for j in self.pending if j.group == job.group):
+            if len(mates) == self.max_batch or not costs.prefill_fits(loads([*mates, other]),
+                                                                       self.model.batch_prefill_tokens):
+                break
+            mates.append(other)
+        return mates
 
     def _add(self, jobs: list[Job]) -> None:
         self.batches.append(self._start(jobs))
@@ -273,13 +321,14 @@ class Scheduler:
                 self.batches.remove(batch)
 
     def _fits(self, jobs: list[Job]) -> bool:
-        return len(jobs) <= self.max_batch and costs.kv_length(loads(jobs)) <= self.model.context_length
+        return (len(jobs) <= self.max_batch and costs.kv_length(loads(jobs)) <= self.model.context_length
+                and costs.prefill_fits(loads(jobs), self.model.batch_prefill_tokens))
 
     def _start(self, jobs: list[Job]) -> Batch:
         if len(jobs) == 1:
             reused = self._reuse(jobs[0])
             if reused is not None:
-                return Batch(reused, list(jobs))
+                return self._batch(reused, jobs)
         max_length = costs.kv_length(loads(jobs))
         if len(jobs) == 1 and jobs[0].key.seed is None:  # it will be kept for reuse: leave room
             if len(jobs[0].tokens) >= PREFIX_MIN_TOKENS:
@@ -289,8 +338,9 @@ class Scheduler:
         log.debug("batch of %d rows %s, max_length %d, %d batches running",
                   len(jobs), [j.rid for j in jobs], max_length, len(self.batches))
         rows, first = [j.tokens for j in jobs], jobs[0]
+        speculate = self._speculates(jobs)
         try:
-            return Batch(self.model.start(rows, first.key, max_length, first.guidance), list(jobs))
+            return self._batch(self.model.start(rows, first.key, max_length, first.guidance, speculate), jobs)
         except GrammarRefused as exc:
             fallback = first.options.fallback
             if fallback is None:
@@ -299,7 +349,23 @@ class Scheduler:
             log.warning("request %d: the tool grammar was refused (%s); falling back to any JSON object",
                         first.rid, exc)
             first.options = replace(first.options, guidance=fallback, fallback=None)
-            return Batch(self.model.start(rows, first.key, max_length, fallback), list(jobs))
+            return self._batch(self.model.start(rows, first.key, max_length, fallback, speculate), jobs)
+
+    def _speculates(self, jobs: list[Job]) -> bool:
+        """The runtime speculates on one row only: a batch of one speculable request does."""
+        return self.model.can_speculate and len(jobs) == 1 and jobs[0].speculable(self.speculate_greedy)
+
+    @staticmethod
+    def _batch(generator: Generator, jobs: list[Job]) -> Batch:
+        return Batch(generator, list(jobs), generator.draft_stats())
+
+    def _account(self, batch: Batch) -> None:
+        """Add a batch's draft counts to the totals (before its generator is kept, replaced or closed)."""
+        if batch.generator.speculative:
+            drafted, accepted = batch.generator.draft_stats()
+            self.speculated += 1
+            self.drafted += drafted - batch.drafts_at_start[0]
+            self.accepted += accepted - batch.drafts_at_start[1]
 
     def _reuse(self, job: Job) -> Generator | None:
         """A kept generator or the spare, whichever shares more of this job's tokens, continued with
@@ -309,7 +375,8 @@ class Scheduler:
         tokens, need = job.tokens, costs.kv_length([job.load])
         # A grammar is fixed at a generator's creation: the spare has none.  On a tie the spare goes
         # first: it holds nothing else, while a kept generator continued from the preamble loses the
-        # rest of its prompt (a repeated prompt would miss it later).
+        # rest of its prompt (a repeated prompt would miss it later).  A kept generator is taken whether
+        # it speculates or not: the prefill it saves is worth more than the drafts.
         spare = 0 if job.guidance is not None else self.spare.shares(job.key, tokens, need)
         hit = self.prefixes.take(job.group, tokens, need, beat=spare)
         if hit is None:
@@ -336,15 +403,17 @@ class Scheduler:
         self.prefixes.put(job.group, held, batch.generator)
 
     def _rebuild(self, batch: Batch, jobs: list[Job]) -> None:
+        self._account(batch)
         batch.generator.close()
         fresh = self._start(jobs)
-        batch.generator, batch.rows = fresh.generator, fresh.rows
+        batch.generator, batch.rows, batch.drafts_at_start = fresh.generator, fresh.rows, fresh.drafts_at_start
 
     def reap(self) -> None:
         """Drop finished batches at once; shrink a batch whose finished rows still cost compute."""
         for batch in list(self.batches):
             live = batch.live
             if not live:
+                self._account(batch)
                 self._keep_prefix(batch)
                 self.batches.remove(batch)
             elif (len(live) < len(batch.rows) and live[0].guidance is None

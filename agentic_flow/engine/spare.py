@@ -66,12 +66,13 @@ class Spare:
             self.drop()
             self.key = key
 
-    def build(self, model: Model, key: SearchKey) -> None:
-        """Allocate the spare and read the preamble (called only while idle)."""
+    def build(self, model: Model, key: SearchKey, speculate: bool = False) -> None:
+        """Allocate the spare and read the preamble (called only while idle).  `speculate`: as a
+        speculative generator, as a request that runs alone would be (engine/scheduler.py)."""
         if self.generator is not None or not self.wanted:
             return
         self.key = self.key or key
-        self.generator = model.start([self.tokens], self.key, self.length)
+        self.generator = model.start([self.tokens], self.key, self.length, speculate=speculate)
         log.debug("spare generator ready: %d preamble tokens, max_length %d", len(self.tokens), self.length)
 
     def shares(self, key: SearchKey, tokens: list[int], need_length: int) -> int:

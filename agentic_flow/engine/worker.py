@@ -128,7 +128,8 @@ def count_loop(model: OrtModel, conn: Connection) -> None:
 
 
 def serve(conn: Connection, count_conn: Connection, model_path: str, providers: tuple[str, ...],
-          threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None) -> None:
+          threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None,
+          draft_tokens: int = 0, speculate_greedy: bool = False) -> None:
     """Entry point of the inference process."""
     # Ctrl-C reaches the whole process group; the server decides when this process stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -136,7 +137,7 @@ def serve(conn: Connection, count_conn: Connection, model_path: str, providers: 
     from .ort import OrtModel
 
     try:
-        model = OrtModel(Path(model_path), providers, threads)
+        model = OrtModel(Path(model_path), providers, threads, draft_tokens)
     except AgenticFlowError as exc:
         conn.send(LoadFailed(str(exc)))
         return
@@ -147,10 +148,11 @@ def serve(conn: Connection, count_conn: Connection, model_path: str, providers: 
         warm_up(model)
     except Exception:  # a model that cannot run a tiny prompt will fail its requests, and say why there
         log.warning("the warm-up generation failed", exc_info=True)
-    scheduler = Scheduler(model, conn, max_batch, prefix_budget_tokens(Path(model_path), model, prefix_cache_mb))
+    scheduler = Scheduler(model, conn, max_batch, prefix_budget_tokens(Path(model_path), model, prefix_cache_mb),
+                          speculate_greedy=speculate_greedy)
     scheduler.idle()  # the first request finds the spare generator ready, whenever it arrives
     threading.Thread(target=count_loop, args=(model, count_conn), name="count", daemon=True).start()
-    conn.send(Ready(model.context_length))
+    conn.send(Ready(model.context_length, model.speculation))
     with suppress(EOFError, BrokenPipeError):  # the server went away: nothing left to serve
         run(scheduler, conn)
 
@@ -166,10 +168,12 @@ def prefix_budget_tokens(path: Path, model: OrtModel, override_mb: int | None) -
 
 
 def main(conn: Connection, count_conn: Connection, model_path: str, providers: tuple[str, ...],
-         threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None) -> None:
+         threads: int, max_batch: int, log_level: str = "INFO", prefix_cache_mb: int | None = None,
+         draft_tokens: int = 0, speculate_greedy: bool = False) -> None:
     """`serve`, then exit at once: an orderly interpreter teardown (onnxruntime's arenas and threads,
     every module) took 0.1-0.6 s that the proxy's shutdown, and so every one-shot CLI run, waited for.
     Nothing here needs it: the pipes close with the process and the log is flushed first."""
-    serve(conn, count_conn, model_path, providers, threads, max_batch, log_level, prefix_cache_mb)
+    serve(conn, count_conn, model_path, providers, threads, max_batch, log_level, prefix_cache_mb, draft_tokens,
+          speculate_greedy)
     logging.shutdown()
     os._exit(0)

@@ -93,11 +93,12 @@ class CatalogEntry:
     agent_tools: tuple[str, ...] | None = None
     # The recipe's version, recorded in the install manifest: a model installed by an older recipe is
     # brought up to date by `models pull` (store.install).  Convert builds: 1 the builder's output,
-    # 2 with logits for each row's last token only (models/prune.py).
+    # 2 with logits for each row's last token only (models/prune.py), 3 for each row's last 17 tokens
+    # (models/tail_logits.py: the same prefill, and speculative decoding can verify drafts).
     build: int = 1
 
 
-CONVERT_BUILD = 2
+CONVERT_BUILD = 3
 # What a small model can use of a coding agent's tools: reading, writing and editing files, a shell,
 # finding files, and this project's own agent tools (LS, the guided workflow's Finish: every one of them
 # must be here, tests/test_tool_policy.py checks).  Claude Code's others (Agent, ToolSearch, Workflow,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ModelError
-from .prune import prune_lm_head
+from .tail_logits import tail_logits
 
 if TYPE_CHECKING:
     from .catalog import CatalogEntry
@@ -91,8 +91,8 @@ def build_from_gguf(
     _run_child([*argv, "--tie-embeddings"] if tie_embeddings else argv, "the int4 conversion")
     shutil.rmtree(work_dir, ignore_errors=True)  # the spill file: the float weights, 6 GB for the 1.5B
     work_dir.mkdir()
-    step("computing logits for the last token only (models/prune.py)")
-    prune_lm_head(out_dir)
+    step("computing logits for the last tokens only (models/tail_logits.py)")
+    tail_logits(out_dir)
 
 
 def _require_convert_modules() -> None:

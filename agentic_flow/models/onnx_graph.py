@@ -278,3 +278,50 @@ def _shape_bytes(dims: list[int], data_type: int) -> int | None:
         return None
     # Sub-byte types (int4, uint4, float4, int2) are packed, the last byte padded.
     return math.ceil(math.prod(dims) * bits / 8)
+
+
+# ---------------------------------------------------------------- declared output shapes
+
+_GRAPH_OUTPUT = 12
+_VALUE_INFO_NAME = 1
+_VALUE_INFO_TYPE = 2
+_TYPE_TENSOR = 1
+_TENSOR_TYPE_SHAPE = 2
+_SHAPE_DIM = 1
+_DIM_VALUE = 1
+_DIM_PARAM = 2
+
+
+def declared_dim(path: Path, output: str, index: int) -> int | str | None:
+    """Dimension `index` of the graph output `output` as the model declares it: a number, a symbolic
+    name, or None (no such output or dimension).  Reads only the graph's protobuf, never the weights
+    (engine/ort.py: whether the logits are one row per input token)."""
+    data = memoryview(path.read_bytes())
+    try:
+        for graph in _messages(data, _MODEL_GRAPH):
+            for info in _messages(graph, _GRAPH_OUTPUT):
+                if _text(info, _VALUE_INFO_NAME) != output:
+                    continue
+                for kind in _messages(info, _VALUE_INFO_TYPE):
+                    for tensor in _messages(kind, _TYPE_TENSOR):
+                        for shape in _messages(tensor, _TENSOR_TYPE_SHAPE):
+                            dims = list(_messages(shape, _SHAPE_DIM))
+                            return _dimension(dims[index]) if index < len(dims) else None
+    finally:
+        data.release()
+    return None
+
+
+def _text(message: memoryview, number: int) -> str | None:
+    return next((bytes(v).decode() for v in _messages(message, number)), None)
+
+
+def _dimension(dim: memoryview) -> int | str | None:
+    for number, wire, value in _fields(dim):
+        if number == _DIM_VALUE and wire == _VARINT:
+            assert isinstance(value, int)
+            return value
+        if number == _DIM_PARAM and wire == _LENGTH:
+            assert isinstance(value, memoryview)
+            return bytes(value).decode()
+    return None

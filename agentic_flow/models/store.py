@@ -254,19 +254,21 @@ def installed_build(folder: Path) -> int:
 
 def _upgrade(entry: CatalogEntry, target: Path, progress: InstallProgress) -> bool:
     """Bring a model installed by an older recipe up to its entry's build, in place; False when there
-    was nothing to do.  Convert build 2 changes only the graph file (models/prune.py), so no rebuild:
-    the graph is replaced atomically and the manifest rewritten with the new sizes."""
+    was nothing to do.  Convert builds 2 and 3 change only the graph file, never the weights, so no
+    rebuild: model.onnx is replaced atomically with build 3's (models/tail_logits.py, from the builder's
+    graph or build 2's) and the manifest rewritten with the new sizes."""
     if entry.kind != "convert" or installed_build(target) >= entry.build:
         return False
     from .convert import missing_convert_modules
-    from .prune import prune_lm_head
+    from .tail_logits import tail_logits
 
     if missing_convert_modules():
-        progress.step(f"{entry.name} predates build {entry.build} (logits for the last token only); "
-                      "updating it needs the convert extra: it is used as it is")
+        progress.step(f"{entry.name} predates build {entry.build} (logits for the last tokens only, which "
+                      "speculative decoding needs); updating it needs the convert extra: it is used as it is")
         return False
-    progress.step(f"updating {entry.name} to build {entry.build}: logits for the last token only")
-    prune_lm_head(target)
+    progress.step(f"updating {entry.name} to build {entry.build}: logits for the last tokens only "
+                  "(speculative decoding)")
+    tail_logits(target)
     write_manifest(target, {**read_manifest(target), "build": entry.build})
     return True
 

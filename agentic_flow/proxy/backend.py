@@ -48,6 +48,7 @@ class BackendHealth:
     error: str | None = None
     provider: str = "onnx"
     upstream: str | None = None
+    speculation: str | None = None  # the local engine's (engine/ort.py OrtModel.speculation)
 
 
 class Backend(Protocol):

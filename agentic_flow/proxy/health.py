@@ -42,12 +42,15 @@ class Health:
     provider: str = "onnx"  # or the upstream provider (openai, openrouter, gemini)
     upstream: str | None = None  # the upstream's base URL in upstream mode (never its key)
     idle_exit_s: float | None = None  # it exits after this many seconds without a request (--idle-exit)
+    # The local engine's speculative decoding, in words ("n-gram 3, up to 4 draft tokens, for a request that
+    # runs alone" or "off..."); None in upstream mode and while loading.
+    speculation: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["status"] = self.status.value
         body["providers"] = list(self.providers)
-        for optional in ("error", "upstream", "idle_exit_s"):
+        for optional in ("error", "upstream", "idle_exit_s", "speculation"):
             if body[optional] is None:
                 del body[optional]
         return body
@@ -66,7 +69,7 @@ class Health:
                 requests_in_flight=int(data["requests_in_flight"]),
                 requests_waiting=int(data["requests_waiting"]), pid=int(data["pid"]),
                 error=data.get("error"), provider=str(data.get("provider", "onnx")),
-                upstream=data.get("upstream"),
+                upstream=data.get("upstream"), speculation=data.get("speculation"),
                 idle_exit_s=None if data.get("idle_exit_s") is None else float(data["idle_exit_s"]),
             )
         except (KeyError, TypeError, ValueError):

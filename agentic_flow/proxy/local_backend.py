@@ -206,7 +206,8 @@ class LocalBackend:
         else:  # the engine says whether its inference process is up or being restarted
             status = HealthStatus(stats.state)
         return BackendHealth(status=status, model=self.model_name, model_path=self.model_path,
-                             providers=self.providers, loaded=self.engine is not None, error=error)
+                             providers=self.providers, loaded=self.engine is not None, error=error,
+                             speculation=self.engine.info.speculation if self.engine is not None else None)
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -60,7 +60,8 @@ async def load_engine(settings: ProxySettings, backend: LocalBackend,
     log.info("loading %s from %s", settings.model, path)
     return await WorkerEngine.start(path, backend.model_name, settings.providers, settings.threads,
                                     settings.max_batch, settings.log_level, on_fatal=on_fatal,
-                                    prefix_cache_mb=settings.prefix_cache_mb)
+                                    prefix_cache_mb=settings.prefix_cache_mb, draft_tokens=settings.draft_tokens,
+                                    speculate_greedy=settings.speculate_greedy)
 
 
 def initial_state(settings: ProxySettings) -> ProxyState:

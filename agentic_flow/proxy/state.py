@@ -44,6 +44,7 @@ class ProxyState:
             loaded=b.loaded, uptime_seconds=round(time.monotonic() - self.started, 3),
             requests_in_flight=self.admission.running, requests_waiting=self.admission.waiting, pid=self.pid,
             error=b.error, provider=b.provider, upstream=b.upstream, idle_exit_s=self.idle_exit,
+            speculation=b.speculation,
         )
 
 

@@ -33,6 +33,14 @@ from .core import (
 )
 
 PREFIX_CACHE_VARIABLE = "AGENTIC_FLOW_PREFIX_CACHE_MB"
+DRAFT_TOKENS_VARIABLE = "AGENTIC_FLOW_DRAFT_TOKENS"
+SPECULATE_GREEDY_VARIABLE = "AGENTIC_FLOW_SPECULATE_GREEDY"
+# Speculative decoding's largest draft (n-gram lookup, engine/ort.py): onnxruntime-genai takes 1-16;
+# 0 turns it off.  Off by default: on the 1.5B through the proxy it won 1.1-1.25x on Write/Edit turns but
+# lost on guided prose (0.68x with 4 draft tokens); 4 is the measured best length (docs/benchmarks.md).
+DEFAULT_DRAFT_TOKENS = 0
+RECOMMENDED_DRAFT_TOKENS = 4
+MAX_DRAFT_TOKENS = 16
 
 
 def parse_providers(raw: str) -> tuple[str, ...]:
@@ -79,6 +87,13 @@ def _count(flag: str, minimum: int) -> Callable[[str], int]:
             raise ConfigError(f"{flag} {value} is below {minimum}")
         return value
     return parse
+
+
+def parse_draft_tokens(raw: str, what: str = "--draft-tokens") -> int:
+    value = _count(what, 0)(raw)
+    if value > MAX_DRAFT_TOKENS:
+        raise ConfigError(f"{what} {value} is above {MAX_DRAFT_TOKENS}, the runtime's largest draft (0 turns it off)")
+    return value
 
 
 def _seconds(flag: str, minimum: float = 0.0) -> Callable[[str], float]:
@@ -148,6 +163,13 @@ class ProxySettings:
     prefix_cache_mb: int | None = field(default=None, metadata=_option(
         "--prefix-cache-mb", f"MB of KV cache the prefix cache may keep (default: a quarter of the memory "
         f"available at start) [env: {PREFIX_CACHE_VARIABLE}]", _count("--prefix-cache-mb", 0)))
+    draft_tokens: int = field(default=DEFAULT_DRAFT_TOKENS, metadata=_option(
+        "--draft-tokens", "speculative decoding: the largest n-gram draft verified in one pass, for a request "
+        f"that runs alone (0: off; at most {MAX_DRAFT_TOKENS}) [env: {DRAFT_TOKENS_VARIABLE}]", parse_draft_tokens))
+    speculate_greedy: bool = field(default=False, metadata=_option(
+        "--speculate-greedy", "speculate greedy requests too (temperature 0): on or off; their output can "
+        "differ from plain decoding where two tokens nearly tie (docs/benchmarks.md) "
+        f"[env: {SPECULATE_GREEDY_VARIABLE}]", _on_off, lambda v: "on" if v else "off"))
     grace_seconds: float = field(default=10.0, metadata=_option(
         "--grace", "seconds in-flight streams get to finish on shutdown", _seconds("--grace")))
     idle_timeout: float = field(default=15.0, metadata=_option(
@@ -213,6 +235,10 @@ class ProxySettings:
         values.setdefault("upstream_key", clean_key(env.get(UPSTREAM_KEY_VARIABLE)))
         if "prefix_cache_mb" not in values and (raw := env.get(PREFIX_CACHE_VARIABLE, "").strip()):
             values["prefix_cache_mb"] = _count(f"env {PREFIX_CACHE_VARIABLE}", 0)(raw)
+        if "draft_tokens" not in values and (raw := env.get(DRAFT_TOKENS_VARIABLE, "").strip()):
+            values["draft_tokens"] = parse_draft_tokens(raw, f"env {DRAFT_TOKENS_VARIABLE}")
+        if "speculate_greedy" not in values and (raw := env.get(SPECULATE_GREEDY_VARIABLE, "").strip()):
+            values["speculate_greedy"] = _on_off(raw)
         settings = with_upstream(cls(**values), env)
         check_bind(settings.host, settings.api_key)
         return settings
@@ -261,6 +287,8 @@ def resolve_proxy(
     upstream: str | None = None,
     tool_policy: str | None = None,
     prefix_cache_mb: int | None = None,
+    draft_tokens: int | None = None,
+    speculate_greedy: str | None = None,
     idle_exit: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ResolvedProxy:
@@ -272,6 +300,8 @@ def resolve_proxy(
     prov_r = pick(providers, "--providers", env, "ONNX_EXECUTION_PROVIDERS", "cpu")
     tools_r = pick(tool_policy, "--tool-policy", env, TOOL_POLICY_VARIABLE, TOOL_POLICY_AUTO)
     cache_r: Resolved[int | str | None] = pick(prefix_cache_mb, "--prefix-cache-mb", env, PREFIX_CACHE_VARIABLE, None)
+    draft_r = pick(draft_tokens, "--draft-tokens", env, DRAFT_TOKENS_VARIABLE, DEFAULT_DRAFT_TOKENS)
+    greedy_r = pick(speculate_greedy, "--speculate-greedy", env, SPECULATE_GREEDY_VARIABLE, "off")
     syntax_r = pick(None, "--tool-syntax", env, "AGENTIC_FLOW_TOOL_SYNTAX", "auto")
     guard_r = pick(None, "--repetition-guard", env, "AGENTIC_FLOW_REPETITION_GUARD", "on")
     mode = _proxy_provider(provider or Provider.ONNX.value)
@@ -290,6 +320,8 @@ def resolve_proxy(
         provider=mode, upstream=upstream, upstream_model=upstream_model,
         tool_policy=parse_tool_policy(str(tools_r.value), tools_r.source),
         prefix_cache_mb=None if cache_r.value is None else _count(cache_r.source, 0)(str(cache_r.value)),
+        draft_tokens=parse_draft_tokens(str(draft_r.value), draft_r.source),
+        speculate_greedy=_on_off(str(greedy_r.value)),
         tool_syntax=_tool_syntax(str(syntax_r.value)), repetition_guard=_on_off(str(guard_r.value)),
         idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit"),
     )
@@ -299,7 +331,7 @@ def resolve_proxy(
         "port": port_r.source, "model": model_r.source, "providers": prov_r.source, "api_key": key_r.source,
         "tool_policy": tools_r.source,
         "model_dir": "env AGENTIC_FLOW_MODEL_DIR" if env.get("AGENTIC_FLOW_MODEL_DIR") else "default",
-        "prefix_cache_mb": cache_r.source,
+        "prefix_cache_mb": cache_r.source, "draft_tokens": draft_r.source, "speculate_greedy": greedy_r.source,
         "tool_syntax": syntax_r.source, "repetition_guard": guard_r.source,
     }
     return ResolvedProxy(settings, sources)
