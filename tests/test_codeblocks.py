@@ -6,6 +6,7 @@ real 135M, the contract the proxy keeps whatever the model writes."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import anthropic
@@ -105,6 +106,25 @@ def test_the_grammar_has_one_code_form_per_code_tool() -> None:
     assert '"<tool_call>\\n" head0 "\\n" block "</tool_call>"' in guidance.text
     assert '"<tool_call>\\n" head1 "\\n" block block_or_empty "</tool_call>"' in guidance.text
     assert read_blocks("```py\na\n```\n```\nb\n```", 2) == (["a", "b"], 21)
+    # A line inside a block cannot start with the block's fence and go on ("```python" where the block
+    # should close held the 1.5B in the block until max_tokens).
+    assert 'code3[suffix="\\n```\\n"]: /(?s:.+)/ & ~/(?s:.*)\\n```[^\\n](?s:.*)/' in guidance.text
+
+
+def test_the_runtime_accepts_the_code_grammar_and_keeps_blocks_closable(real_model_dir: Any) -> None:
+    """The grammar is compiled by onnxruntime-genai's llguidance at the generator's creation: a refused one
+    would raise GrammarRefused (and the proxy would fall back to plain JSON calls)."""
+    from agentic_flow.engine.ort import OrtModel
+    from agentic_flow.engine.search import GREEDY
+
+    model = OrtModel(real_model_dir, ("cpu",), 0)
+    spec = ToolSpec("Write", "", TOOL_CLASSES["Write"].input_schema, code_fields=("content",))
+    guidance = plan((spec,), ToolChoice("tool", "Write", parallel=False)).guidance
+    ids = model.encode("Write hello.py")
+    generator = model.start([ids], GREEDY, len(ids) + 64, guidance)
+    text = "".join(model.tokenizer.decode([token]) for _ in range(40) for token in generator.step())
+    generator.close()
+    assert text.lstrip().startswith("<tool_call>\n{\"name\": \"Write\"")
 
 
 # ---------------------------------------------------------------- through the proxy
@@ -159,6 +179,7 @@ def test_the_real_model_under_the_code_syntax_never_returns_a_broken_call(code_p
         if message.stop_reason == "tool_use":
             assert len(uses) == 1 and not validate(uses[0].input, TOOL_CLASSES["Write"].input_schema)
             assert "\n```\n" not in uses[0].input["content"] + "\n"  # its closing fence is left out
+            assert not re.search(r"\n```[^\n]", uses[0].input["content"])  # nor a line opening another
         else:
             assert message.stop_reason == "max_tokens" and not uses
             assert message.usage.output_tokens < 400  # the loop was cut by the guard

@@ -144,8 +144,10 @@ def lark(body: Mapping[str, object] | None, choice: ToolChoice,
             'block: "```" LANG "\\n" code3 | "````" LANG "\\n" code4',
             'block_or_empty: block | "```" LANG "\\n```\\n"',
             r"LANG: /[A-Za-z0-9+#._-]*/",
-            'code3[suffix="\\n```\\n"]: /(?s:.+)/',
-            'code4[suffix="\\n````\\n"]: /(?s:.+)/',
+            # No line inside a block starts with its fence and goes on (measured: the 1.5B wrote
+            # "```python" where the block should close, and was then held in the block to max_tokens).
+            'code3[suffix="\\n```\\n"]: /(?s:.+)/ & ~/(?s:.*)\\n```[^\\n](?s:.*)/',
+            'code4[suffix="\\n````\\n"]: /(?s:.+)/ & ~/(?s:.*)\\n````[^\\n](?s:.*)/',
         ]
     return "\n".join([
         start,
