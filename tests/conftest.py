@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import openai
 import psutil
 import pytest
 
@@ -109,6 +110,12 @@ def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
     """One proxy with the default settings, shared by a test module (a module may define its own)."""
     with proxy_factory() as handle:
         yield handle
+
+
+@pytest.fixture()
+def oai(proxy: supervisor.ProxyProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="local", max_retries=0) as sdk:
+        yield sdk
 
 
 @pytest.fixture()

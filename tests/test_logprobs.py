@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -14,25 +13,12 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion import ChoiceLogprobs
 
-from agentic_flow.launcher import supervisor
-from tests.conftest import ProxyFactory
-
 ASK: Any = [{"role": "user", "content": "What is the capital of France?"}]
 TOOL: Any = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def oai(proxy: supervisor.ProxyProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="local", max_retries=0) as sdk:
-        yield sdk
 
 
 def streamed(oai: openai.OpenAI, **kwargs: Any) -> ChatCompletion:

@@ -20,7 +20,6 @@ import pytest
 
 from agentic_flow.launcher import supervisor
 from agentic_flow.tooluse.validate import validate
-from tests.conftest import ProxyFactory
 
 GREEDY = {"temperature": 0}
 ASK = [{"role": "user", "content": "Pick a color and say whether you are sure."}]
@@ -45,16 +44,6 @@ PICK_SCHEMA: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def proxy(proxy_factory: ProxyFactory) -> Iterator[supervisor.ProxyProcess]:
-    with proxy_factory() as handle:
-        yield handle
-
-
-@pytest.fixture()
-def oai(proxy: supervisor.ProxyProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="local", max_retries=0) as sdk:
-        yield sdk
 
 
 @pytest.fixture()

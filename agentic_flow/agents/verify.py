@@ -15,6 +15,8 @@ small model reads the first failure best, and `-x` makes it the last thing print
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 import shutil
 import subprocess
@@ -111,12 +113,15 @@ async def run_check(check: CheckCommand, context: ToolContext, timeout_s: float 
             return Verification(check.command, False, None, False, 0.0, "not run: " + reason, "", refused=True)
     # Bytecode from an empty folder of its own: a file rewritten within the second of an earlier run, at
     # the same size, would otherwise be imported from its stale .pyc (the check then tests the old code).
+    root = context.workspace.root
+    before = _entries(root)
     with tempfile.TemporaryDirectory(prefix="agentic-flow-pyc-") as pyc:
         env = {**context.env, "PYTHONPYCACHEPREFIX": pyc, "PYTHONDONTWRITEBYTECODE": "1"}
         started = time.monotonic()
         run = await Bash(replace(context, env=env)).execute_command(
             check.command, timeout_s)
     duration = time.monotonic() - started
+    _drop_empty_new_folders(root, before)
     text = run.text
     if run.timed_out:
         return Verification(check.command, False, None, True, duration, f"timed out after {timeout_s:g} s",
@@ -124,6 +129,23 @@ async def run_check(check: CheckCommand, context: ToolContext, timeout_s: float 
     passed = run.exit_code == 0 and not _ran_nothing(text)
     return Verification(check.command, passed, run.exit_code, False, duration, summarize(text, run.exit_code),
                         tail(text))
+
+
+def _entries(root: Path) -> set[str]:
+    try:
+        return {entry.name for entry in root.iterdir()}
+    except OSError:
+        return set()
+
+
+def _drop_empty_new_folders(root: Path, before: set[str]) -> None:
+    """The check is the loop's, not the agent's: an empty folder it left in the workspace (pytest-benchmark
+    makes `.benchmarks` at every session, measured on this project's machines) is removed."""
+    for name in _entries(root) - before:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):  # not empty (rmdir refuses), or gone already
+                path.rmdir()
 
 
 def _ran_nothing(output: str) -> bool:
