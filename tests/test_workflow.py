@@ -481,3 +481,26 @@ def test_a_question_may_finish_without_a_change(tmp_path: Path) -> None:
     assert asks_for_change("In README.md, change the version from 1.0 to 2.0.")
     assert not asks_for_change("In which file is parse_config defined? Answer with the file's path.")
     assert not asks_for_change("List the Python files in this folder.")
+
+
+def test_a_finish_after_a_change_that_dropped_names_is_answered_once(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    replaced = "def triple(n):\n    return 3 * n\n"
+    both = GOOD + "\n\n" + replaced
+    script = (turn(tool("Write", file_path="calc.py", content=replaced)), turn(tool(FINISH, summary="Added.")),
+              turn(tool("Write", file_path="calc.py", content=both)), turn(tool(FINISH, summary="Both.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task="Add a function triple(n) to calc.py. Keep the existing one.")
+    answer = api.requests[2]["messages"][-1]["content"][0]
+    assert answer["is_error"] and "calc.py no longer defines double, which it defined before" in answer["content"]
+    assert api.requests[2]["tool_choice"] == {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+    assert result.outcome == FINISHED and result.text == "Both." and (root / "calc.py").read_text() == both
+
+
+def test_a_name_the_task_mentions_may_go(tmp_path: Path) -> None:
+    root = exercise(tmp_path)
+    script = (turn(tool("Write", file_path="calc.py", content=GOOD.replace("double", "twice"))),
+              turn(tool(FINISH, summary="Renamed.")))
+    with ScriptedApi(*script) as api:
+        result = guided(api, root, None, task="Rename double to twice in calc.py.")
+    assert result.outcome == FINISHED and result.text == "Renamed." and len(api.requests) == 2

@@ -5,6 +5,7 @@ wrong (each one added for a transcript, named where it is applied)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .workflow import (
     missing_note,
     repeat_note,
     still_missing,
+    top_level_names,
 )
 
 MAX_FORCED_FIXES = 2  # after a failing check the next call is a Write, this many times in a run
@@ -55,8 +57,11 @@ class GuidedRun:
         self.check = guide.check
         self.empty = first.empty
         self.first = first
+        self.task = run.request.task
         self.missing_refused = False  # a Finish with files the task asked for still missing was answered
         self.unchanged_refused = False  # a Finish with nothing changed, on a task that asks for a change
+        self.originals: dict[str, str | None] = {}  # each changed file as it was before the run changed it
+        self.lost_refused = False  # a Finish after a change dropped names the files had was answered
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
@@ -120,6 +125,7 @@ class GuidedRun:
             shown = self._shown(path)
             if shown not in self.changed:
                 self.changed.append(shown)
+                self.originals[shown] = before
             fix = fix_imports(shown, after, self.guide.root)
             if fix.source is not None and self._write(path, fix.source):
                 after = fix.source
@@ -155,6 +161,16 @@ class GuidedRun:
             results.append(tool_result(finish.id, missing_note(missing), is_error=True))
             self.run.messages.append({"role": "user", "content": results})
             return None
+        lost = self._lost_names()
+        if lost and not self.lost_refused and "Write" in self.run.tools:
+            # Measured (add a function to utils.py, "keep the existing function"): the 1.5B replaced the
+            # file's function with the new one, was warned, and called Finish.  Answered once.
+            self.lost_refused = True
+            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+            results.append(tool_result(finish.id, "Not finished: " + "; ".join(lost) + ". Write the complete "
+                                       "file again with the old names kept and your change added.", is_error=True))
+            self.run.messages.append({"role": "user", "content": results})
+            return None
         if self.check is None and not self.changed and self.first.asks_change and not self.unchanged_refused \
                 and "Write" in self.run.tools:
             # Measured (the suite's quick and cli-flag tasks, no tests in the folder): asked to add a
@@ -184,6 +200,20 @@ class GuidedRun:
         results.append(tool_result(finish.id, note, is_error=True))
         self.run.messages.append({"role": "user", "content": results})
         return None
+
+    def _lost_names(self) -> list[str]:
+        """Each changed Python file's top-level names that it had before the run and has no more, leaving
+        out the names the task mentions (a rename removes one on purpose)."""
+        lost = []
+        for shown, before in self.originals.items():
+            now = self._read(shown)
+            if not shown.endswith(".py") or before is None or now is None:
+                continue
+            gone = sorted((top_level_names(before) or set()) - (top_level_names(now) or set()))
+            gone = [name for name in gone if not re.search(rf"\b{re.escape(name)}\b", self.task)]
+            if gone and top_level_names(now) is not None:
+                lost.append(f"{shown} no longer defines {', '.join(gone)}, which it defined before")
+        return lost
 
     async def _verify(self) -> Verification:
         assert self.check is not None
