@@ -8,6 +8,7 @@ redirection, from the store that `make model` fills.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -21,6 +22,12 @@ import pytest
 from agentic_flow import settings
 from agentic_flow.engine.client import WorkerEngine
 from agentic_flow.launcher import supervisor
+
+# A shell starts a background job (`make test &`, `nohup ... &`) with SIGINT ignored, and children inherit
+# that: the Ctrl-C tests would find their CLI deaf to SIGINT.  The suite runs with Python's own handler,
+# which a child's exec resets to the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _REAL_MODEL_DIR = settings.model_dir()
 _DEFAULT_MODEL = _REAL_MODEL_DIR / settings.DEFAULT_MODEL

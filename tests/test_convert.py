@@ -25,7 +25,7 @@ from agentic_flow.models.convert import missing_convert_modules
 
 # SmolLM2-135M-Instruct, build 2 (int4 + the last-token LM head), from the plain path.
 DATA_SHA256 = "59a4e9c8323f9eb0d7ae495466594bdf9efe3155d014963e2aade1cd97d848ea"
-GRAPH_SHA256 = "0e80c71add36b8b18ed3c3d8a45810f57f194eef33172c45b6b07409bba0e4ec"  # producer_version cleared
+GRAPH_SHA256 = "2eb56b022023a50a664809ff21d8b91cac759a78896df776e5abe0718a5dac67"  # build 3; producer_version cleared
 
 # Greedy answers of the plain path's build through the proxy (max_tokens 24, temperature 0).
 GREEDY = {

@@ -186,7 +186,7 @@ def test_json_gives_one_object_with_every_call(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["text"] == "Done." and body["stop_reason"] == "end_turn" and body["turns"] == 3
-    assert body["usage"] == {"input_tokens": 600, "output_tokens": 30}
+    assert body["usage"] == {"input_tokens": 600, "output_tokens": 30, "cache_read_input_tokens": 0}
     write, nope = body["tool_calls"]
     assert write["name"] == "Write" and write["input"] == {"file_path": "hello.py", "content": "print(1)\n"}
     assert write["is_error"] is False and "hello.py" in write["summary"]
