@@ -504,3 +504,15 @@ def test_a_name_the_task_mentions_may_go(tmp_path: Path) -> None:
     with ScriptedApi(*script) as api:
         result = guided(api, root, None, task="Rename double to twice in calc.py.")
     assert result.outcome == FINISHED and result.text == "Renamed." and len(api.requests) == 2
+
+
+def test_a_check_leaves_no_empty_folder_of_its_own(tmp_path: Path) -> None:
+    from agentic_flow.agents.verify import run_check
+
+    root = exercise(tmp_path)
+    (root / "kept").mkdir()  # empty, but there before the check
+    check = CheckCommand("mkdir .benchmarks out && echo x > out/log && true", "test", consented=True)
+    tools = build_tools(["Read"], Workspace(root), Permissions(mode="acceptEdits"))
+    verdict = asyncio.run(run_check(check, next(iter(tools.values())).context))
+    assert verdict.passed
+    assert not (root / ".benchmarks").exists() and (root / "out" / "log").is_file() and (root / "kept").is_dir()
