@@ -16,7 +16,6 @@ small model reads the first failure best, and `-x` makes it the last thing print
 from __future__ import annotations
 
 import contextlib
-
 import re
 import shutil
 import subprocess
