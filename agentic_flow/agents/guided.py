@@ -31,6 +31,7 @@ from .workflow import (
 )
 
 MAX_FORCED_FIXES = 2  # after a failing check the next call is a Write, this many times in a run
+FORCE_WRITE: dict[str, Any] = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
 MAX_IDLE_TURNS = 3  # turns in a row without a complete call end a guided run (as --max-turns would)
 
 
@@ -58,16 +59,14 @@ class GuidedRun:
         self.empty = first.empty
         self.first = first
         self.task = run.request.task
-        self.missing_refused = False  # a Finish with files the task asked for still missing was answered
-        self.unchanged_refused = False  # a Finish with nothing changed, on a task that asks for a change
+        # The rules that answer a Finish once each (premature, missing, lost, unchanged) once they have.
+        self.answered: set[str] = set()
         self.originals: dict[str, str | None] = {}  # each changed file as it was before the run changed it
-        self.lost_refused = False  # a Finish after a change dropped names the files had was answered
         self.verifications: list[Verification] = []
         self.changed: list[str] = []
         self.checked_since_change = False
         self.turn_changed = False
         self.finish_refusals = 0
-        self.premature_refused = False  # a Finish before any tool call was answered
         self.idle_turns = 0  # turns in a row without a complete call
         self.forced_fixes = 0  # Writes forced after a failing check
         self.next_choice: dict[str, Any] | None = None  # the next turn's tool_choice, when the loop forces one
@@ -106,7 +105,7 @@ class GuidedRun:
                     # Measured: after one Write with the failure in view, the 1.5B called Finish instead of
                     # fixing the code (4 of 4 failures of the first trials): the next call is a Write.
                     self.forced_fixes += 1
-                    self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+                    self.next_choice = FORCE_WRITE
             self.run.messages.append({"role": "user", "content": results})
         return self._end(last, max_turns, OUT_OF_TURNS, last.text if last else "", MAX_TURNS_REACHED)
 
@@ -138,49 +137,36 @@ class GuidedRun:
     async def _finish(self, finish: ToolUse, last: AgentResult, turn: int,
                       results: list[dict[str, Any]]) -> LoopResult | None:
         summary = str(finish.input.get("summary", "")).strip() or last.text
-        if not self.run.calls and not self.premature_refused:
+        writes = "Write" in self.run.tools
+        if not self.run.calls and "premature" not in self.answered:
             # Measured: asked to create two files and run the tests, the 1.5B called Finish at once and
             # said it had.  A Finish before any action is answered once; a second one is accepted (a
-            # question the shown files answer needs no tool).
-            self.premature_refused = True
-            note = ("Not finished: you have not done anything yet. Do the task with the tools first (Write "
-                    "creates or replaces a file, Read shows one, Bash runs a command), then call Finish.")
-            if self.empty and "Write" in self.run.tools:
-                # In an empty folder the task can only be to create files (measured: the 1.5B answered
-                # the refusal with a second Finish that quoted it).
-                self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
-            results.append(tool_result(finish.id, note, is_error=True))
-            self.run.messages.append({"role": "user", "content": results})
+            # question the shown files answer needs no tool).  In an empty folder the task can only be to
+            # create files (measured: the 1.5B answered the refusal with a second Finish that quoted it).
+            self._answer_once("premature", finish, results, force_write=self.empty and writes, note=(
+                "Not finished: you have not done anything yet. Do the task with the tools first (Write "
+                "creates or replaces a file, Read shows one, Bash runs a command), then call Finish."))
             return None
         missing = still_missing(self.first, self.guide.root)
-        if missing and not self.missing_refused and "Write" in self.run.tools:
+        if missing and writes and "missing" not in self.answered:
             # Measured (make run's task: create calc.py and test_calc.py, run the tests): the 1.5B wrote
-            # calc.py and called Finish saying both existed and the tests passed.  Answered once.
-            self.missing_refused = True
-            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
-            results.append(tool_result(finish.id, missing_note(missing), is_error=True))
-            self.run.messages.append({"role": "user", "content": results})
+            # calc.py and called Finish saying both existed and the tests passed.
+            self._answer_once("missing", finish, results, missing_note(missing))
             return None
         lost = self._lost_names()
-        if lost and not self.lost_refused and "Write" in self.run.tools:
+        if lost and writes and "lost" not in self.answered:
             # Measured (add a function to utils.py, "keep the existing function"): the 1.5B replaced the
-            # file's function with the new one, was warned, and called Finish.  Answered once.
-            self.lost_refused = True
-            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
-            results.append(tool_result(finish.id, "Not finished: " + "; ".join(lost) + ". Write the complete "
-                                       "file again with the old names kept and your change added.", is_error=True))
-            self.run.messages.append({"role": "user", "content": results})
+            # file's function with the new one, was warned, and called Finish.
+            self._answer_once("lost", finish, results, "Not finished: " + "; ".join(lost) + ". Write the "
+                              "complete file again with the old names kept and your change added.")
             return None
-        if self.check is None and not self.changed and self.first.asks_change and not self.unchanged_refused \
-                and "Write" in self.run.tools:
+        if self.check is None and not self.changed and self.first.asks_change and writes \
+                and "unchanged" not in self.answered:
             # Measured (the suite's quick and cli-flag tasks, no tests in the folder): asked to add a
-            # function or an option, the 1.5B ran the program with Bash and called Finish.  Answered once.
-            self.unchanged_refused = True
-            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
-            note = ("Not finished: no file has changed, and the task asks for a change. Make it now: Write the "
-                    "complete new content of the file.")
-            results.append(tool_result(finish.id, note, is_error=True))
-            self.run.messages.append({"role": "user", "content": results})
+            # function or an option, the 1.5B ran the program with Bash and called Finish.
+            self._answer_once("unchanged", finish, results, "Not finished: no file has changed, and the "
+                              "task asks for a change. Make it now: Write the complete new content of "
+                              "the file.")
             return None
         if self.check is None:
             return self._end(last, turn, FINISHED, summary)
@@ -196,10 +182,21 @@ class GuidedRun:
             # Finish over failing tests with nothing changed is answered by forcing the next call to be
             # a Write (whole-file writes are what a small model does best).
             note += "\nYou have not changed any file yet: write the complete new content of the file now."
-            self.next_choice = {"type": "tool", "name": "Write", "disable_parallel_tool_use": True}
+            self.next_choice = FORCE_WRITE
+        self._answer(finish, results, note)
+        return None
+
+    def _answer_once(self, rule: str, finish: ToolUse, results: list[dict[str, Any]], note: str, *,
+                     force_write: bool = True) -> None:
+        """Refuse this Finish with `note` (the run goes on), by a rule that answers only once a run."""
+        self.answered.add(rule)
+        if force_write:
+            self.next_choice = FORCE_WRITE
+        self._answer(finish, results, note)
+
+    def _answer(self, finish: ToolUse, results: list[dict[str, Any]], note: str) -> None:
         results.append(tool_result(finish.id, note, is_error=True))
         self.run.messages.append({"role": "user", "content": results})
-        return None
 
     def _lost_names(self) -> list[str]:
         """Each changed Python file's top-level names that it had before the run and has no more, leaving
@@ -209,9 +206,12 @@ class GuidedRun:
             now = self._read(shown)
             if not shown.endswith(".py") or before is None or now is None:
                 continue
-            gone = sorted((top_level_names(before) or set()) - (top_level_names(now) or set()))
+            names_now = top_level_names(now)
+            if names_now is None:  # it does not parse: the Write's own warning said so
+                continue
+            gone = sorted((top_level_names(before) or set()) - names_now)
             gone = [name for name in gone if not re.search(rf"\b{re.escape(name)}\b", self.task)]
-            if gone and top_level_names(now) is not None:
+            if gone:
                 lost.append(f"{shown} no longer defines {', '.join(gone)}, which it defined before")
         return lost
 
