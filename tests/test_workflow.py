@@ -408,10 +408,17 @@ def test_a_missing_import_of_a_folder_module_s_name_is_added_and_said(tmp_path: 
     root = exercise(tmp_path)
     no_import = TEST.replace("from calc import double\n", "") + "\n\nprint(triple(3))\n"
     script = (turn(tool("Write", file_path="calc_test.py", content=no_import)), turn(tool(FINISH, summary="ok")))
+    notes: list[str] = []
+
+    class Notes(LoopHooks):
+        def note(self, line: str) -> None:
+            notes.append(line)
+
     with ScriptedApi(*script) as api:
-        guided(api, root, None)
+        guided(api, root, None, hooks=Notes())
     said = api.requests[1]["messages"][-1]["content"][0]["content"]
     assert "I added `from calc import double` at the top of calc_test.py" in said
+    assert notes == ["I added `from calc import double` to calc_test.py"]  # the user's line on stderr
     assert "calc_test.py uses triple, which it neither defines nor imports" in said
     written = (root / "calc_test.py").read_text()
     assert written.startswith("import unittest\nfrom calc import double\n\n")

@@ -128,7 +128,7 @@ class GuidedRun:
             fix = fix_imports(shown, after, self.guide.root)
             if fix.source is not None and self._write(path, fix.source):
                 after = fix.source
-                self.run.hooks.note(fix.note.strip().split(" at the top")[0] + f" to {shown}")
+                self.run.hooks.note(f"I added {' and '.join(f'`{line}`' for line in fix.added)} to {shown}")
             note = lost_names(shown, before, after) + fix.note
             if note:
                 result = tool_result(result["tool_use_id"], result["content"] + note)

@@ -278,6 +278,7 @@ class ImportFix:
 
     source: str | None  # the file with the missing imports added (None: nothing to add)
     note: str  # what the model is told
+    added: tuple[str, ...] = ()  # the import lines added, for the user's line on stderr
 
 
 def fix_imports(path: str, after: str | None, root: Path) -> ImportFix:
@@ -301,6 +302,7 @@ def fix_imports(path: str, after: str | None, root: Path) -> ImportFix:
             unknown.append(name)
     notes: list[str] = []
     source = None
+    lines: list[str] = []
     if imports:
         lines = [f"from {module} import {', '.join(found)}" for module, found in imports.items()]
         source = _insert_imports(after, lines)
@@ -309,7 +311,7 @@ def fix_imports(path: str, after: str | None, root: Path) -> ImportFix:
     if unknown:
         notes.append(f"\nWarning: {path} uses {', '.join(unknown[:5])}, which it neither defines nor imports: "
                      "running it raises NameError. Fix it.")
-    return ImportFix(source, "".join(notes))
+    return ImportFix(source, "".join(notes), tuple(lines))
 
 
 def _insert_imports(source: str, lines: list[str]) -> str:
